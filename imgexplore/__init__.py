@@ -1,0 +1,58 @@
+"""imgexplore: look inside container images — manifests, configs, layers, history and
+file trees — from a notebook or the command line.
+
+>>> import imgexplore
+>>> image = imgexplore.open_image("data/teaching/oci")      # doctest: +SKIP
+>>> image.layers_table()                                    # doctest: +SKIP
+"""
+
+from .digest import chain_ids
+from .errors import (
+    ArchiveError,
+    BlobNotFoundError,
+    DigestMismatchError,
+    ImgExploreError,
+    InvalidDigestError,
+    InvalidReferenceError,
+    LimitExceededError,
+    ManifestError,
+    PlatformNotFoundError,
+    SourceError,
+    UnsupportedMediaTypeError,
+)
+from .image import HistoryStep, Image, Layer
+from .manifest import Descriptor, ImageManifest, IndexManifest, Schema1Manifest, parse_manifest
+from .opener import list_platforms, open_image, open_source
+from .platforms import Platform
+from .reference import Reference, parse_reference
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ArchiveError",
+    "BlobNotFoundError",
+    "Descriptor",
+    "DigestMismatchError",
+    "HistoryStep",
+    "Image",
+    "ImageManifest",
+    "ImgExploreError",
+    "IndexManifest",
+    "InvalidDigestError",
+    "InvalidReferenceError",
+    "Layer",
+    "LimitExceededError",
+    "ManifestError",
+    "Platform",
+    "PlatformNotFoundError",
+    "Reference",
+    "Schema1Manifest",
+    "SourceError",
+    "UnsupportedMediaTypeError",
+    "chain_ids",
+    "list_platforms",
+    "open_image",
+    "open_source",
+    "parse_manifest",
+    "parse_reference",
+]

@@ -1,0 +1,207 @@
+"""One entry point for every place an image can live: ``open_image("oci:data/x")``."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from . import mediatypes as mt
+from .errors import LimitExceededError, ManifestError, PlatformNotFoundError, SourceError
+from .image import Image, image_from_manifest
+from .manifest import Descriptor, ImageManifest, IndexManifest, Manifest, Schema1Manifest
+from .platforms import FALLBACK_PLATFORM, Platform, host_platform
+from .reference import looks_like_reference
+from .sources import DockerArchiveSource, ManifestFileSource, OCILayoutSource, Source
+from .sources.files import TarFiles, open_files
+from .sources.layout import is_oci_layout
+
+MAX_INDEX_DEPTH = 8
+
+
+def open_source(spec: str | os.PathLike | Source, *, config: str | None = None,
+                blobs: str | None = None) -> Source:
+    """Turn a user's SOURCE string into a :class:`Source`.
+
+    ``oci:PATH[:TAG]`` an OCI layout folder or tar; ``docker-archive:PATH[:TAG]`` a docker
+    save tarball; ``manifest:PATH`` a saved manifest file (``config=`` its config file);
+    a plain path is recognised by what it holds."""
+    if isinstance(spec, Source):
+        return spec
+    text = os.fspath(spec)
+    if text.startswith("oci:"):
+        path, tag = _split_tag(text[4:])
+        return OCILayoutSource(path, tag)
+    if text.startswith("docker-archive:"):
+        path, tag = _split_tag(text[len("docker-archive:"):])
+        return _archive(path, tag)
+    if text.startswith("manifest:"):
+        return ManifestFileSource(text[len("manifest:"):], config=config, blobs=blobs)
+    if text.startswith("docker://"):
+        return _registry(text[len("docker://"):])
+    if os.path.isdir(text):
+        return OCILayoutSource(text)
+    if os.path.isfile(text):
+        if text.endswith(".json") or config is not None or _looks_like_json(text):
+            return ManifestFileSource(text, config=config, blobs=blobs)
+        return _archive(text, None)
+    if looks_like_reference(text):
+        return _registry(text)
+    raise SourceError(
+        f"{text!r:.200}: no such file or folder, and not an image reference; use a path, "
+        "oci:PATH[:TAG], docker-archive:PATH[:TAG], manifest:PATH or a reference like docker.io/library/centos:7"
+    )
+
+
+def _split_tag(spec: str) -> tuple[str, str | None]:
+    """``path:tag`` → (path, tag), leaving paths that merely contain a colon alone."""
+    if os.path.exists(spec):
+        return spec, None
+    head, sep, tail = spec.rpartition(":")
+    if sep and head and "/" not in tail and os.path.exists(head):
+        return head, tail
+    return spec, None
+
+
+def _archive(path: str, tag: str | None) -> Source:
+    files = open_files(path)
+    if not isinstance(files, TarFiles):
+        raise SourceError(f"{path}: a docker save archive is a tar file, not a folder")
+    if is_oci_layout(files):  # Docker 25+ and OCI layout tars
+        return OCILayoutSource(path, tag, files=files)
+    return DockerArchiveSource(path, tag, files=files)
+
+
+def _registry(reference: str) -> Source:
+    try:
+        from .sources.registry import RegistrySource
+    except ImportError:
+        raise SourceError(
+            f"{reference}: reading from a registry is not available in this build of imgexplore"
+        ) from None
+    return RegistrySource(reference)
+
+
+def _looks_like_json(path: str) -> bool:
+    with open(path, "rb") as f:
+        return f.read(64).lstrip().startswith(b"{")
+
+
+# -- choosing one image from an index -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """A single-platform manifest reachable from an index (nested indexes flattened)."""
+
+    descriptor: Descriptor
+    platform: Platform | None
+    parent: IndexManifest
+    depth: int
+
+    @property
+    def is_attestation(self) -> bool:
+        return self.descriptor.is_attestation
+
+
+def flatten_index(source: Source, index: IndexManifest, max_depth: int = MAX_INDEX_DEPTH) -> list[IndexEntry]:
+    """Every image manifest below ``index``, in order, following nested indexes."""
+    entries: list[IndexEntry] = []
+
+    def walk(current: IndexManifest, depth: int, inherited: Platform | None, seen: frozenset[str]) -> None:
+        if depth > max_depth:
+            raise LimitExceededError(f"indexes nest deeper than {max_depth} levels (max_index_depth)")
+        for d in current.manifests:
+            if d.media_type in mt.INDEX_TYPES:
+                if d.digest in seen:
+                    raise ManifestError(f"index {d.digest} contains itself")
+                child = source.fetch_manifest(d.digest, d.media_type, d.size)
+                if not isinstance(child, IndexManifest):
+                    raise ManifestError(f"{d.digest} is described as an index but is not one")
+                walk(child, depth + 1, d.platform or inherited, seen | {d.digest})
+            elif d.media_type in mt.IMAGE_MANIFEST_TYPES or d.media_type in mt.SCHEMA1_TYPES:
+                entries.append(IndexEntry(d, d.platform or inherited, current, depth))
+            # other media types (artifacts, signatures) are not images: skipped
+
+    walk(index, 0, None, frozenset({index.digest}))
+    return entries
+
+
+def choose_entry(entries: list[IndexEntry], platform: str | Platform | None) -> IndexEntry:
+    """Pick one image: the requested platform, else the only image, else this machine's
+    platform, else linux/amd64."""
+    images = [e for e in entries if not e.is_attestation]
+    if not images:
+        raise PlatformNotFoundError("the index holds no image manifests")
+    listing = ", ".join(sorted({str(e.platform) for e in images if e.platform})) or "none recorded"
+    if platform is not None:
+        wanted = platform if isinstance(platform, Platform) else Platform.parse(platform)
+        for entry in images:
+            if entry.platform is not None and entry.platform.matches(wanted):
+                return entry
+        raise PlatformNotFoundError(f"no image for platform {wanted}; platforms here: {listing}")
+    if len(images) == 1:
+        return images[0]
+    for wanted in (host_platform(), FALLBACK_PLATFORM):
+        for entry in images:
+            if entry.platform is not None and entry.platform.matches(wanted):
+                return entry
+    raise PlatformNotFoundError(
+        f"the index holds {len(images)} images and none is for {host_platform()} or "
+        f"{FALLBACK_PLATFORM}; choose one with platform= (platforms here: {listing}) or a tag"
+    )
+
+
+def open_image(
+    spec: str | os.PathLike | Source,
+    platform: str | Platform | None = None,
+    *,
+    config: str | None = None,
+    blobs: str | None = None,
+) -> Image:
+    """Open an image from a path, an ``oci:``/``docker-archive:``/``manifest:`` spec, a
+    registry reference or a :class:`Source`; for multi-platform images pick ``platform``
+    (default: this machine's, falling back to linux/amd64).
+
+    Only the manifest(s) and config are read here; layer blobs are read when asked for."""
+    source = open_source(spec, config=config, blobs=blobs)
+    root = source.root_manifest()
+    manifest, chosen_platform, index = _resolve(source, root, platform)
+    name = str(spec) if not isinstance(spec, Source) else source.location
+    return image_from_manifest(source, manifest, platform=chosen_platform, index=index, name=name)
+
+
+def _resolve(
+    source: Source, root: Manifest, platform: str | Platform | None
+) -> tuple[ImageManifest | Schema1Manifest, Platform | None, IndexManifest | None]:
+    if isinstance(root, ImageManifest | Schema1Manifest):
+        return root, None, None
+    entry = choose_entry(flatten_index(source, root), platform)
+    child = source.fetch_manifest(entry.descriptor.digest, entry.descriptor.media_type, entry.descriptor.size)
+    if isinstance(child, IndexManifest):
+        raise ManifestError(f"{entry.descriptor.digest} is described as a manifest but is an index")
+    return child, entry.platform, root
+
+
+def list_platforms(spec: str | os.PathLike | Source):
+    """A DataFrame of every image reachable from the source's root: platform, digest,
+    media type, size, whether it is an attestation, and its ref name."""
+    import pandas as pd
+
+    source = open_source(spec)
+    root = source.root_manifest()
+    if not isinstance(root, IndexManifest):
+        rows = [{"platform": "", "digest": root.digest, "media_type": root.media_type,
+                 "size": len(root.raw), "attestation": False, "ref_name": ""}]
+    else:
+        rows = [
+            {
+                "platform": str(e.platform) if e.platform else "",
+                "digest": e.descriptor.digest,
+                "media_type": e.descriptor.media_type,
+                "size": e.descriptor.size,
+                "attestation": e.is_attestation,
+                "ref_name": e.descriptor.annotations.get("org.opencontainers.image.ref.name", ""),
+            }
+            for e in flatten_index(source, root)
+        ]
+    return pd.DataFrame(rows, columns=["platform", "digest", "media_type", "size", "attestation", "ref_name"])

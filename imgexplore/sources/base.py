@@ -1,0 +1,81 @@
+"""The interface every image source implements, and the verified reads built on it."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import BinaryIO
+
+from ..digest import VerifyingReader, validate_digest, verify_bytes
+from ..errors import LimitExceededError
+from ..jsonutil import MAX_MANIFEST_BYTES
+from ..manifest import Manifest, parse_manifest
+from ..streams import GuardedReader
+
+
+class Source(ABC):
+    """Raw, content-addressed bytes plus a root manifest (or index).
+
+    Subclasses implement :meth:`root_manifest`, :meth:`open_blob` and :meth:`has_blob`;
+    reads through :meth:`read_blob` and :meth:`open_verified` are always checked against
+    their digest."""
+
+    #: short name of the kind of source, e.g. ``oci-layout``
+    kind: str = "source"
+
+    def __init__(self, location: str):
+        self.location = location
+        self.notes: list[str] = []
+
+    # -- what subclasses provide ---------------------------------------------------------
+    @abstractmethod
+    def root_manifest(self) -> Manifest:
+        """The manifest or index the user named (for a layout folder: its ``index.json``)."""
+
+    @abstractmethod
+    def open_blob(self, digest: str) -> BinaryIO:
+        """A raw, unverified stream of the blob; :class:`BlobNotFoundError` if absent."""
+
+    @abstractmethod
+    def has_blob(self, digest: str) -> bool:
+        """Whether the blob is available without error."""
+
+    # -- written once for all sources ----------------------------------------------------
+    def read_blob(self, digest: str, size: int | None = None, *, max_bytes: int, what: str = "blob") -> bytes:
+        """Read a whole (small) blob and verify it against ``digest`` and ``size``."""
+        validate_digest(digest)
+        if size is not None and size > max_bytes:
+            raise LimitExceededError(f"{what} {digest} declares {size} bytes, over the limit of {max_bytes}")
+        with self.open_blob(digest) as raw:
+            data = GuardedReader(raw, f"{what} {digest}").read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise LimitExceededError(f"{what} {digest} is over the limit of {max_bytes} bytes")
+        verify_bytes(data, digest, f"{what} {digest}")
+        if size is not None and len(data) != size:
+            from ..errors import DigestMismatchError
+
+            raise DigestMismatchError(f"{what} {digest} is {len(data)} bytes but its descriptor says {size}")
+        return data
+
+    def open_verified(self, digest: str, size: int | None = None, what: str = "blob") -> VerifyingReader:
+        """A stream of the blob that raises :class:`DigestMismatchError` at its end if the
+        bytes do not match ``digest`` (or ``size``)."""
+        validate_digest(digest)
+        raw = GuardedReader(self.open_blob(digest), f"{what} {digest}")
+        return VerifyingReader(raw, digest, size, what)
+
+    def fetch_manifest(self, digest: str, media_type: str | None, size: int | None = None) -> Manifest:
+        """A child manifest named by an index entry, verified and parsed."""
+        raw = self.read_blob(digest, size, max_bytes=MAX_MANIFEST_BYTES, what="manifest")
+        return parse_manifest(raw, media_type, what=f"manifest {digest}")
+
+    def close(self) -> None:
+        """Release files held open."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.location}>"

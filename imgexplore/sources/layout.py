@@ -1,0 +1,95 @@
+"""OCI image layout: a folder (or a tar of one) with ``oci-layout``, ``index.json`` and
+``blobs/<algorithm>/<hex>``. Docker 25+ ``docker save`` archives are OCI layouts too."""
+
+from __future__ import annotations
+
+from typing import BinaryIO
+
+from ..digest import validate_digest
+from ..errors import BlobNotFoundError, ManifestError, SourceError
+from ..jsonutil import MAX_MANIFEST_BYTES, loads_strict
+from ..manifest import IndexManifest, Manifest, parse_manifest
+from .base import Source
+from .files import FolderFiles, TarFiles, open_files
+
+REF_NAME = "org.opencontainers.image.ref.name"
+CONTAINERD_NAME = "io.containerd.image.name"
+
+
+def is_oci_layout(files: FolderFiles | TarFiles) -> bool:
+    """True if the folder or tar has the ``oci-layout`` marker and an ``index.json``."""
+    return files.exists("oci-layout") and files.exists("index.json")
+
+
+class OCILayoutSource(Source):
+    """An OCI image layout folder or tar. ``tag`` picks entries of ``index.json`` by their
+    ``org.opencontainers.image.ref.name`` (or containerd image name) annotation."""
+
+    kind = "oci-layout"
+
+    def __init__(self, path: str, tag: str | None = None, files: FolderFiles | TarFiles | None = None):
+        super().__init__(path)
+        self.tag = tag
+        self._files = files or open_files(path)
+        if not is_oci_layout(self._files):
+            missing = "oci-layout" if not self._files.exists("oci-layout") else "index.json"
+            raise SourceError(f"{path}: not an OCI image layout (no {missing} file)")
+        marker = loads_strict(self._files.read("oci-layout", 4096), f"{path}/oci-layout")
+        version = marker.get("imageLayoutVersion") if isinstance(marker, dict) else None
+        if not isinstance(version, str) or not version.startswith("1."):
+            raise SourceError(f"{path}/oci-layout: unsupported imageLayoutVersion {version!r}")
+
+    def root_manifest(self) -> Manifest:
+        raw = self._files.read("index.json", MAX_MANIFEST_BYTES)
+        index = parse_manifest(raw, what=f"{self.location}/index.json")
+        if not isinstance(index, IndexManifest):
+            raise ManifestError(f"{self.location}/index.json is not an image index")
+        if self.tag is None:
+            return index
+        chosen = tuple(d for d in index.manifests if _names(d.annotations) & {self.tag})
+        if not chosen:
+            known = sorted({n for d in index.manifests for n in _names(d.annotations)})
+            raise SourceError(
+                f"{self.location}: no image tagged {self.tag!r}; tags here: {', '.join(known) or 'none'}"
+            )
+        return IndexManifest(
+            index.media_type, chosen, index.raw, index.digest, index.annotations, index.artifact_type
+        )
+
+    def _blob_path(self, digest: str) -> str:
+        algorithm, _, encoded = validate_digest(digest).partition(":")
+        return f"blobs/{algorithm}/{encoded}"
+
+    def open_blob(self, digest: str) -> BinaryIO:
+        path = self._blob_path(digest)
+        if not self._files.exists(path):
+            raise BlobNotFoundError(
+                f"{self.location}: blob {digest} is missing (expected at {path}); the layout is incomplete"
+            )
+        return self._files.open(path)
+
+    def has_blob(self, digest: str) -> bool:
+        return self._files.exists(self._blob_path(digest))
+
+    def tags(self) -> list[str]:
+        """The ref names annotated in ``index.json``."""
+        raw = self._files.read("index.json", MAX_MANIFEST_BYTES)
+        index = parse_manifest(raw, what=f"{self.location}/index.json")
+        assert isinstance(index, IndexManifest)
+        return sorted({n for d in index.manifests for n in _names(d.annotations)})
+
+    def close(self) -> None:
+        self._files.close()
+
+
+def _names(annotations: dict[str, str]) -> set[str]:
+    names = set()
+    if REF_NAME in annotations:
+        names.add(annotations[REF_NAME])
+    full = annotations.get(CONTAINERD_NAME)
+    if full:
+        names.add(full)
+        tail = full.rsplit("/", 1)[-1]
+        if ":" in tail:
+            names.add(tail.split(":", 1)[1])
+    return names

@@ -1,0 +1,79 @@
+"""A manifest saved to a file (from a registry with curl, an article, a bug report).
+
+Schema 1 manifests stand on their own; schema 2 / OCI manifests need their config file
+beside them for history and diff_ids. Layer blobs are usually absent: the metadata views
+(layers, history, DAG) work without them. A blob folder (``blobs/sha256/…`` or flat
+``<hex>`` files) can be given for the rest."""
+
+from __future__ import annotations
+
+import os
+from typing import BinaryIO
+
+from ..digest import sha256_digest, validate_digest
+from ..errors import BlobNotFoundError, SourceError
+from ..jsonutil import MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES
+from ..manifest import Manifest, parse_manifest
+from .base import Source
+
+
+class ManifestFileSource(Source):
+    """A manifest JSON file, optionally with its config file and a folder of blobs."""
+
+    kind = "manifest-file"
+
+    def __init__(self, path: str, config: str | None = None, blobs: str | None = None):
+        super().__init__(path)
+        self._raw = _read(path, MAX_MANIFEST_BYTES)
+        self._config_raw = _read(config, MAX_CONFIG_BYTES) if config else None
+        self._config_digest = sha256_digest(self._config_raw) if self._config_raw is not None else None
+        self._blob_dir = blobs
+        if blobs and not os.path.isdir(blobs):
+            raise SourceError(f"{blobs}: blob folder does not exist")
+
+    def root_manifest(self) -> Manifest:
+        return parse_manifest(self._raw, what=self.location)
+
+    def _blob_path(self, digest: str) -> str | None:
+        if not self._blob_dir:
+            return None
+        algorithm, _, encoded = validate_digest(digest).partition(":")
+        for candidate in (
+            os.path.join(self._blob_dir, "blobs", algorithm, encoded),
+            os.path.join(self._blob_dir, algorithm, encoded),
+            os.path.join(self._blob_dir, encoded),
+        ):
+            if os.path.isfile(candidate):
+                return candidate
+        return None
+
+    def open_blob(self, digest: str) -> BinaryIO:
+        import io
+
+        if digest == self._config_digest:
+            return io.BytesIO(self._config_raw)
+        path = self._blob_path(digest)
+        if path is None:
+            hint = " (give the config file with --config)" if self._config_raw is None else ""
+            raise BlobNotFoundError(f"{self.location}: blob {digest} is not available{hint}")
+        return open(path, "rb")
+
+    def has_blob(self, digest: str) -> bool:
+        return digest == self._config_digest or self._blob_path(digest) is not None
+
+
+def _read(path: str, limit: int) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+    except FileNotFoundError:
+        raise SourceError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise SourceError(f"{path}: is a folder, not a manifest file") from None
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot read ({exc.strerror})") from None
+    if len(data) > limit:
+        from ..errors import LimitExceededError
+
+        raise LimitExceededError(f"{path} is over {limit} bytes")
+    return data

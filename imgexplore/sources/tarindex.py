@@ -1,0 +1,68 @@
+"""Random access to the members of a tar file (docker save archives, OCI layout tars)."""
+
+from __future__ import annotations
+
+import posixpath
+import tarfile
+from typing import BinaryIO
+
+from ..errors import ArchiveError, BlobNotFoundError
+
+
+def normalize_member_name(name: str) -> str:
+    """``./blobs//sha256/x`` → ``blobs/sha256/x``."""
+    name = posixpath.normpath(name.lstrip("/"))
+    return "" if name == "." else name
+
+
+class TarIndex:
+    """Lists a tar file's members once, then opens any regular member by name."""
+
+    def __init__(self, path: str):
+        self.path = path
+        try:
+            self._tar = tarfile.open(path, mode="r:*")
+            members = self._tar.getmembers()
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            raise ArchiveError(f"{path}: not a readable tar archive ({exc})") from None
+        self._members: dict[str, tarfile.TarInfo] = {}
+        for member in members:
+            self._members[normalize_member_name(member.name)] = member
+
+    def names(self) -> list[str]:
+        return list(self._members)
+
+    def __contains__(self, name: str) -> bool:
+        member = self._members.get(normalize_member_name(name))
+        return member is not None and (member.isfile() or member.issym() or member.islnk())
+
+    def size(self, name: str) -> int | None:
+        member = self._members.get(normalize_member_name(name))
+        return member.size if member is not None and member.isfile() else None
+
+    def open(self, name: str) -> BinaryIO:
+        member = self._members.get(normalize_member_name(name))
+        if member is None:
+            raise BlobNotFoundError(f"{self.path}: no member {name!r}")
+        try:
+            stream = self._tar.extractfile(member)
+        except (tarfile.TarError, KeyError, OSError) as exc:
+            raise ArchiveError(f"{self.path}: cannot read member {name!r} ({exc})") from None
+        if stream is None:
+            raise ArchiveError(f"{self.path}: member {name!r} is not a regular file")
+        return stream
+
+    def read(self, name: str, max_bytes: int) -> bytes:
+        with self.open(name) as stream:
+            try:
+                data = stream.read(max_bytes + 1)
+            except (tarfile.TarError, OSError, EOFError) as exc:
+                raise ArchiveError(f"{self.path}: member {name!r} is truncated ({exc})") from None
+        if len(data) > max_bytes:
+            from ..errors import LimitExceededError
+
+            raise LimitExceededError(f"{self.path}: member {name!r} is over {max_bytes} bytes")
+        return data
+
+    def close(self) -> None:
+        self._tar.close()

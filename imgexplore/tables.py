@@ -1,0 +1,108 @@
+"""Tables (pandas DataFrames) and text summaries of an :class:`~imgexplore.image.Image`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from .digest import short
+
+if TYPE_CHECKING:
+    from .image import Image
+
+LAYER_COLUMNS = [
+    "index", "digest", "media_type", "size", "diff_id", "chain_id", "empty",
+    "history_step", "created_by",
+]
+HISTORY_COLUMNS = [
+    "step", "created", "created_by", "empty_layer", "layer_index", "layer_digest", "comment",
+]
+
+
+def layers_table(image: Image) -> pd.DataFrame:
+    """One row per layer, in order, base first."""
+    rows = [
+        {
+            "index": layer.index,
+            "digest": layer.digest,
+            "media_type": layer.media_type,
+            "size": layer.size,
+            "diff_id": layer.diff_id,
+            "chain_id": layer.chain_id,
+            "empty": layer.empty,
+            "history_step": layer.history_step,
+            "created_by": layer.created_by,
+        }
+        for layer in image.layers
+    ]
+    table = pd.DataFrame(rows, columns=LAYER_COLUMNS)
+    return table.astype({"index": "int64", "size": "int64", "empty": "bool", "history_step": "Int64"})
+
+
+def history_table(image: Image) -> pd.DataFrame:
+    """One row per history step, oldest first, with the layer it made (or none)."""
+    rows = []
+    for step in image.history:
+        layer = image.layers[step.layer_index] if step.layer_index is not None else None
+        rows.append(
+            {
+                "step": step.step,
+                "created": step.created,
+                "created_by": step.created_by,
+                "empty_layer": step.empty_layer,
+                "layer_index": step.layer_index,
+                "layer_digest": layer.digest if layer else None,
+                "comment": step.comment,
+            }
+        )
+    table = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+    return table.astype({"step": "int64", "empty_layer": "bool", "layer_index": "Int64"})
+
+
+def human_bytes(n: int | float | None) -> str:
+    """``1536`` → ``1.5 KB`` (powers of 1024, as docker and dive show sizes)."""
+    if n is None or n < 0:
+        return "?"
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"
+
+
+def summary_text(image: Image) -> str:
+    """What ``imgexplore inspect`` prints."""
+    lines = [
+        f"image:        {image.name or image.source.location}",
+        f"source:       {image.source.kind} {image.source.location}",
+        f"manifest:     {image.media_type}",
+        f"digest:       {image.digest}",
+    ]
+    if image.index is not None:
+        lines.append(f"index:        {image.index.media_type} {image.index.digest}")
+    if image.platform is not None:
+        lines.append(f"platform:     {image.platform}")
+    if image.config_digest:
+        lines.append(f"config:       {image.config_digest}")
+    empty = sum(1 for layer in image.layers if layer.empty)
+    sizes_known = all(layer.size >= 0 for layer in image.layers)
+    lines.append(
+        f"layers:       {len(image.layers)} ({empty} empty)"
+        + (f", {human_bytes(image.total_size)} compressed" if sizes_known else "")
+    )
+    empty_steps = sum(1 for s in image.history if s.empty_layer)
+    lines.append(f"history:      {len(image.history)} steps ({empty_steps} metadata-only)")
+    cfg = image.config.get("config") if isinstance(image.config.get("config"), dict) else {}
+    for key, label in (("Entrypoint", "entrypoint"), ("Cmd", "cmd"), ("WorkingDir", "workdir"), ("User", "user")):
+        if cfg.get(key):
+            lines.append(f"{label + ':':<14}{cfg[key]}")
+    if cfg.get("Env"):
+        lines.append(f"env:          {len(cfg['Env'])} variables")
+    for layer in image.layers:
+        flag = " (empty)" if layer.empty else ""
+        size = human_bytes(layer.size) if layer.size >= 0 else "?"
+        lines.append(f"  [{layer.index:>2}] {short(layer.digest)} {size:>9}{flag}  {layer.created_by[:60]}")
+    for warning in image.warnings:
+        lines.append(f"note: {warning}")
+    return "\n".join(lines)
