@@ -55,12 +55,16 @@ def open_decompressed(
     elif kind == "zstd":
         import zstandard
 
-        stream = zstandard.ZstdDecompressor().stream_reader(raw, read_size=buffer_size, read_across_frames=True)
+        stream = zstandard.ZstdDecompressor().stream_reader(
+            raw, read_size=buffer_size, read_across_frames=True
+        )
     elif kind == "none":
         stream = raw
     else:
         raise ArchiveError(f"{what} is {kind}-compressed, which OCI and Docker layers do not use")
     stream = GuardedReader(stream, what, f"{kind} stream")
     if max_uncompressed_bytes is not None:
-        stream = LimitedReader(stream, max_uncompressed_bytes, f"{what} (decompressed)", "max_uncompressed_bytes")
+        stream = LimitedReader(
+            stream, max_uncompressed_bytes, f"{what} (decompressed)", "max_uncompressed_bytes"
+        )
     return io.BufferedReader(stream, buffer_size), kind

@@ -79,11 +79,12 @@ class Layer:
     @property
     def available(self) -> bool:
         """Whether the blob's bytes can be read from the image's source."""
-        return self._image is not None and self._image.source.has_blob(self.digest)
+        return self._image is not None and self._image.source.can_read(self.digest)
 
     def open_blob(self) -> BinaryIO:
         """The compressed blob as stored, verified against the digest as it is read."""
-        return self._source().open_verified(self.digest, self.size, what="layer")
+        size = self.size if self.size >= 0 else None  # schema 1 does not record sizes
+        return self._source().open_verified(self.digest, size, what="layer")
 
     def open_tar(self, max_uncompressed_bytes: int | None = None) -> BinaryIO:
         """The uncompressed layer tar. Compression is decided by the bytes' magic number."""
@@ -95,7 +96,8 @@ class Layer:
                 "imgexplore does not decrypt layers"
             )
         stream, _ = open_decompressed(
-            self.open_blob(), what=f"layer {self.index} ({short(self.digest)})",
+            self.open_blob(),
+            what=f"layer {self.index} ({short(self.digest)})",
             max_uncompressed_bytes=max_uncompressed_bytes,
         )
         return stream
@@ -239,8 +241,9 @@ def _from_image_manifest(source: Source, manifest: ImageManifest) -> Image:
     config_raw = source.read_blob(
         manifest.config.digest, manifest.config.size, max_bytes=MAX_CONFIG_BYTES, what="config"
     )
-    config = expect(loads_strict(config_raw, f"config {manifest.config.digest}", MAX_CONFIG_BYTES), dict,
-                    "image config")
+    config = expect(
+        loads_strict(config_raw, f"config {manifest.config.digest}", MAX_CONFIG_BYTES), dict, "image config"
+    )
     warnings: list[str] = []
     rootfs = config.get("rootfs")
     diff_ids: list = []
@@ -256,8 +259,15 @@ def _from_image_manifest(source: Source, manifest: ImageManifest) -> Image:
     for i, d in enumerate(manifest.layers):
         diff_id = diff_ids[i] if i < len(diff_ids) and isinstance(diff_ids[i], str) else None
         layers.append(
-            Layer(index=i, digest=d.digest, media_type=d.media_type, size=d.size, diff_id=diff_id,
-                  urls=d.urls, annotations=d.annotations)
+            Layer(
+                index=i,
+                digest=d.digest,
+                media_type=d.media_type,
+                size=d.size,
+                diff_id=diff_id,
+                urls=d.urls,
+                annotations=d.annotations,
+            )
         )
     _assign_chain_ids(layers)
     raw_history = config.get("history") if isinstance(config.get("history"), list) else []
@@ -340,13 +350,29 @@ def _from_schema1(source: Source, manifest: Schema1Manifest) -> Image:
     for i, s1 in enumerate(manifest.steps):
         diff_id = mt.EMPTY_LAYER_DIFF_ID if s1.blob_sum in mt.EMPTY_LAYER_DIGESTS else None
         layers.append(
-            Layer(index=i, digest=s1.blob_sum, media_type=mt.DOCKER_LAYER_GZIP, size=-1, diff_id=diff_id,
-                  history_step=i, created_by=s1.created_by, throwaway=s1.throwaway)
+            Layer(
+                index=i,
+                digest=s1.blob_sum,
+                media_type=mt.DOCKER_LAYER_GZIP,
+                size=-1,
+                diff_id=diff_id,
+                history_step=i,
+                created_by=s1.created_by,
+                throwaway=s1.throwaway,
+            )
         )
         history.append(
-            HistoryStep(step=i, created=s1.created, created_by=s1.created_by,
-                        empty_layer=s1.throwaway, layer_index=i, author=s1.author,
-                        comment=s1.comment, v1_id=s1.id, v1_parent=s1.parent)
+            HistoryStep(
+                step=i,
+                created=s1.created,
+                created_by=s1.created_by,
+                empty_layer=s1.throwaway,
+                layer_index=i,
+                author=s1.author,
+                comment=s1.comment,
+                v1_id=s1.id,
+                v1_parent=s1.parent,
+            )
         )
     _assign_chain_ids(layers)
     # The newest step's v1Compatibility carries the image config (docker does the same).
@@ -362,8 +388,9 @@ def _from_schema1(source: Source, manifest: Schema1Manifest) -> Image:
         config=config,
         layers=layers,
         history=history,
-        platform=Platform(str(config.get("os") or "linux"), manifest.architecture or
-                          str(config.get("architecture") or "")),
+        platform=Platform(
+            str(config.get("os") or "linux"), manifest.architecture or str(config.get("architecture") or "")
+        ),
         warnings=warnings,
     )
     for layer in layers:
@@ -385,7 +412,9 @@ def _check_schema1_chain(manifest: Schema1Manifest) -> list[str]:
                 f"but the step before it is {short(prev.id)}"
             )
     if manifest.steps and manifest.steps[0].parent:
-        warnings.append(f"schema 1 base step names a parent ({short(manifest.steps[0].parent)}) not in the manifest")
+        warnings.append(
+            f"schema 1 base step names a parent ({short(manifest.steps[0].parent)}) not in the manifest"
+        )
     return warnings
 
 

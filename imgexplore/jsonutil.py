@@ -40,7 +40,9 @@ def loads_strict(data: bytes | str, what: str, max_bytes: int = MAX_MANIFEST_BYT
     try:
         return json.loads(data, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
-        raise ManifestError(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise ManifestError(
+            f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
     except RecursionError:
         raise LimitExceededError(f"{what} nests JSON too deeply") from None
 

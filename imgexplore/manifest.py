@@ -360,8 +360,11 @@ def _parse_schema1(doc: dict, raw: bytes, what: str) -> Schema1Manifest:
             raise ManifestError(f"{where}.blobSum: {exc}") from None
         entry = expect(history[wire_index], dict, f"{what}.history[{wire_index}]")
         v1_text = expect(entry.get("v1Compatibility"), str, f"{what}.history[{wire_index}].v1Compatibility")
-        v1 = expect(loads_strict(v1_text, f"{what}.history[{wire_index}].v1Compatibility"), dict,
-                    f"{what}.history[{wire_index}].v1Compatibility")
+        v1 = expect(
+            loads_strict(v1_text, f"{what}.history[{wire_index}].v1Compatibility"),
+            dict,
+            f"{what}.history[{wire_index}].v1Compatibility",
+        )
         v1_id = expect(v1.get("id"), str, f"{what}.history[{wire_index}].v1Compatibility.id")
         parent = v1.get("parent")
         if parent is not None:

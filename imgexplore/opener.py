@@ -18,8 +18,9 @@ from .sources.layout import is_oci_layout
 MAX_INDEX_DEPTH = 8
 
 
-def open_source(spec: str | os.PathLike | Source, *, config: str | None = None,
-                blobs: str | None = None) -> Source:
+def open_source(
+    spec: str | os.PathLike | Source, *, config: str | None = None, blobs: str | None = None
+) -> Source:
     """Turn a user's SOURCE string into a :class:`Source`.
 
     ``oci:PATH[:TAG]`` an OCI layout folder or tar; ``docker-archive:PATH[:TAG]`` a docker
@@ -32,12 +33,12 @@ def open_source(spec: str | os.PathLike | Source, *, config: str | None = None,
         path, tag = _split_tag(text[4:])
         return OCILayoutSource(path, tag)
     if text.startswith("docker-archive:"):
-        path, tag = _split_tag(text[len("docker-archive:"):])
+        path, tag = _split_tag(text[len("docker-archive:") :])
         return _archive(path, tag)
     if text.startswith("manifest:"):
-        return ManifestFileSource(text[len("manifest:"):], config=config, blobs=blobs)
+        return ManifestFileSource(text[len("manifest:") :], config=config, blobs=blobs)
     if text.startswith("docker://"):
-        return _registry(text[len("docker://"):])
+        return _registry(text[len("docker://") :])
     if os.path.isdir(text):
         return OCILayoutSource(text)
     if os.path.isfile(text):
@@ -190,8 +191,16 @@ def list_platforms(spec: str | os.PathLike | Source):
     source = open_source(spec)
     root = source.root_manifest()
     if not isinstance(root, IndexManifest):
-        rows = [{"platform": "", "digest": root.digest, "media_type": root.media_type,
-                 "size": len(root.raw), "attestation": False, "ref_name": ""}]
+        rows = [
+            {
+                "platform": "",
+                "digest": root.digest,
+                "media_type": root.media_type,
+                "size": len(root.raw),
+                "attestation": False,
+                "ref_name": "",
+            }
+        ]
     else:
         rows = [
             {

@@ -118,9 +118,7 @@ def parse_reference(text: str) -> Reference:
 
 def _split_registry(name: str) -> tuple[str, str]:
     first, sep, rest = name.partition("/")
-    is_domain = sep and (
-        "." in first or ":" in first or first == "localhost" or first.lower() != first
-    )
+    is_domain = sep and ("." in first or ":" in first or first == "localhost" or first.lower() != first)
     if not is_domain:
         return DEFAULT_REGISTRY, name
     if not _DOMAIN_RE.match(first):

@@ -12,11 +12,24 @@ if TYPE_CHECKING:
     from .image import Image
 
 LAYER_COLUMNS = [
-    "index", "digest", "media_type", "size", "diff_id", "chain_id", "empty",
-    "history_step", "created_by",
+    "index",
+    "digest",
+    "media_type",
+    "size",
+    "diff_id",
+    "chain_id",
+    "empty",
+    "history_step",
+    "created_by",
 ]
 HISTORY_COLUMNS = [
-    "step", "created", "created_by", "empty_layer", "layer_index", "layer_digest", "comment",
+    "step",
+    "created",
+    "created_by",
+    "empty_layer",
+    "layer_index",
+    "layer_digest",
+    "comment",
 ]
 
 
@@ -94,7 +107,12 @@ def summary_text(image: Image) -> str:
     empty_steps = sum(1 for s in image.history if s.empty_layer)
     lines.append(f"history:      {len(image.history)} steps ({empty_steps} metadata-only)")
     cfg = image.config.get("config") if isinstance(image.config.get("config"), dict) else {}
-    for key, label in (("Entrypoint", "entrypoint"), ("Cmd", "cmd"), ("WorkingDir", "workdir"), ("User", "user")):
+    for key, label in (
+        ("Entrypoint", "entrypoint"),
+        ("Cmd", "cmd"),
+        ("WorkingDir", "workdir"),
+        ("User", "user"),
+    ):
         if cfg.get(key):
             lines.append(f"{label + ':':<14}{cfg[key]}")
     if cfg.get("Env"):

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import io
 from abc import ABC, abstractmethod
 from typing import BinaryIO
 
+from .. import mediatypes as mt
 from ..digest import VerifyingReader, validate_digest, verify_bytes
 from ..errors import LimitExceededError
 from ..jsonutil import MAX_MANIFEST_BYTES
 from ..manifest import Manifest, parse_manifest
 from ..streams import GuardedReader
+
+_WELL_KNOWN_BLOBS = {
+    mt.EMPTY_LAYER_SCHEMA1: mt.EMPTY_LAYER_SCHEMA1_BYTES,
+    mt.EMPTY_LAYER_BUILDKIT: mt.EMPTY_LAYER_BUILDKIT_BYTES,
+}
 
 
 class Source(ABC):
@@ -43,6 +50,8 @@ class Source(ABC):
     def read_blob(self, digest: str, size: int | None = None, *, max_bytes: int, what: str = "blob") -> bytes:
         """Read a whole (small) blob and verify it against ``digest`` and ``size``."""
         validate_digest(digest)
+        if digest in _WELL_KNOWN_BLOBS and not self.has_blob(digest):
+            return _WELL_KNOWN_BLOBS[digest]
         if size is not None and size > max_bytes:
             raise LimitExceededError(f"{what} {digest} declares {size} bytes, over the limit of {max_bytes}")
         with self.open_blob(digest) as raw:
@@ -60,8 +69,16 @@ class Source(ABC):
         """A stream of the blob that raises :class:`DigestMismatchError` at its end if the
         bytes do not match ``digest`` (or ``size``)."""
         validate_digest(digest)
-        raw = GuardedReader(self.open_blob(digest), f"{what} {digest}")
+        if digest in _WELL_KNOWN_BLOBS and not self.has_blob(digest):
+            # The 32-byte empty layers are constants: no source needs to hold them.
+            raw = io.BytesIO(_WELL_KNOWN_BLOBS[digest])
+        else:
+            raw = GuardedReader(self.open_blob(digest), f"{what} {digest}")
         return VerifyingReader(raw, digest, size, what)
+
+    def can_read(self, digest: str) -> bool:
+        """Whether :meth:`open_verified` can serve the blob (held, or a well-known constant)."""
+        return digest in _WELL_KNOWN_BLOBS or self.has_blob(digest)
 
     def fetch_manifest(self, digest: str, media_type: str | None, size: int | None = None) -> Manifest:
         """A child manifest named by an index entry, verified and parsed."""

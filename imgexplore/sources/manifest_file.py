@@ -54,8 +54,10 @@ class ManifestFileSource(Source):
             return io.BytesIO(self._config_raw)
         path = self._blob_path(digest)
         if path is None:
-            hint = " (give the config file with --config)" if self._config_raw is None else ""
-            raise BlobNotFoundError(f"{self.location}: blob {digest} is not available{hint}")
+            raise BlobNotFoundError(
+                f"{self.location}: blob {digest} is not available: a saved manifest carries no "
+                "blobs (give a folder that holds them with blobs=, or --blobs)"
+            )
         return open(path, "rb")
 
     def has_blob(self, digest: str) -> bool:
