@@ -378,6 +378,8 @@ def _from_schema1(source: Source, manifest: Schema1Manifest) -> Image:
     # The newest step's v1Compatibility carries the image config (docker does the same).
     config = {k: v for k, v in manifest.steps[-1].v1.items() if k not in ("id", "parent", "throwaway")}
     warnings = _check_schema1_chain(manifest)
+    if manifest.signature_problem:
+        warnings.append(manifest.signature_problem)
     warnings.append(
         "schema 1 manifests do not record compressed layer sizes (size shown as -1) or "
         "diff_ids; compute_diff_ids() decompresses the layers to learn them"

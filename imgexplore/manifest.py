@@ -114,6 +114,8 @@ class Schema1Manifest:
     digest: str
     signed: bool
     payload: bytes
+    #: set when a signed manifest no longer matches its JWS signature (edited after signing)
+    signature_problem: str | None = None
 
     schema_version = 1
 
@@ -289,15 +291,19 @@ def _parse_index(doc: dict, raw: bytes, kind: str, what: str) -> IndexManifest:
     )
 
 
-def schema1_payload(raw: bytes, doc: dict, what: str = "schema 1 manifest") -> tuple[bytes, bool]:
-    """The signed payload of a schema 1 manifest and whether it carried signatures.
+def schema1_payload(raw: bytes, doc: dict, what: str = "schema 1 manifest") -> tuple[bytes, bool, str | None]:
+    """The signed payload of a schema 1 manifest, whether it carried signatures, and what is
+    wrong with them (``None`` if nothing).
 
     A signed (``prettyjws``) manifest is the payload with a ``signatures`` block spliced in;
     each signature's protected header says how to rebuild it: the first ``formatLength``
     bytes of what was received, then ``formatTail`` (base64url). Its digest is over that
-    payload, which is why it stays stable while a registry re-signs on every GET."""
+    payload, which is why it stays stable while a registry re-signs on every GET.
+
+    A manifest edited or re-indented after signing no longer matches its signature; its
+    payload is then unknowable, so the bytes as given stand in and the problem is returned."""
     if "signatures" not in doc:
-        return raw, False
+        return raw, False, None
     signatures = expect(doc["signatures"], list, f"{what}.signatures")
     if not signatures:
         raise ManifestError(f"{what}: 'signatures' is empty")
@@ -316,19 +322,22 @@ def schema1_payload(raw: bytes, doc: dict, what: str = "schema 1 manifest") -> t
     if len(payloads) != 1:
         raise ManifestError(f"{what}: its signatures describe different payloads")
     payload = payloads.pop()
-    # The payload must be the document that was received, minus the signatures: anything
-    # added outside the signed bytes (or a cut in the wrong place) is tampering.
+    # The payload must be the document received, minus the signatures.
     try:
         signed_doc = loads_strict(payload, f"{what} signed payload")
     except ManifestError as exc:
-        raise ManifestError(f"{what}: the JWS signature does not cover this document ({exc})") from None
+        signed_doc, reason = None, str(exc)
+    else:
+        reason = "its content differs from the signed payload"
     unsigned = {k: v for k, v in doc.items() if k != "signatures"}
     if signed_doc != unsigned:
-        raise ManifestError(
-            f"{what}: the content differs from the payload its JWS signature covers; "
-            "it was modified after signing"
+        problem = (
+            f"the JWS signature does not cover this document ({reason}): it was edited or "
+            "re-indented after signing, so its registry digest cannot be recomputed; the digest "
+            "shown is of the bytes as given"
         )
-    return payload, True
+        return raw, True, problem
+    return payload, True, None
 
 
 def _b64url(text: str, where: str) -> bytes:
@@ -339,7 +348,7 @@ def _b64url(text: str, where: str) -> bytes:
 
 
 def _parse_schema1(doc: dict, raw: bytes, what: str) -> Schema1Manifest:
-    payload, signed = schema1_payload(raw, doc, what)
+    payload, signed, signature_problem = schema1_payload(raw, doc, what)
     fs_layers = expect(doc.get("fsLayers"), list, f"{what}.fsLayers")
     history = expect(doc.get("history"), list, f"{what}.history")
     if len(fs_layers) != len(history):
@@ -392,6 +401,7 @@ def _parse_schema1(doc: dict, raw: bytes, what: str) -> Schema1Manifest:
         digest=sha256_digest(payload),
         signed=signed,
         payload=payload,
+        signature_problem=signature_problem,
     )
 
 

@@ -77,7 +77,8 @@ def _registry(reference: str) -> Source:
         from .sources.registry import RegistrySource
     except ImportError:
         raise SourceError(
-            f"{reference}: reading from a registry is not available in this build of imgexplore"
+            f"{reference!r}: not a file or folder here, and this version of imgexplore cannot "
+            "read registries yet"
         ) from None
     return RegistrySource(reference)
 

@@ -1,0 +1,70 @@
+"""Rendering DataFrames for the terminal and for files: table, CSV or JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pandas as pd
+
+from .digest import short
+
+FORMATS = ("table", "csv", "json")
+_DIGEST_COLUMNS = ("digest", "diff_id", "chain_id", "layer_digest", "config_digest")
+
+
+def records(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as plain dicts, with pandas' missing values turned into ``None``."""
+    rows = table.astype(object).where(table.notna(), None).to_dict(orient="records")
+    for row in rows:
+        for key, value in row.items():
+            if isinstance(value, float) and math.isnan(value):
+                row[key] = None
+            elif hasattr(value, "item"):  # numpy scalars
+                row[key] = value.item()
+    return rows
+
+
+def render(table: pd.DataFrame, fmt: str, *, wide: bool = False, max_text: int = 60) -> str:
+    """``table`` as text in ``fmt``. The table form shortens digests and long commands
+    unless ``wide``; CSV and JSON always carry full values."""
+    if fmt == "json":
+        return json.dumps(records(table), indent=2, ensure_ascii=False)
+    if fmt == "csv":
+        return table.to_csv(index=False).rstrip("\n")
+    if fmt != "table":
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    shown = table.copy()
+    if not wide:
+        for column in shown.columns:
+            if column in _DIGEST_COLUMNS:
+                shown[column] = shown[column].map(lambda v: short(v) if isinstance(v, str) else v)
+            elif shown[column].dtype == object:
+                shown[column] = shown[column].map(
+                    lambda v: v if not isinstance(v, str) or len(v) <= max_text else v[: max_text - 1] + "…"
+                )
+    return text_table(shown)
+
+
+def text_table(table: pd.DataFrame, gap: str = "  ") -> str:
+    """A plain aligned table: numbers right-aligned, text left-aligned, missing values '-'."""
+    if table.empty:
+        return "(no rows)"
+    columns = [str(c) for c in table.columns]
+    cells = [[_cell(v) for v in row] for row in table.itertuples(index=False)]
+    numeric = [pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c])
+               for c in table.columns]
+    widths = [max([len(columns[i])] + [len(r[i]) for r in cells]) for i in range(len(columns))]
+
+    def line(values: list[str]) -> str:
+        parts = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric, strict=True)]
+        return gap.join(parts).rstrip()
+
+    return "\n".join([line(columns)] + [line(r) for r in cells])
+
+
+def _cell(value: Any) -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return str(value).replace("\n", " ")

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Create .venv and install imgexplore into it. Usage: scripts/setup.sh [--test]
+#   --test  also install the test extras and the system packages the tests use.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+PYTHON=${PYTHON:-python3}
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "imgexplore needs Python 3.11 or newer (found: $("$PYTHON" --version 2>&1))" >&2
+  exit 1
+fi
+
+if [ "$want_test" = 1 ]; then
+  bash scripts/system-packages.sh
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv || {
+    echo "could not create a virtual environment; on Debian/Ubuntu: apt-get install python3-venv" >&2
+    exit 1
+  }
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+if [ "$want_test" = 1 ]; then
+  .venv/bin/python -m pip install --quiet -e ".[test]"
+else
+  .venv/bin/python -m pip install --quiet -e .
+fi

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# System packages the test suite uses, from Debian's archive. Installs only what is missing.
+#   tar, gzip, zstd   independent tools the tests check imgexplore's numbers against
+set -euo pipefail
+packages=(tar gzip zstd)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if ! command -v apt-get >/dev/null; then
+  echo "missing system packages: ${missing[*]} (install them with your package manager)" >&2
+  exit 1
+fi
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+echo "installing system packages: ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
