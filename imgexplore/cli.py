@@ -19,8 +19,9 @@ SOURCE_HELP = (
 def _open(args: argparse.Namespace):
     from .opener import open_image
 
-    return open_image(args.source, args.platform, config=getattr(args, "config", None),
-                      blobs=getattr(args, "blobs", None))
+    return open_image(
+        args.source, args.platform, config=getattr(args, "config", None), blobs=getattr(args, "blobs", None)
+    )
 
 
 def cmd_inspect(args: argparse.Namespace) -> str:
@@ -66,12 +67,20 @@ def cmd_platforms(args: argparse.Namespace) -> str:
 def _add_common(parser: argparse.ArgumentParser, *, platform: bool = True, fmt: bool = True) -> None:
     parser.add_argument("source", help=SOURCE_HELP)
     if platform:
-        parser.add_argument("--platform", help="os/arch[/variant] of a multi-platform image, e.g. linux/arm64/v8")
-        parser.add_argument("--config", help="config file for a saved schema 2 / OCI manifest (manifest:PATH)")
+        parser.add_argument(
+            "--platform", help="os/arch[/variant] of a multi-platform image, e.g. linux/arm64/v8"
+        )
+        parser.add_argument(
+            "--config", help="config file for a saved schema 2 / OCI manifest (manifest:PATH)"
+        )
         parser.add_argument("--blobs", help="folder holding blobs for a saved manifest")
     if fmt:
-        parser.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
-        parser.add_argument("--wide", action="store_true", help="full digests and commands in the table format")
+        parser.add_argument(
+            "--format", choices=FORMATS, default="table", help="output format (default: table)"
+        )
+        parser.add_argument(
+            "--wide", action="store_true", help="full digests and commands in the table format"
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,8 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands: list[tuple[str, str, Callable, dict]] = [
         ("inspect", "a readable summary of an image", cmd_inspect, {}),
-        ("layers", "one row per layer: digest, size, diff_id, chain id, empty, the step that made it",
-         cmd_layers, {}),
+        (
+            "layers",
+            "one row per layer: digest, size, diff_id, chain id, empty, the step that made it",
+            cmd_layers,
+            {},
+        ),
         ("history", "one row per build step, with the layer it made (or none)", cmd_history, {}),
         ("platforms", "the images of a multi-platform index", cmd_platforms, {"platform": False}),
     ]
@@ -92,8 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
         _add_common(p, **options)
         p.set_defaults(func=func)
         if name == "layers":
-            p.add_argument("--diff-ids", action="store_true",
-                           help="decompress the layers to compute (and check) diff_ids and chain ids")
+            p.add_argument(
+                "--diff-ids",
+                action="store_true",
+                help="decompress the layers to compute (and check) diff_ids and chain ids",
+            )
     return parser
 
 

@@ -13,7 +13,7 @@ from .platforms import FALLBACK_PLATFORM, Platform, host_platform
 from .reference import looks_like_reference
 from .sources import DockerArchiveSource, ManifestFileSource, OCILayoutSource, Source
 from .sources.files import TarFiles, open_files
-from .sources.layout import is_oci_layout
+from .sources.layout import REF_NAME, is_oci_layout
 
 MAX_INDEX_DEPTH = 8
 
@@ -39,6 +39,9 @@ def open_source(
         return ManifestFileSource(text[len("manifest:") :], config=config, blobs=blobs)
     if text.startswith("docker://"):
         return _registry(text[len("docker://") :])
+    path, tag = _split_tag(text)
+    if tag is not None:  # PATH:TAG of a layout folder or an archive
+        return OCILayoutSource(path, tag) if os.path.isdir(path) else _archive(path, tag)
     if os.path.isdir(text):
         return OCILayoutSource(text)
     if os.path.isfile(text):
@@ -54,12 +57,13 @@ def open_source(
 
 
 def _split_tag(spec: str) -> tuple[str, str | None]:
-    """``path:tag`` → (path, tag), leaving paths that merely contain a colon alone."""
+    """``path:tag`` → (path, tag), where path is the shortest prefix that exists; paths that
+    merely contain a colon are left alone. The tag may itself hold colons (``repo:tag``)."""
     if os.path.exists(spec):
         return spec, None
-    head, sep, tail = spec.rpartition(":")
-    if sep and head and "/" not in tail and os.path.exists(head):
-        return head, tail
+    for i, char in enumerate(spec):
+        if char == ":" and i and i + 1 < len(spec) and os.path.exists(spec[:i]):
+            return spec[:i], spec[i + 1 :]
     return spec, None
 
 
@@ -99,6 +103,8 @@ class IndexEntry:
     platform: Platform | None
     parent: IndexManifest
     depth: int
+    #: the ``org.opencontainers.image.ref.name`` of the top-level entry it was reached from
+    ref_name: str = ""
 
     @property
     def is_attestation(self) -> bool:
@@ -109,22 +115,25 @@ def flatten_index(source: Source, index: IndexManifest, max_depth: int = MAX_IND
     """Every image manifest below ``index``, in order, following nested indexes."""
     entries: list[IndexEntry] = []
 
-    def walk(current: IndexManifest, depth: int, inherited: Platform | None, seen: frozenset[str]) -> None:
+    def walk(
+        current: IndexManifest, depth: int, inherited: Platform | None, ref_name: str, seen: frozenset[str]
+    ) -> None:
         if depth > max_depth:
             raise LimitExceededError(f"indexes nest deeper than {max_depth} levels (max_index_depth)")
         for d in current.manifests:
+            name = ref_name or d.annotations.get(REF_NAME, "")
             if d.media_type in mt.INDEX_TYPES:
                 if d.digest in seen:
                     raise ManifestError(f"index {d.digest} contains itself")
                 child = source.fetch_manifest(d.digest, d.media_type, d.size)
                 if not isinstance(child, IndexManifest):
                     raise ManifestError(f"{d.digest} is described as an index but is not one")
-                walk(child, depth + 1, d.platform or inherited, seen | {d.digest})
+                walk(child, depth + 1, d.platform or inherited, name, seen | {d.digest})
             elif d.media_type in mt.IMAGE_MANIFEST_TYPES or d.media_type in mt.SCHEMA1_TYPES:
-                entries.append(IndexEntry(d, d.platform or inherited, current, depth))
+                entries.append(IndexEntry(d, d.platform or inherited, current, depth, name))
             # other media types (artifacts, signatures) are not images: skipped
 
-    walk(index, 0, None, frozenset({index.digest}))
+    walk(index, 0, None, "", frozenset({index.digest}))
     return entries
 
 
@@ -135,6 +144,8 @@ def choose_entry(entries: list[IndexEntry], platform: str | Platform | None) -> 
     if not images:
         raise PlatformNotFoundError("the index holds no image manifests")
     listing = ", ".join(sorted({str(e.platform) for e in images if e.platform})) or "none recorded"
+    if len({e.descriptor.digest for e in images}) == 1:
+        images = images[:1]  # the same image listed several times (e.g. under several tags)
     if platform is not None:
         wanted = platform if isinstance(platform, Platform) else Platform.parse(platform)
         for entry in images:
@@ -143,13 +154,17 @@ def choose_entry(entries: list[IndexEntry], platform: str | Platform | None) -> 
         raise PlatformNotFoundError(f"no image for platform {wanted}; platforms here: {listing}")
     if len(images) == 1:
         return images[0]
-    for wanted in (host_platform(), FALLBACK_PLATFORM):
+    defaults = list(dict.fromkeys([host_platform(), FALLBACK_PLATFORM]))
+    for wanted in defaults:
         for entry in images:
             if entry.platform is not None and entry.platform.matches(wanted):
                 return entry
+    tags = sorted({e.ref_name for e in images if e.ref_name})
+    tag_hint = f"; or a tag, oci:PATH:TAG (tags here: {', '.join(tags)})" if tags else ""
     raise PlatformNotFoundError(
-        f"the index holds {len(images)} images and none is for {host_platform()} or "
-        f"{FALLBACK_PLATFORM}; choose one with platform= (platforms here: {listing}) or a tag"
+        f"the index holds {len(images)} images and none is for "
+        f"{' or '.join(str(p) for p in defaults)}; choose one with a platform "
+        f"(platforms here: {listing}){tag_hint}"
     )
 
 
@@ -210,7 +225,7 @@ def list_platforms(spec: str | os.PathLike | Source):
                 "media_type": e.descriptor.media_type,
                 "size": e.descriptor.size,
                 "attestation": e.is_attestation,
-                "ref_name": e.descriptor.annotations.get("org.opencontainers.image.ref.name", ""),
+                "ref_name": e.ref_name,
             }
             for e in flatten_index(source, root)
         ]

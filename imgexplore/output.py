@@ -53,8 +53,10 @@ def text_table(table: pd.DataFrame, gap: str = "  ") -> str:
         return "(no rows)"
     columns = [str(c) for c in table.columns]
     cells = [[_cell(v) for v in row] for row in table.itertuples(index=False)]
-    numeric = [pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c])
-               for c in table.columns]
+    numeric = [
+        pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c])
+        for c in table.columns
+    ]
     widths = [max([len(columns[i])] + [len(r[i]) for r in cells]) for i in range(len(columns))]
 
     def line(values: list[str]) -> str:

@@ -38,7 +38,13 @@ SCHEMA1 = [
     (CI + "internal/manifest/testdata/v2s1-unsigned.manifest.json", 3, 0, 0, "mitr/busybox"),
     (CI + "manifest/fixtures/v2s1.everything.json", 1, 0, 1, "foo"),
     (MOBY + "good_manifest", 2, 1, 0, "library/hello-world"),
-    ("quay__quay/image/docker/schema2/test/conversion_data/simple.schema1.json", 3, 1, 1, "devtable/somerepo"),
+    (
+        "quay__quay/image/docker/schema2/test/conversion_data/simple.schema1.json",
+        3,
+        1,
+        1,
+        "devtable/somerepo",
+    ),
 ]
 
 
@@ -119,7 +125,9 @@ def test_well_formed(realdata, rel, kind, count):
 def test_encrypted_foreign_and_artifacts(realdata):
     enc = parse_manifest(load(realdata, CI + "internal/image/fixtures/oci1.encrypted.json"))
     assert [d.is_encrypted for d in enc.layers] == [True] * 5
-    foreign = parse_manifest(load(realdata, CI + "manifest/fixtures/ociv1.nondistributable.zstd.manifest.json"))
+    foreign = parse_manifest(
+        load(realdata, CI + "manifest/fixtures/ociv1.nondistributable.zstd.manifest.json")
+    )
     assert foreign.layers[0].is_foreign
     with_urls = parse_manifest(load(realdata, CI + "internal/image/fixtures/oci1.json"))
     assert sum(1 for d in with_urls.layers if d.urls) == 1
@@ -133,19 +141,37 @@ def test_encrypted_foreign_and_artifacts(realdata):
 BROKEN = [
     (MOBY + "bad_manifest", ManifestError, "schemaVersion 2"),
     (MOBY + "extra_data_manifest", ManifestError, "duplicate JSON key 'fsLayers'"),
-    (CI + "internal/manifest/testdata/v2s1-invalid-signatures.manifest.json", ManifestError,
-     "signatures must be an array"),
+    (
+        CI + "internal/manifest/testdata/v2s1-invalid-signatures.manifest.json",
+        ManifestError,
+        "signatures must be an array",
+    ),
     (CI + "internal/manifest/testdata/non-json.manifest.json", ManifestError, "not UTF-8"),
-    (CI + "internal/manifest/testdata/unknown-version.manifest.json", ManifestError,
-     "unsupported schemaVersion 99999"),
-    (CI + "internal/image/fixtures/oci1-invalid-media-type.json", UnsupportedMediaTypeError,
-     "tar\\+invalid-suffix"),
-    (CI + "manifest/fixtures/ociv1.invalid.mediatype.manifest.json", UnsupportedMediaTypeError,
-     "tar\\+unknown"),
-    (CI + "internal/image/fixtures/schema2-invalid-media-type.json", UnsupportedMediaTypeError,
-     "rootfs.diff.tar.zstd"),
-    (CI + "manifest/fixtures/ociv1list.manifest.json", UnsupportedMediaTypeError,
-     "unknown manifest media type 'application/vnd.oci.image.manifest.list.v1\\+json'"),
+    (
+        CI + "internal/manifest/testdata/unknown-version.manifest.json",
+        ManifestError,
+        "unsupported schemaVersion 99999",
+    ),
+    (
+        CI + "internal/image/fixtures/oci1-invalid-media-type.json",
+        UnsupportedMediaTypeError,
+        "tar\\+invalid-suffix",
+    ),
+    (
+        CI + "manifest/fixtures/ociv1.invalid.mediatype.manifest.json",
+        UnsupportedMediaTypeError,
+        "tar\\+unknown",
+    ),
+    (
+        CI + "internal/image/fixtures/schema2-invalid-media-type.json",
+        UnsupportedMediaTypeError,
+        "rootfs.diff.tar.zstd",
+    ),
+    (
+        CI + "manifest/fixtures/ociv1list.manifest.json",
+        UnsupportedMediaTypeError,
+        "unknown manifest media type 'application/vnd.oci.image.manifest.list.v1\\+json'",
+    ),
     (CI + "internal/image/fixtures/schema1-to-oci1.json", ManifestError, "config.size is negative"),
     (CI + "internal/manifest/testdata/ociv1.artifact.json", ManifestError, "config.digest: not a digest"),
 ]
@@ -220,10 +246,21 @@ def test_default_platform_prefers_amd64_fallback(realdata):
         (b"[]", "must be a JSON object", ManifestError),
         (b"{", "not valid JSON", ManifestError),
         (b'{"schemaVersion": 2}', "no mediaType", ManifestError),
-        (b'{"schemaVersion": 2, "mediaType": "text/html"}', "unknown manifest media type", UnsupportedMediaTypeError),
-        (b'{"schemaVersion": 2, "config": {}, "layers": []}', "config.mediaType must be a string", ManifestError),
-        (b'{"schemaVersion": 2, "manifests": [{"mediaType": "x", "digest": "sha256:00", "size": 1}]}',
-         "64 lowercase hex", ManifestError),
+        (
+            b'{"schemaVersion": 2, "mediaType": "text/html"}',
+            "unknown manifest media type",
+            UnsupportedMediaTypeError,
+        ),
+        (
+            b'{"schemaVersion": 2, "config": {}, "layers": []}',
+            "config.mediaType must be a string",
+            ManifestError,
+        ),
+        (
+            b'{"schemaVersion": 2, "manifests": [{"mediaType": "x", "digest": "sha256:00", "size": 1}]}',
+            "64 lowercase hex",
+            ManifestError,
+        ),
         (b'{"schemaVersion": 2, "manifests": [], "manifests": []}', "duplicate JSON key", ManifestError),
         (b'{"schemaVersion": NaN}', "invalid JSON number", ManifestError),
         (b"\xff\xfe", "not UTF-8", ManifestError),

@@ -1,0 +1,117 @@
+"""The imgexplore command, run as a user runs it (a subprocess of the installed script)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def run(*args, ok=True):
+    proc = subprocess.run(
+        [sys.executable, "-m", "imgexplore", *map(str, args)], capture_output=True, text=True
+    )
+    if ok:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_layers_json_rows(data_dir):
+    rows = json.loads(run("layers", data_dir / "teaching" / "oci", "--format", "json").stdout)
+    assert len(rows) == 6
+    assert {"index", "digest", "media_type", "size", "diff_id", "chain_id", "empty", "created_by"} <= set(
+        rows[0]
+    )
+    assert rows[0]["digest"] == "sha256:1aa08f2122fd41a67c28d71704d62c9e9caa48832ff94a9268a2ac4006b56c69"
+    assert rows[0]["size"] == (data_dir / "teaching/oci/blobs/sha256" / rows[0]["digest"][7:]).stat().st_size
+    assert rows[5]["created_by"] == "/bin/sh -c chmod 0700 /app/bin/server"
+
+
+def test_history_csv(data_dir):
+    out = run("history", data_dir / "teaching" / "docker-save.tar", "--format", "csv").stdout
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert len(rows) == 12
+    assert {"step", "created", "created_by", "empty_layer", "layer_index"} <= set(rows[0])
+    assert [r["empty_layer"] for r in rows].count("True") == 6
+    assert rows[1]["layer_index"] == ""  # metadata-only step: no layer
+
+
+def test_table_shortens_and_wide_does_not(data_dir):
+    short = run("layers", f"oci:{data_dir / 'derived' / 'oci'}").stdout
+    wide = run("layers", f"oci:{data_dir / 'derived' / 'oci'}", "--wide").stdout
+    assert (
+        "sha256:4f4fb700ef54 " in short
+        and "sha256:4f4fb700ef54461cfa02571ae0db9a0dc1e0cdb5577484a6d75e68dc38e8acc1" in wide
+    )
+    assert short.splitlines()[0].split()[:4] == ["index", "digest", "media_type", "size"]
+
+
+def test_inspect_and_platform(data_dir):
+    out = run("inspect", data_dir / "multiarch" / "oci", "--platform", "linux/arm64/v8").stdout
+    assert "platform:     linux/arm64/v8" in out
+    assert "layers:       2 (0 empty)" in out
+    data = json.loads(run("inspect", data_dir / "multiarch" / "oci", "--format", "json").stdout)
+    assert data["platform"] == "linux/amd64" and len(data["layers"]) == 2
+
+
+def test_platforms(data_dir):
+    rows = json.loads(
+        run(
+            "platforms", f"docker-archive:{data_dir / 'multiarch' / 'docker-save.tar'}", "--format", "json"
+        ).stdout
+    )
+    assert [r["platform"] for r in rows] == ["linux/amd64", "linux/arm64/v8", "unknown/unknown"]
+
+
+def test_schema1_manifest_file(data_dir):
+    rows = json.loads(
+        run("layers", f"manifest:{data_dir / 'teaching' / 'schema1.json'}", "--format", "json").stdout
+    )
+    assert len(rows) == 12
+    assert sum(r["empty"] for r in rows) == 6
+
+
+def test_saved_schema2_manifest_with_config(data_dir):
+    rows = json.loads(
+        run(
+            "history",
+            data_dir / "teaching" / "manifest.json",
+            "--config",
+            data_dir / "teaching" / "config.json",
+            "--format",
+            "json",
+        ).stdout
+    )
+    assert len(rows) == 12
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("layers", "/nonexistent/path.tar"), "no such file or folder"),
+        (("layers", "docker-archive:/nonexistent.tar"), "no such file or folder"),
+        (("inspect", "data/multiarch/oci", "--platform", "linux/s390x"), "no image for platform linux/s390x"),
+        (("inspect", "data/teaching/manifest.json"), "blob sha256:fa29186301c4"),
+        (("inspect", "NOT/Valid"), "not a file or folder here|invalid|no such"),
+    ],
+)
+def test_errors_are_one_line_without_traceback(data_dir, args, message):
+    import os
+    import re
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "imgexplore", *args],
+        capture_output=True,
+        text=True,
+        cwd=data_dir.parent,
+        env={**os.environ},
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("imgexplore: error: ")
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in proc.stderr
+    assert re.search(message, proc.stderr)
