@@ -58,6 +58,118 @@ def cmd_history(args: argparse.Namespace) -> str:
     return render(_open(args).history_table(), args.format, wide=args.wide)
 
 
+def _table_view(table, fmt: str):
+    """Octal modes for people; numbers for programs."""
+    if fmt == "table" and "mode" in table:
+        table = table.assign(mode=table["mode"].map(lambda m: f"{int(m):04o}"))
+    return table
+
+
+TREE_COLUMNS = [
+    "layer",
+    "path",
+    "type",
+    "size",
+    "mode",
+    "uid",
+    "gid",
+    "linkname",
+    "whiteout",
+    "opaque",
+    "sha256",
+]
+
+
+def cmd_tree(args: argparse.Namespace) -> str:
+    image = _open(args)
+    files = image.files(progress=args.progress)
+    layer = None if args.layer in (None, "all") else int(args.layer)
+    if args.changes:
+        table = files.changes(layer)
+    elif args.merged or args.layer is None:
+        table = files.merged(layer)
+        table = table[[c for c in TREE_COLUMNS if c in table]]
+    elif layer is None:
+        table = files.all_layers()[TREE_COLUMNS]
+    else:
+        table = files.layer(layer).assign(layer=layer)[TREE_COLUMNS]
+    if args.path:
+        prefix = args.path.strip("/")
+        table = table[(table["path"] == prefix) | table["path"].str.startswith(prefix + "/")]
+    if args.format == "table" and not args.wide:
+        table = table.drop(columns=[c for c in ("sha256",) if c in table])
+    return render(_table_view(table, args.format), args.format, wide=args.wide, max_text=100)
+
+
+def cmd_lineage(args: argparse.Namespace) -> str:
+    image = _open(args)
+    table = image.files(progress=args.progress).lineage(args.path)
+    if table.empty:
+        from .errors import ImgExploreError
+
+        raise ImgExploreError(f"no layer adds, changes or deletes {args.path!r}")
+    return render(table, args.format, wide=args.wide)
+
+
+def cmd_waste(args: argparse.Namespace) -> str:
+    import json
+
+    from .tables import human_bytes
+
+    image = _open(args)
+    files = image.files(progress=args.progress)
+    per_layer, summary = files.waste()
+    duplicates = files.duplicates()
+    if args.format == "json":
+        from .output import records
+
+        return json.dumps(
+            {"summary": summary, "layers": records(per_layer), "duplicates": records(duplicates)}, indent=2
+        )
+    if args.format == "csv":
+        return render(per_layer, "csv")
+    import textwrap
+
+    lines = [
+        textwrap.fill(summary["explanation"], 88),
+        "",
+        render(per_layer, "table"),
+        "",
+        f"file bytes in all layers: {summary['file_bytes_all_layers']} ({human_bytes(summary['file_bytes_all_layers'])})",
+        f"wasted:                   {summary['wasted_bytes']} ({human_bytes(summary['wasted_bytes'])}) "
+        f"in {summary['wasted_files']} superseded file copies",
+    ]
+    if "wasted_compressed_estimate" in summary:
+        lines.append(
+            f"wasted, compressed (est): {summary['wasted_compressed_estimate']} "
+            f"({human_bytes(summary['wasted_compressed_estimate'])})"
+        )
+    lines.append(f"efficiency:               {summary['efficiency']:.1%}")
+    if len(duplicates):
+        lines += ["", "files with the same content in several places:", render(duplicates.head(20), "table")]
+    return "\n".join(lines)
+
+
+def cmd_cat(args: argparse.Namespace) -> str:
+    from .extract import read_file
+
+    image = _open(args)
+    data = read_file(image, args.path, layer=args.layer, max_bytes=args.max_bytes)
+    sys.stdout.buffer.write(data)
+    sys.stdout.flush()
+    return ""
+
+
+def cmd_extract(args: argparse.Namespace) -> str:
+    from .extract import extract
+
+    image = _open(args)
+    report = extract(image, args.path, args.dest, layer=args.layer, max_file_size=args.max_file_size)
+    lines = [f"extracted {len(report.written)} entries of {args.path!r} to {args.dest}"]
+    lines += [f"skipped {path}: {reason}" for path, reason in report.skipped]
+    return "\n".join(lines)
+
+
 def cmd_platforms(args: argparse.Namespace) -> str:
     from .opener import list_platforms
 
@@ -83,33 +195,101 @@ def _add_common(parser: argparse.ArgumentParser, *, platform: bool = True, fmt: 
         )
 
 
+def _layers_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--diff-ids",
+        action="store_true",
+        help="decompress the layers to compute (and check) diff_ids and chain ids",
+    )
+
+
+def _progress_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--progress", action="store_true", help="show a progress bar while listing layers")
+
+
+def _tree_options(p: argparse.ArgumentParser) -> None:
+    _progress_option(p)
+    p.add_argument("--layer", help="a layer index, or 'all' for every layer's entries")
+    p.add_argument("--merged", action="store_true", help="the merged view after --layer (default: the top)")
+    p.add_argument(
+        "--changes",
+        action="store_true",
+        help="added / modified / deleted paths of --layer (or of every layer)",
+    )
+    p.add_argument("--path", help="only entries at or below this path")
+
+
+def _lineage_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", help="a path inside the image, e.g. etc/passwd")
+    _progress_option(p)
+
+
+def _read_options(p: argparse.ArgumentParser, *, dest: bool) -> None:
+    p.add_argument("path", help="a path inside the image, e.g. etc/passwd")
+    p.add_argument("--layer", type=int, help="read from this layer alone instead of the merged view")
+    limit = "--max-file-size" if dest else "--max-bytes"
+    p.add_argument(
+        limit, type=int, default=256 * 1024 * 1024, help="refuse files larger than this (default 256 MiB)"
+    )
+    if dest:
+        p.add_argument("--dest", required=True, help="folder to extract into (created if missing)")
+
+
+COMMANDS: list[tuple[str, str, Callable, dict, Callable | None]] = [
+    ("inspect", "a readable summary of an image", cmd_inspect, {}, None),
+    (
+        "layers",
+        "one row per layer: digest, size, diff_id, chain id, empty, the step that made it",
+        cmd_layers,
+        {},
+        _layers_options,
+    ),
+    ("history", "one row per build step, with the layer it made (or none)", cmd_history, {}, None),
+    ("platforms", "the images of a multi-platform index", cmd_platforms, {"platform": False}, None),
+    (
+        "tree",
+        "file tables: the merged view (default), one layer, every layer, or changes",
+        cmd_tree,
+        {},
+        _tree_options,
+    ),
+    ("lineage", "every layer that adds, changes or deletes a path", cmd_lineage, {}, _lineage_options),
+    (
+        "waste",
+        "wasted space per layer and for the image, and duplicated files",
+        cmd_waste,
+        {},
+        _progress_option,
+    ),
+    (
+        "cat",
+        "print one file of the image (the merged view, or --layer N)",
+        cmd_cat,
+        {"fmt": False},
+        lambda p: _read_options(p, dest=False),
+    ),
+    (
+        "extract",
+        "extract a file or folder safely into --dest",
+        cmd_extract,
+        {"fmt": False},
+        lambda p: _read_options(p, dest=True),
+    ),
+]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="imgexplore",
-        description="Look inside container images: manifests, layers, history.",
+        description="Look inside container images: manifests, layers, history, file trees.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands: list[tuple[str, str, Callable, dict]] = [
-        ("inspect", "a readable summary of an image", cmd_inspect, {}),
-        (
-            "layers",
-            "one row per layer: digest, size, diff_id, chain id, empty, the step that made it",
-            cmd_layers,
-            {},
-        ),
-        ("history", "one row per build step, with the layer it made (or none)", cmd_history, {}),
-        ("platforms", "the images of a multi-platform index", cmd_platforms, {"platform": False}),
-    ]
-    for name, help_text, func, options in commands:
+    for name, help_text, func, options, extra in COMMANDS:
         p = sub.add_parser(name, help=help_text, description=help_text)
         _add_common(p, **options)
+        if extra is not None:
+            extra(p)
         p.set_defaults(func=func)
-        if name == "layers":
-            p.add_argument(
-                "--diff-ids",
-                action="store_true",
-                help="decompress the layers to compute (and check) diff_ids and chain ids",
-            )
     return parser
 
 
@@ -126,7 +306,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("imgexplore: interrupted", file=sys.stderr)
         return 130
     try:
-        print(text)
+        if text:
+            print(text)
         sys.stdout.flush()
     except BrokenPipeError:  # e.g. piped into head
         sys.stderr.close()

@@ -137,6 +137,8 @@ class Image:
     config_raw: bytes | None = None
     warnings: list[str] = field(default_factory=list)
     name: str = ""
+    _files: Any = field(default=None, repr=False, compare=False)
+    _files_key: Any = field(default=None, repr=False, compare=False)
 
     @property
     def digest(self) -> str:
@@ -182,6 +184,17 @@ class Image:
             result.append(diff_id)
         _assign_chain_ids(self.layers)
         return result
+
+    def files(self, *, cache: bool = True, hash_files: bool = True, progress: bool = False):
+        """The file-tree views (:class:`~imgexplore.explore.ImageFiles`); layer blobs are read
+        on first use and their tables cached by diff_id."""
+        from .explore import ImageFiles
+
+        key = (cache, hash_files)
+        if self._files is None or self._files_key != key:
+            self._files = ImageFiles(self, cache=cache, hash_files=hash_files, progress=progress)
+            self._files_key = key
+        return self._files
 
     def layers_table(self) -> pd.DataFrame:
         """One row per layer: index, digest, media type, size, diff_id, chain id, empty, step."""

@@ -88,7 +88,9 @@ def _pax_number(meta: dict[str, str], key: str, offset: int) -> int:
     try:
         return int(float(meta[key])) if key == "mtime" else int(meta[key])
     except (ValueError, OverflowError):
-        raise ArchiveError(f"tar PAX header at byte {offset}: {key} {meta[key]!r:.30} is not a number") from None
+        raise ArchiveError(
+            f"tar PAX header at byte {offset}: {key} {meta[key]!r:.30} is not a number"
+        ) from None
 
 
 def normalize_path(name: str) -> str:
@@ -169,7 +171,9 @@ class _Reader:
         take = n if take is None else take
         while n > 0:
             if self.available() == 0 and not self._fill():
-                raise ArchiveError(f"tar stream is truncated at byte {self.offset} (a member's data is cut short)")
+                raise ArchiveError(
+                    f"tar stream is truncated at byte {self.offset} (a member's data is cut short)"
+                )
             step = min(n, self.available())
             if file_hasher is not None and take > 0:
                 h = min(step, take)
@@ -306,7 +310,7 @@ def list_tar(
 
 
 # size and typeflag: all the walk needs (checksums are verified for all headers at once)
-_WALK = struct.Struct("124x11sx19xc")
+_WALK = struct.Struct("124x11sx20xc")
 
 
 def _check_header(header: bytes, offset: int) -> None:
@@ -316,6 +320,8 @@ def _check_header(header: bytes, offset: int) -> None:
         raise ArchiveError(
             f"tar header at byte {offset} has a bad checksum: the layer is corrupt or not a tar archive"
         )
+
+
 _SPECIAL = frozenset({b"x", b"g", b"L", b"K"})
 
 
@@ -368,9 +374,7 @@ def _header_extras(header, typeflag, meta, long_name, long_link, reader, size, p
     return extra, data_size, padded, sparse
 
 
-_TYPE_BY_BYTE = np.array(
-    [TYPE_NAMES.get(bytes([b]), "other") for b in range(256)], dtype=object
-)
+_TYPE_BY_BYTE = np.array([TYPE_NAMES.get(bytes([b]), "other") for b in range(256)], dtype=object)
 _POWERS = {}
 
 
@@ -396,7 +400,9 @@ def _octal_fields(matrix: np.ndarray, start: int, width: int, offsets, what: str
 
 
 def _strings(matrix: np.ndarray, start: int, width: int, rows=None) -> list[str]:
-    block = np.ascontiguousarray(matrix[:, start : start + width] if rows is None else matrix[rows, start : start + width])
+    block = np.ascontiguousarray(
+        matrix[:, start : start + width] if rows is None else matrix[rows, start : start + width]
+    )
     cache: dict[bytes, str] = {}
     out = []
     for raw in block.view(f"S{width}").ravel().tolist():
@@ -426,8 +432,9 @@ def _decode_headers(headers, offsets, overrides, hashes) -> dict[str, list]:
     mtimes = _octal_fields(matrix, 136, 12, offsets, "mtime")
 
     names = [text for text in matrix[:, 0:100].copy().view("S100").ravel().tolist()]
-    prefixed = np.flatnonzero((matrix[:, 257:263] == np.frombuffer(b"ustar\x00", np.uint8)).all(axis=1)
-                              & (matrix[:, 345] != 0))
+    prefixed = np.flatnonzero(
+        (matrix[:, 257:263] == np.frombuffer(b"ustar\x00", np.uint8)).all(axis=1) & (matrix[:, 345] != 0)
+    )
     prefixes = dict(zip(prefixed.tolist(), _strings(matrix, 345, 155, prefixed), strict=True))
     paths = []
     for row, raw in enumerate(names):
@@ -464,7 +471,13 @@ def _decode_headers(headers, offsets, overrides, hashes) -> dict[str, list]:
     whiteouts: list[str | None] = [None] * n
     opaque = [False] * n
     for row, name in enumerate(paths):
-        if name.startswith(("/", "./")) or "//" in name or "/./" in name or name.endswith(("/", "/.")) or name == ".":
+        if (
+            name.startswith(("/", "./"))
+            or "//" in name
+            or "/./" in name
+            or name.endswith(("/", "/."))
+            or name == "."
+        ):
             name = paths[row] = normalize_path(name)
         if ".wh." in name:
             base = name.rpartition("/")[2]

@@ -1,0 +1,330 @@
+"""What each layer adds, changes and deletes, computed from the layers' file tables.
+
+Every function here takes the per-layer tables (``tables[i]`` is layer ``i``, as returned by
+:func:`imgexplore.layerfiles.image_tables`) and returns DataFrames; none does I/O.
+
+The rules are the OCI image-spec's (layer.md, "Whiteouts"):
+
+* ``DIR/.wh.NAME`` deletes ``DIR/NAME`` (and everything below it) from the *lower* layers;
+* ``DIR/.wh..wh..opq`` hides everything *below* ``DIR`` in the lower layers, whatever its
+  position among the layer's own entries;
+* a layer's own entries are applied after its whiteouts, so a layer may delete a path and
+  add it again;
+* a non-directory that replaces a directory of a lower layer hides that directory's contents.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+CHANGE_COLUMNS = ["layer", "path", "change", "detail", "type", "size", "prev_layer", "prev_size"]
+_COMPARED_METADATA = ("mode", "uid", "gid", "mtime", "xattrs")
+
+
+def _is_marker(table: pd.DataFrame) -> np.ndarray:
+    return (table["whiteout"].notna() | table["opaque"]).to_numpy()
+
+
+def _parent(path: str) -> str:
+    return path.rpartition("/")[0]
+
+
+def stack(tables: list[pd.DataFrame], upto: int | None = None) -> pd.DataFrame:
+    """All layers' entries in one table, with a ``layer`` column, base layer first."""
+    last = len(tables) - 1 if upto is None else upto
+    frames = [t.assign(layer=i) for i, t in enumerate(tables[: last + 1])]
+    if not frames:
+        return pd.DataFrame(columns=[*(tables[0].columns if tables else []), "layer"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def _hidden_mask(all_rows: pd.DataFrame, tables: list[pd.DataFrame], last: int) -> np.ndarray:
+    """Rows of lower layers that an upper layer's whiteouts, opaque markers or
+    non-directory replacements hide."""
+    hidden = np.zeros(len(all_rows), dtype=bool)
+    paths = all_rows["path"]
+    layers = all_rows["layer"].to_numpy()
+    is_dir = (all_rows["type"] == "dir").to_numpy()
+    for i in range(1, last + 1):
+        table = tables[i]
+        whiteouts = table["whiteout"].dropna().tolist()
+        opaque_dirs = [_parent(p) for p in table.loc[table["opaque"], "path"]]
+        lower = layers < i
+        # non-directories of this layer that stand where a lower layer had a directory
+        own = table[~_is_marker(table) & (table["type"] != "dir").to_numpy()]
+        lower_dirs = paths[lower & is_dir & ~hidden]
+        replaced = own.loc[own["path"].isin(lower_dirs), "path"].tolist()
+        if not (whiteouts or opaque_dirs or replaced):
+            continue
+        if "" in opaque_dirs:  # opaque root: every lower entry is hidden
+            hidden |= lower
+            continue
+        hit = paths.isin(whiteouts).to_numpy()
+        prefixes = tuple(p + "/" for p in whiteouts + replaced + opaque_dirs)
+        if prefixes:
+            hit = hit | paths.str.startswith(prefixes).to_numpy()
+        hidden |= lower & hit
+    return hidden
+
+
+def merged_view(tables: list[pd.DataFrame], upto: int | None = None) -> pd.DataFrame:
+    """The filesystem a container sees after layer ``upto`` (default: the top layer).
+
+    One row per visible path, sorted by path; ``layer`` says which layer the entry comes from.
+    Whiteout and opaque markers are consumed, never shown."""
+    last = len(tables) - 1 if upto is None else upto
+    if last < 0:
+        return stack(tables, -1)
+    all_rows = stack(tables, last)
+    visible = ~_hidden_mask(all_rows, tables, last) & ~_is_marker(all_rows)
+    merged = all_rows[visible].drop_duplicates("path", keep="last")
+    return merged.sort_values("path", kind="stable").reset_index(drop=True)
+
+
+def layer_changes(tables: list[pd.DataFrame], index: int) -> pd.DataFrame:
+    """Each path layer ``index`` touches, against the merged view below it:
+
+    * ``added`` — nothing was there;
+    * ``modified`` — ``detail`` says ``content`` (bytes or link target differ), ``metadata``
+      (same content; mode, owner, mtime or xattrs differ), ``type`` (a file became a
+      directory…), ``unchanged`` (an identical copy) or ``content?`` (same size, no hashes);
+    * ``deleted`` — hidden by a whiteout, an opaque directory or a replaced directory.
+    """
+    table = tables[index]
+    below = merged_view(tables, index - 1) if index > 0 else stack(tables, -1)
+    own = table[~_is_marker(table)]
+    compared = ["type", "size", "sha256", "linkname", *_COMPARED_METADATA]
+    old = (
+        below[["path", "layer", *compared]]
+        if len(below)
+        else pd.DataFrame(columns=["path", "layer", *compared])
+    )
+    m = own.merge(old, on="path", how="left", suffixes=("", "_old"), indicator=True)
+    existed = (m["_merge"] == "both").to_numpy()
+
+    def differs(column: str) -> np.ndarray:
+        a, b = m[column], m[f"{column}_old"]
+        return (~((a == b) | (a.isna() & b.isna()))).to_numpy()
+
+    is_file = (m["type"] == "file").to_numpy()
+    is_link = m["type"].isin(["symlink", "hardlink"]).to_numpy()
+    no_hashes = (m["sha256"].isna() | m["sha256_old"].isna()).to_numpy()
+    content = (is_file & (differs("size") | (differs("sha256") & ~no_hashes))) | (
+        is_link & differs("linkname")
+    )
+    metadata = np.zeros(len(m), dtype=bool)
+    for column in _COMPARED_METADATA:
+        metadata |= differs(column)
+    detail = np.select(
+        [differs("type"), content, is_file & no_hashes, metadata],
+        ["type", "content", "content?", "metadata"],
+        "unchanged",
+    )
+    changes = pd.DataFrame(
+        {
+            "layer": index,
+            "path": m["path"],
+            "change": np.where(existed, "modified", "added"),
+            "detail": np.where(existed, detail, ""),
+            "type": m["type"],
+            "size": m["size"].astype("int64"),
+            "prev_layer": pd.array(np.where(existed, m["layer"], None), dtype="Int64"),
+            "prev_size": pd.array(np.where(existed, m["size_old"], None), dtype="Int64"),
+        }
+    )
+    if index > 0 and len(below):
+        deleted = _deleted_rows(tables, index, below)
+        if deleted:
+            gone = pd.DataFrame(
+                {
+                    "layer": index,
+                    "path": [d["path"] for d in deleted],
+                    "change": "deleted",
+                    "detail": [d["reason"] for d in deleted],
+                    "type": [d["type"] for d in deleted],
+                    "size": 0,
+                    "prev_layer": pd.array([int(d["layer"]) for d in deleted], dtype="Int64"),
+                    "prev_size": pd.array([int(d["size"]) for d in deleted], dtype="Int64"),
+                }
+            )
+            changes = pd.concat([changes, gone], ignore_index=True)
+    return changes[CHANGE_COLUMNS].sort_values("path", kind="stable").reset_index(drop=True)
+
+
+def _deleted_rows(tables: list[pd.DataFrame], index: int, below: pd.DataFrame) -> list[dict]:
+    """Entries of the merged view below ``index`` that the layer hides without replacing."""
+    table = tables[index]
+    own_paths = set(table.loc[~_is_marker(table), "path"])
+    whiteouts = table["whiteout"].dropna().tolist()
+    opaque_dirs = [_parent(p) for p in table.loc[table["opaque"], "path"]]
+    own = table[~_is_marker(table)]
+    below_dirs = below.loc[below["type"] == "dir", "path"]
+    replaced = own.loc[(own["type"] != "dir") & own["path"].isin(below_dirs), "path"].tolist()
+    result = []
+    paths = below["path"]
+    rules = [("whiteout", whiteouts, True), ("opaque", opaque_dirs, False), ("replaced", replaced, False)]
+    seen = set()
+    for reason, roots, include_root in rules:
+        if not roots:
+            continue
+        if "" in roots and reason == "opaque":
+            hit = np.ones(len(below), dtype=bool)
+        else:
+            hit = paths.str.startswith(tuple(r + "/" for r in roots)).to_numpy()
+            if include_root:
+                hit = hit | paths.isin(roots).to_numpy()
+        for old in below[hit].to_dict("records"):
+            if old["path"] in seen or old["path"] in own_paths:
+                continue  # re-added by the layer itself: that is a modification
+            seen.add(old["path"])
+            result.append({**old, "reason": reason})
+    return result
+
+
+def all_changes(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """:func:`layer_changes` for every layer, in one table."""
+    frames = [layer_changes(tables, i) for i in range(len(tables))]
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=CHANGE_COLUMNS)
+    return pd.concat(frames, ignore_index=True)
+
+
+WASTE_EXPLANATION = (
+    "Wasted bytes are the uncompressed bytes of file copies that a later layer overwrites or "
+    "deletes: the image still ships them, but no container can see them. Each superseded "
+    "copy counts once, in the layer that holds it; a copy still reachable through a visible "
+    "hardlink of its own layer is not counted. Efficiency is 1 - wasted / all file bytes "
+    "in all layers. Compressed figures are estimates: each layer's waste scaled by that "
+    "layer's compression ratio."
+)
+
+
+def wasted_space(
+    tables: list[pd.DataFrame],
+    compressed_sizes: list[int] | None = None,
+    changes: pd.DataFrame | None = None,
+) -> tuple[pd.DataFrame, dict]:
+    """Per-layer waste and an image summary (see :data:`WASTE_EXPLANATION`).
+
+    Returns ``(per_layer, summary)``; ``per_layer`` has one row per layer with ``file_bytes``,
+    ``wasted_bytes``, ``wasted_files``, ``superseded_by`` (the layers that hid its copies)
+    and, when ``compressed_sizes`` are given, ``wasted_compressed_estimate``."""
+    if changes is None:
+        changes = all_changes(tables)
+    superseded = changes[changes["change"].isin(["modified", "deleted"]) & changes["prev_layer"].notna()]
+    superseded = superseded[superseded["prev_size"].fillna(0) > 0]
+    # A copy that a visible hardlink of its own layer still points at is not lost: the
+    # container reads those bytes through the link.
+    final = merged_view(tables)
+    links = final[final["type"] == "hardlink"]
+    reachable = set(zip(links["layer"].astype(int), links["linkname"].str.strip("/"), strict=True))
+    if reachable:
+        keep = [
+            (int(layer), path) not in reachable
+            for layer, path in zip(superseded["prev_layer"], superseded["path"], strict=True)
+        ]
+        superseded = superseded[np.array(keep, dtype=bool)]
+    rows = []
+    for i, table in enumerate(tables):
+        files = table[(table["type"] == "file").to_numpy() & ~_is_marker(table)]
+        lost = superseded[superseded["prev_layer"] == i]
+        tar_size = table.attrs.get("tar_size", -1)
+        row = {
+            "layer": i,
+            "files": len(files),
+            "file_bytes": int(files["size"].sum()),
+            "wasted_files": len(lost),
+            "wasted_bytes": int(lost["prev_size"].sum()),
+            "superseded_by": ",".join(str(v) for v in sorted(set(lost["layer"]))),
+            "tar_size": tar_size,
+        }
+        if compressed_sizes is not None and tar_size and tar_size > 0 and compressed_sizes[i] >= 0:
+            row["wasted_compressed_estimate"] = int(
+                round(row["wasted_bytes"] * compressed_sizes[i] / tar_size)
+            )
+        rows.append(row)
+    per_layer = pd.DataFrame(rows)
+    total = int(per_layer["file_bytes"].sum()) if len(per_layer) else 0
+    wasted = int(per_layer["wasted_bytes"].sum()) if len(per_layer) else 0
+    summary = {
+        "file_bytes_all_layers": total,
+        "wasted_bytes": wasted,
+        "visible_bytes": total - wasted,
+        "efficiency": (1 - wasted / total) if total else 1.0,
+        "wasted_files": int(per_layer["wasted_files"].sum()) if len(per_layer) else 0,
+        "explanation": WASTE_EXPLANATION,
+    }
+    if "wasted_compressed_estimate" in per_layer:
+        summary["wasted_compressed_estimate"] = int(per_layer["wasted_compressed_estimate"].fillna(0).sum())
+    return per_layer, summary
+
+
+def duplicate_files(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """Regular files whose content appears more than once across the layers (same size,
+    then same sha256), with the bytes the extra copies take."""
+    all_rows = stack(tables)
+    if not len(all_rows):
+        return pd.DataFrame(columns=["sha256", "size", "copies", "extra_bytes", "paths", "layers"])
+    files = all_rows[(all_rows["type"] == "file") & (all_rows["size"] > 0) & ~_is_marker(all_rows)]
+    sizes = files["size"].value_counts()
+    candidates = files[files["size"].isin(sizes[sizes > 1].index) & files["sha256"].notna()]
+    groups = []
+    for (sha, size), group in candidates.groupby(["sha256", "size"], sort=False):
+        if len(group) < 2:
+            continue
+        groups.append(
+            {
+                "sha256": sha,
+                "size": int(size),
+                "copies": len(group),
+                "extra_bytes": int(size) * (len(group) - 1),
+                "paths": sorted(set(group["path"])),
+                "layers": sorted(set(int(v) for v in group["layer"])),
+            }
+        )
+    result = pd.DataFrame(groups, columns=["sha256", "size", "copies", "extra_bytes", "paths", "layers"])
+    return result.sort_values(["extra_bytes", "sha256"], ascending=[False, True], kind="stable").reset_index(
+        drop=True
+    )
+
+
+def lineage(changes: pd.DataFrame, path: str, layers: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Every layer that adds, modifies or deletes ``path``, oldest first, with the history
+    step that made the layer when ``layers`` (an image's layers table) is given."""
+    path = path.strip("/")
+    rows = changes[changes["path"] == path].sort_values("layer", kind="stable").copy()
+    if layers is not None and len(rows):
+        info = layers.set_index("index")
+        rows["history_step"] = rows["layer"].map(info["history_step"])
+        rows["created_by"] = rows["layer"].map(info["created_by"])
+    return rows.reset_index(drop=True)
+
+
+def directory_sizes(table: pd.DataFrame, max_depth: int | None = None) -> pd.DataFrame:
+    """Bytes and regular-file counts below each directory of ``table`` (a layer or a merged
+    view): each file counts toward every ancestor. ``""`` is the root."""
+    files = (
+        table[(table["type"] == "file") & ~_is_marker(table)]
+        if "whiteout" in table
+        else table[table["type"] == "file"]
+    )
+    totals: dict[str, list[int]] = {"": [0, 0]}
+    for path, size in zip(files["path"].tolist(), files["size"].tolist(), strict=True):
+        parts = path.split("/")[:-1]
+        totals[""][0] += size
+        totals[""][1] += 1
+        prefix = ""
+        for depth, part in enumerate(parts, start=1):
+            if max_depth is not None and depth > max_depth:
+                break
+            prefix = f"{prefix}/{part}" if prefix else part
+            entry = totals.setdefault(prefix, [0, 0])
+            entry[0] += size
+            entry[1] += 1
+    rows = [(d, d.count("/") + 1 if d else 0, b, n) for d, (b, n) in totals.items()]
+    result = pd.DataFrame(rows, columns=["directory", "depth", "bytes", "files"])
+    return result.sort_values(["bytes", "directory"], ascending=[False, True], kind="stable").reset_index(
+        drop=True
+    )

@@ -1,0 +1,88 @@
+"""``image.files()``: the file-tree views of one image, with its layer tables loaded once."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from .analysis import filetree
+
+if TYPE_CHECKING:
+    from .image import Image
+    from .layerfiles import TreeCache
+
+
+class ImageFiles:
+    """Per-layer file tables and what follows from them. Layer blobs are read (and their
+    tables cached by diff_id) the first time a view needs them."""
+
+    def __init__(
+        self, image: Image, *, cache: TreeCache | bool = True, hash_files: bool = True, progress: bool = False
+    ):
+        self.image = image
+        self._cache = cache
+        self._hash_files = hash_files
+        self._progress = progress
+        self._tables: list[pd.DataFrame] | None = None
+        self._changes: pd.DataFrame | None = None
+
+    @property
+    def tables(self) -> list[pd.DataFrame]:
+        """One table per layer (columns: :data:`imgexplore.analysis.tarlist.COLUMNS`)."""
+        if self._tables is None:
+            from .layerfiles import image_tables
+
+            self._tables = image_tables(
+                self.image, cache=self._cache, hash_files=self._hash_files, progress=self._progress
+            )
+        return self._tables
+
+    def layer(self, index: int) -> pd.DataFrame:
+        """The entries of one layer's tar, whiteout markers included."""
+        return self.tables[self._check(index)]
+
+    def all_layers(self) -> pd.DataFrame:
+        """Every layer's entries in one table, with a ``layer`` column."""
+        return filetree.stack(self.tables)
+
+    def merged(self, upto: int | None = None) -> pd.DataFrame:
+        """The filesystem after layer ``upto`` (default: the whole image)."""
+        return filetree.merged_view(self.tables, None if upto is None else self._check(upto))
+
+    def changes(self, layer: int | None = None) -> pd.DataFrame:
+        """Added / modified / deleted paths of one layer, or of every layer."""
+        if layer is not None:
+            return filetree.layer_changes(self.tables, self._check(layer))
+        if self._changes is None:
+            self._changes = filetree.all_changes(self.tables)
+        return self._changes
+
+    def waste(self) -> tuple[pd.DataFrame, dict]:
+        """Wasted space per layer and for the image (see :data:`filetree.WASTE_EXPLANATION`)."""
+        return filetree.wasted_space(self.tables, [layer.size for layer in self.image.layers], self.changes())
+
+    def duplicates(self) -> pd.DataFrame:
+        """Files whose content appears more than once across the layers."""
+        return filetree.duplicate_files(self.tables)
+
+    def lineage(self, path: str) -> pd.DataFrame:
+        """Every layer that adds, changes or deletes ``path``, with the step that did it."""
+        return filetree.lineage(self.changes(), path, self.image.layers_table())
+
+    def directory_sizes(
+        self, layer: int | None = None, *, merged: bool = True, max_depth: int | None = None
+    ) -> pd.DataFrame:
+        """Bytes per directory of the merged view (after ``layer``), or of one layer alone."""
+        table = self.merged(layer) if merged or layer is None else self.layer(layer)
+        return filetree.directory_sizes(table, max_depth)
+
+    def _check(self, index: int) -> int:
+        count = len(self.image.layers)
+        if not -count <= index < count:
+            from .errors import ImgExploreError
+
+            raise ImgExploreError(
+                f"layer {index} does not exist: the image has {count} layers (0–{count - 1})"
+            )
+        return index % count
