@@ -1,0 +1,266 @@
+"""File trees of the teaching image (every change class, checked by path, and the wasted
+bytes worked out by hand from scripts/make_sample_data.py) and of real layers, whose entry
+counts are compared with GNU tar's listing."""
+
+from __future__ import annotations
+
+import gzip
+import subprocess
+
+import pandas as pd
+import pytest
+from helpers import sh
+from tarmaker import tar_bytes, write_layout
+
+import imgexplore
+from imgexplore.analysis import filetree
+from imgexplore.layerfiles import TreeCache, layer_table, tar_table
+
+
+@pytest.fixture
+def cache(tmp_path):
+    return TreeCache(tmp_path / "cache")
+
+
+@pytest.fixture(scope="module")
+def teaching(data_dir):
+    image = imgexplore.open_image(data_dir / "teaching" / "oci")
+    return image.files(cache=False)
+
+
+def _changes(files, layer, change):
+    table = files.changes(layer)
+    return table[table["change"] == change]
+
+
+def test_layer_tables_match_gnu_tar(teaching, data_dir):
+    for layer, table in zip(teaching.image.layers, teaching.tables, strict=True):
+        blob = data_dir / "teaching/oci/blobs/sha256" / layer.digest.split(":")[1]
+        listed = sh(f"tar -tzf {blob}").splitlines()
+        assert len(table) == len(listed)
+        assert sorted(table["path"]) == sorted(p.rstrip("/") for p in listed)
+        assert table.attrs["diff_id"] == layer.diff_id
+
+
+def test_overwritten_file_is_modified(teaching):
+    modified = _changes(teaching, 3, "modified").set_index("path")
+    assert list(modified.index) == ["app/config.json"]
+    row = modified.loc["app/config.json"]
+    assert (row["detail"], row["prev_layer"], row["prev_size"], row["size"]) == ("content", 2, 49, 65)
+
+
+def test_whiteouts_delete_exactly_the_paths_below_them(teaching):
+    deleted = _changes(teaching, 3, "deleted")
+    assert sorted(deleted["path"]) == [
+        "etc/motd", "tmp/build", "tmp/build/cache.o", "tmp/build/objects", "tmp/build/objects/main.o",
+    ]
+    assert set(deleted["detail"]) == {"whiteout"}
+    merged = set(teaching.merged()["path"])
+    assert "tmp" in merged and not any(p.startswith("tmp/") for p in merged)
+    assert "etc/motd" not in merged and "etc/passwd" in merged
+
+
+def test_opaque_directory_hides_only_lower_contents(teaching):
+    deleted = _changes(teaching, 4, "deleted")
+    assert sorted(deleted["path"]) == [
+        "var/cache/apt/archives", "var/cache/apt/archives/tool_1.0_amd64.deb", "var/cache/apt/pkgcache.bin",
+    ]
+    assert set(deleted["detail"]) == {"opaque"}
+    # the layer's own README, listed before the marker in the tar, survives
+    merged = teaching.merged()
+    apt = merged[merged["path"].str.startswith("var/cache/apt")]
+    assert list(apt["path"]) == ["var/cache/apt", "var/cache/apt/README"]
+    assert list(apt["layer"]) == [4, 4]
+    # the marker itself is listed in the layer table, never in the merged view
+    layer4 = teaching.layer(4)
+    assert layer4.loc[layer4["opaque"], "path"].tolist() == ["var/cache/apt/.wh..wh..opq"]
+    assert ".wh." not in "".join(merged["path"])
+
+
+def test_metadata_only_change(teaching):
+    row = _changes(teaching, 5, "modified").set_index("path").loc["app/bin/server"]
+    assert row["detail"] == "metadata"
+    merged = teaching.merged().set_index("path")
+    assert merged.loc["app/bin/server", "mode"] == 0o700
+    assert merged.loc["app/bin/server", "layer"] == 5
+
+
+def test_links_and_long_path(teaching):
+    merged = teaching.merged().set_index("path")
+    assert merged.loc["usr/lib/libteach.so", "type"] == "symlink"
+    assert merged.loc["usr/lib/libteach.so", "linkname"] == "libteach.so.1"
+    assert merged.loc["app/bin/server-hardlink", "type"] == "hardlink"
+    assert merged.loc["app/bin/server-hardlink", "linkname"] == "app/bin/server"
+    long_paths = [p for p in merged.index if len(p) > 100]
+    assert long_paths == [
+        "app/data/very/deeply/nested/directory/structure/kept/for/teaching/"
+        "a-file-name-long-enough-to-need-a-pax-header-in-the-tar.txt"
+    ]
+
+
+def test_wasted_space_worked_out_by_hand(teaching):
+    """Superseded copies, from the generator: layer 0 etc/motd (600, whiteout in 3) and
+    var/cache/apt/pkgcache.bin (8000, opaque in 4); layer 1 the .deb (20000, opaque in 4);
+    layer 2 app/config.json v1 (49, overwritten in 3), tmp/build/cache.o (12000) and
+    tmp/build/objects/main.o (5000, whiteout in 3). app/bin/server of layer 2 (8000) is
+    replaced in layer 5 but still reachable through app/bin/server-hardlink: not wasted."""
+    per_layer, summary = teaching.waste()
+    assert per_layer["wasted_bytes"].tolist() == [8600, 20000, 17049, 0, 0, 0]
+    assert per_layer["wasted_files"].tolist() == [2, 1, 3, 0, 0, 0]
+    assert per_layer["superseded_by"].tolist() == ["3,4", "4", "3", "", "", ""]
+    all_file_bytes = sum(int(t.loc[t["type"] == "file", "size"].sum()) for t in teaching.tables)
+    assert summary["file_bytes_all_layers"] == all_file_bytes == 90525
+    assert summary["wasted_bytes"] == 45649
+    assert summary["efficiency"] == pytest.approx(1 - 45649 / 90525)
+    assert "hardlink" in summary["explanation"]
+
+
+def test_duplicates_and_lineage(teaching):
+    duplicates = teaching.duplicates()
+    assert duplicates["paths"].tolist() == [["app/bin/server"]]
+    assert duplicates["layers"].tolist() == [[2, 5]]
+    assert duplicates["extra_bytes"].tolist() == [8000]
+    lineage = teaching.lineage("/tmp/build/cache.o")
+    assert lineage[["layer", "change"]].values.tolist() == [[2, "added"], [3, "deleted"]]
+    assert lineage["created_by"].iloc[1].startswith("/bin/sh -c sed -i")
+
+
+def test_directory_sizes(teaching):
+    sizes = teaching.directory_sizes(max_depth=2).set_index("directory")
+    merged = teaching.merged()
+    assert sizes.loc["", "bytes"] == int(merged.loc[merged["type"] == "file", "size"].sum()) == 36876
+    assert sizes.loc["usr", "bytes"] == 3000 + 16000 + 6000 + 2000
+    assert sizes.loc["usr/bin", "files"] == 2
+
+
+def test_merged_view_after_each_layer(teaching):
+    assert "tmp/build/cache.o" in set(teaching.merged(2)["path"])
+    assert "tmp/build/cache.o" not in set(teaching.merged(3)["path"])
+    assert "var/cache/apt/pkgcache.bin" in set(teaching.merged(3)["path"])
+
+
+# -- real layers ---------------------------------------------------------------------------
+
+
+def test_regclient_whiteout_layer(realdata):
+    with open(realdata / "regclient__regclient/testdata/layer-wh.tar", "rb") as f:
+        table = tar_table(f)
+    assert len(table) == 5
+    assert table["whiteout"].dropna().tolist() == ["layer2.txt"]
+    assert table.loc[table["opaque"], "path"].tolist() == ["exdir/.wh..wh..opq"]
+    assert table.loc[table["path"] == "layer1.txt", ["uid", "gid", "uname"]].values.tolist() == [[1000, 1000, "bmitch"]]
+
+
+@pytest.mark.parametrize(
+    "archive",
+    ["test-docker-image.tar", "test-kaniko-image.tar", "test-oci-gzip-image.tar", "test-oci-zstd-image.tar",
+     "test-oci-uncompressed-image.tar", "test-oci-estargz-image.tar"],
+)
+def test_dive_layers_match_gnu_tar(realdata, archive, cache, tmp_path):
+    path = realdata / "wagoodman__dive/.data" / archive
+    image = imgexplore.open_image(path)
+    for layer in image.layers:
+        table = layer_table(layer, cache=cache)
+        blob = tmp_path / "blob"
+        with image.source.open_blob(layer.digest) as src:
+            blob.write_bytes(src.read())
+        flag = {"gzip": "-z", "zstd": "--zstd", "none": ""}[layer_compression(blob)]
+        gnu = sh(f"tar {flag} -tf {blob}").splitlines()
+        assert len(table) == len(gnu), (archive, layer.index)
+
+
+def layer_compression(path):
+    head = open(path, "rb").read(4)
+    return "gzip" if head[:2] == b"\x1f\x8b" else "zstd" if head == b"\x28\xb5\x2f\xfd" else "none"
+
+
+def test_dive_image_waste(realdata):
+    """dive's test image copies /somefile.txt around and deletes /root/example."""
+    image = imgexplore.open_image(realdata / "wagoodman__dive/.data/test-docker-image.tar")
+    files = image.files(cache=False)
+    merged = set(files.merged()["path"])
+    assert "root/example" not in merged and "root/saved.txt" in merged
+    lineage = files.lineage("root/example/somefile1.txt")
+    assert lineage["change"].tolist() == ["added", "modified", "deleted"]
+    assert lineage["layer"].tolist() == [3, 4, 9]
+    assert lineage["detail"].tolist() == ["", "metadata", "whiteout"]  # chmod 444, then rm -rf
+    _, summary = files.waste()
+    assert 0 < summary["wasted_bytes"] < summary["file_bytes_all_layers"]
+
+
+def test_ggcr_whiteout_archive(realdata):
+    image = imgexplore.open_image(realdata / "google__go-containerregistry/v1/tarball/testdata/whiteout.tar")
+    files = image.files(cache=False)
+    markers = files.all_layers()
+    assert markers["whiteout"].notna().sum() + markers["opaque"].sum() >= 1
+    changes = files.changes()
+    assert (changes["change"] == "deleted").any()
+
+
+# -- cache -----------------------------------------------------------------------------------
+
+
+def test_cache_reopens_without_the_blob(tmp_path, data_dir, cache):
+    import shutil
+
+    layout = tmp_path / "oci"
+    shutil.copytree(data_dir / "teaching" / "oci", layout)
+    image = imgexplore.open_image(layout)
+    fresh = layer_table(image.layers[2], cache=cache)
+    (layout / "blobs/sha256" / image.layers[2].digest.split(":")[1]).unlink()
+    again = layer_table(imgexplore.open_image(layout).layers[2], cache=cache)
+    pd.testing.assert_frame_equal(fresh, again)
+    assert again.attrs["diff_id"] == image.layers[2].diff_id
+    assert again.attrs["tar_size"] == fresh.attrs["tar_size"] == 40960
+
+
+def test_schema1_layer_finds_its_cache_entry_by_digest(data_dir, cache):
+    image = imgexplore.open_image(data_dir / "teaching/schema1.json", blobs=str(data_dir / "teaching/oci"))
+    layer = image.layers[0]
+    assert layer.diff_id is None
+    layer_table(layer, cache=cache)
+    again = imgexplore.open_image(data_dir / "teaching/schema1.json").layers[0]  # no blobs at all now
+    table = layer_table(again, cache=cache)
+    assert again.diff_id == table.attrs["diff_id"] == "sha256:7a3f303076ad1bfe898d332d7e62afd432495ace7cbf9eab4fad8684f70480f5"
+
+
+def test_wrong_diff_id_is_refused_and_not_cached(tmp_path, cache):
+    layout = write_layout(tmp_path / "oci", [tar_bytes([{"name": "a", "data": b"x"}])])
+    image = imgexplore.open_image(layout)
+    image.layers[0].diff_id = "sha256:" + "0" * 64
+    with pytest.raises(imgexplore.DigestMismatchError, match="config says its diff_id"):
+        layer_table(image.layers[0], cache=cache)
+    assert not list((cache.root).glob("*.parquet")) if cache.root.exists() else True
+
+
+def test_damaged_cache_entry_is_dropped(tmp_path, data_dir, cache):
+    image = imgexplore.open_image(data_dir / "teaching" / "oci")
+    layer_table(image.layers[0], cache=cache)
+    entry = next(cache.root.glob("*.parquet"))
+    entry.write_bytes(b"not parquet")
+    table = layer_table(image.layers[0], cache=cache)
+    assert len(table) == 19
+
+
+def test_cli_tree_json_has_layer_column(data_dir, tmp_path):
+    import json
+    import os
+    import sys
+
+    env = {**os.environ, "IMGEXPLORE_CACHE": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-m", "imgexplore", "tree", str(data_dir / "teaching/oci"), "--layer", "all",
+                          "--format", "json"], capture_output=True, text=True, check=True, env=env).stdout
+    rows = json.loads(out)
+    assert len(rows) == 19 + 10 + 23 + 3 + 3 + 2  # GNU tar -tzf of each blob
+    assert {r["layer"] for r in rows} == set(range(6))
+    waste = json.loads(subprocess.run([sys.executable, "-m", "imgexplore", "waste", str(data_dir / "teaching/oci"),
+                                       "--format", "json"], capture_output=True, text=True, check=True,
+                                      env=env).stdout)
+    assert waste["summary"]["wasted_bytes"] == 45649
+
+
+def test_gzip_layers_in_a_layout(tmp_path):
+    raw = tar_bytes([{"name": "dir", "type": "dir"}, {"name": "dir/f", "data": b"abc"}])
+    image = imgexplore.open_image(write_layout(tmp_path / "oci", [raw], compress=gzip.compress))
+    assert image.files(cache=False).layer(0)["path"].tolist() == ["dir", "dir/f"]
+    assert filetree.merged_view(image.files(cache=False).tables)["path"].tolist() == ["dir", "dir/f"]
