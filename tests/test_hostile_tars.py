@@ -1,0 +1,185 @@
+"""Hostile layer tars: each lists without harm or ends in imgexplore's own error, and
+extraction never writes outside its target folder."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+
+import pytest
+import zstandard
+from tarmaker import tar_bytes, write_layout
+
+import imgexplore
+from imgexplore import ArchiveError, DigestMismatchError, LimitExceededError
+from imgexplore.analysis.tarlist import list_tar
+from imgexplore.extract import extract, read_file
+
+
+def set_field(raw: bytes, header_offset: int, start: int, value: bytes) -> bytes:
+    """Overwrite a header field and fix the checksum, as a crafted tar would."""
+    block = bytearray(raw[header_offset : header_offset + 512])
+    block[start : start + len(value)] = value
+    block[148:156] = b" " * 8
+    block[148:156] = b"%06o\0 " % sum(block)
+    return raw[:header_offset] + bytes(block) + raw[header_offset + 512 :]
+
+
+def image_of(tmp_path, entries):
+    return imgexplore.open_image(write_layout(tmp_path / "oci", [tar_bytes(entries)]))
+
+
+def test_traversal_and_absolute_paths_are_listed_and_never_extracted_outside(tmp_path):
+    image = image_of(tmp_path, [
+        {"name": "../../escaped", "data": b"x"},
+        {"name": "/etc/shadow", "data": b"root:*:"},
+        {"name": "ok.txt", "data": b"fine"},
+    ])
+    table = image.files(cache=False).layer(0)
+    assert table["path"].tolist() == ["../../escaped", "etc/shadow", "ok.txt"]
+    dest = tmp_path / "out" / "dest"
+    report = extract(image, "/", dest)
+    assert sorted(report.written) == ["etc/shadow", "ok.txt"]
+    assert [p for p, _ in report.skipped] == ["../../escaped"]
+    assert not (tmp_path / "escaped").exists() and not (tmp_path / "out" / "escaped").exists()
+    assert (dest / "etc" / "shadow").read_bytes() == b"root:*:"
+
+
+def test_symlink_escape_is_refused(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    image = image_of(tmp_path, [
+        {"name": "evil", "type": "symlink", "linkname": str(outside)},
+        {"name": "evil/pwned", "data": b"gotcha"},
+        {"name": "up", "type": "symlink", "linkname": "../../.."},
+        {"name": "up/pwned2", "data": b"gotcha"},
+    ])
+    report = extract(image, "", tmp_path / "dest")
+    assert sorted(p for p, _ in report.skipped) == ["evil/pwned", "up/pwned2"]
+    assert list(outside.iterdir()) == []
+    assert os.path.islink(tmp_path / "dest" / "evil")  # the link itself is harmless
+
+
+def test_hardlink_to_outside_and_device_nodes_are_skipped(tmp_path):
+    image = image_of(tmp_path, [
+        {"name": "link", "type": "hardlink", "linkname": "../../etc/passwd"},
+        {"name": "null", "type": "char"},
+        {"name": "pipe", "type": "fifo"},
+        {"name": "suid", "data": b"#!", "mode": 0o4755},
+    ])
+    report = extract(image, "", tmp_path / "dest")
+    assert sorted(p for p, _ in report.skipped) == ["link", "null", "pipe"]
+    assert oct(os.stat(tmp_path / "dest" / "suid").st_mode & 0o7777) == "0o755"  # set-uid dropped
+
+
+def test_size_limit_on_extraction_and_cat(tmp_path):
+    image = image_of(tmp_path, [{"name": "big", "data": b"x" * 5000}])
+    with pytest.raises(LimitExceededError, match="max_file_size"):
+        extract(image, "big", tmp_path / "dest", max_file_size=1000)
+    assert not (tmp_path / "dest" / "big").exists()
+    with pytest.raises(LimitExceededError, match="max_bytes"):
+        read_file(image, "big", max_bytes=1000)
+    assert read_file(image, "big") == b"x" * 5000
+
+
+def test_symlink_loop(tmp_path):
+    image = image_of(tmp_path, [
+        {"name": "a", "type": "symlink", "linkname": "b"},
+        {"name": "b", "type": "symlink", "linkname": "/a"},
+    ])
+    with pytest.raises(imgexplore.ImgExploreError, match="more than 40 symlinks"):
+        read_file(image, "a")
+
+
+def test_negative_size():
+    raw = tar_bytes([{"name": "f", "data": b"abc"}], fmt=0)  # ustar
+    raw = set_field(raw, 0, 124, b"\xff" * 12)  # base-256 -1
+    with pytest.raises(ArchiveError, match="negative size"):
+        list_tar(io.BytesIO(raw))
+
+
+def test_absurd_size_is_a_truncation():
+    raw = tar_bytes([{"name": "f", "data": b"abc"}], fmt=0)
+    raw = set_field(raw, 0, 124, b"77777777777\0")
+    with pytest.raises(ArchiveError, match="truncated"):
+        list_tar(io.BytesIO(raw))
+
+
+def test_bad_checksum():
+    raw = bytearray(tar_bytes([{"name": "f", "data": b"abc"}, {"name": "g", "data": b"d"}], fmt=0))
+    raw[512 * 2 + 1] ^= 0x20  # second header's name
+    with pytest.raises(ArchiveError, match="bad checksum"):
+        list_tar(io.BytesIO(bytes(raw)))
+
+
+def test_not_a_tar():
+    with pytest.raises(ArchiveError, match="bad checksum|not octal"):
+        list_tar(io.BytesIO(os.urandom(4096)))
+
+
+def test_oversized_pax_header():
+    raw = tar_bytes([{"name": "f", "data": b"x", "pax_headers": {"comment": "y" * 5000}}])
+    with pytest.raises(LimitExceededError, match="max_header_bytes"):
+        list_tar(io.BytesIO(raw), max_header_bytes=1000)
+
+
+def test_entry_count_cap():
+    raw = tar_bytes([{"name": f"f{i}", "data": b""} for i in range(50)])
+    with pytest.raises(LimitExceededError, match="more than 10 entries"):
+        list_tar(io.BytesIO(raw), max_entries=10)
+
+
+def test_gzip_bomb_is_stopped(tmp_path):
+    bomb = tar_bytes([{"name": "zeros", "data": bytes(32 * 1024 * 1024)}])
+    image = imgexplore.open_image(write_layout(tmp_path / "oci", [bomb]))
+    assert image.layers[0].size < 100_000  # 32 MiB of zeros gzip to ~32 KB
+    from imgexplore.layerfiles import layer_table
+
+    with pytest.raises(LimitExceededError, match="max_uncompressed_bytes"):
+        layer_table(image.layers[0], cache=False, max_uncompressed_bytes=1024 * 1024)
+
+
+@pytest.mark.parametrize("compress", [gzip.compress, zstandard.ZstdCompressor().compress], ids=["gzip", "zstd"])
+def test_truncated_streams(tmp_path, compress):
+    raw = tar_bytes([{"name": "f", "data": os.urandom(20000)}])
+    image = imgexplore.open_image(write_layout(tmp_path / "oci", [raw], compress=compress))
+    blob = tmp_path / "oci/blobs/sha256" / image.layers[0].digest.split(":")[1]
+    data = blob.read_bytes()
+    blob.write_bytes(data[: len(data) // 2])
+    with pytest.raises((ArchiveError, DigestMismatchError)):
+        image.files(cache=False).layer(0)
+
+
+def test_pax_and_gnu_long_names_and_xattrs(tmp_path):
+    import tarfile
+
+    long = "d/" + "x" * 150
+    pax = tar_bytes([{"name": long, "data": b"1", "pax_headers": {"SCHILY.xattr.user.note": "hi"}}])
+    gnu = tar_bytes([{"name": long, "data": b"1"}, {"name": "l", "type": "symlink", "linkname": "t" * 150}],
+                    fmt=tarfile.GNU_FORMAT)
+    pax_table = list_tar(io.BytesIO(pax)).columns
+    assert pax_table["path"] == [long]
+    assert pax_table["xattrs"] == ['{"user.note": "hi"}']
+    gnu_table = list_tar(io.BytesIO(gnu)).columns
+    assert gnu_table["path"] == [long, "l"]
+    assert gnu_table["linkname"] == ["", "t" * 150]
+
+
+@pytest.mark.parametrize("fmt", ["gnu", "posix"])
+def test_sparse_file(tmp_path, fmt):
+    """A real sparse file archived by GNU tar --sparse: listed with its apparent size."""
+    import subprocess
+
+    src = tmp_path / "src"
+    src.mkdir()
+    with open(src / "sparse.img", "wb") as f:
+        f.seek(5 * 1024 * 1024)
+        f.write(b"end")
+    archive = tmp_path / "s.tar"
+    subprocess.run(["tar", "--sparse", f"--format={fmt}", "-cf", str(archive), "-C", str(src), "sparse.img"], check=True)
+    with open(archive, "rb") as f:
+        listing = list_tar(f)
+    assert listing.columns["path"] == ["sparse.img"]
+    assert listing.columns["size"] == [5 * 1024 * 1024 + 3]
+    assert os.path.getsize(archive) < 100_000
