@@ -25,17 +25,16 @@ _INT_COLUMNS = ("size", "mode", "uid", "gid", "mtime")
 _CACHE_FORMAT = "v1"
 
 
-def table_from_listing(columns: dict[str, list]) -> pd.DataFrame:
-    """The listing's column lists as a DataFrame (ints as int64, text as objects)."""
+def table_from_listing(columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The listing's columns as a DataFrame (ints as int64, text as objects)."""
     data = {}
     for name in COLUMNS:
-        values = columns[name]
         if name in _INT_COLUMNS:
-            data[name] = np.array(values, dtype=np.int64)
+            data[name] = np.asarray(columns[name], dtype=np.int64)
         elif name == "opaque":
-            data[name] = np.array(values, dtype=bool)
+            data[name] = np.asarray(columns[name], dtype=bool)
         else:
-            data[name] = pd.Series(values, dtype=object)
+            data[name] = pd.Series(np.asarray(columns[name], dtype=object), dtype=object, copy=False)
     return pd.DataFrame(data, copy=False)
 
 

@@ -42,8 +42,13 @@ def tar_bytes(entries: list[dict], fmt: int = tarfile.PAX_FORMAT) -> bytes:
     return buf.getvalue()
 
 
-def write_layout(path: str | os.PathLike, layer_tars: list[bytes], history: list[dict] | None = None,
-                 compress=gzip.compress, media_type: str = mt.OCI_LAYER_GZIP) -> str:
+def write_layout(
+    path: str | os.PathLike,
+    layer_tars: list[bytes],
+    history: list[dict] | None = None,
+    compress=gzip.compress,
+    media_type: str = mt.OCI_LAYER_GZIP,
+) -> str:
     """An OCI layout holding one image made of ``layer_tars``."""
     path = str(path)
     blobs = os.path.join(path, "blobs", "sha256")
@@ -59,20 +64,34 @@ def write_layout(path: str | os.PathLike, layer_tars: list[bytes], history: list
     for raw in layer_tars:
         blob = compress(raw)
         layers.append({"mediaType": media_type, "digest": put(blob), "size": len(blob)})
-    config = json.dumps({
-        "architecture": "amd64", "os": "linux",
-        "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(t).hexdigest() for t in layer_tars]},
-        "history": history or [{"created_by": f"step {i}"} for i in range(len(layer_tars))],
-    }).encode()
-    manifest = json.dumps({
-        "schemaVersion": 2, "mediaType": mt.OCI_MANIFEST,
-        "config": {"mediaType": mt.OCI_CONFIG, "digest": put(config), "size": len(config)},
-        "layers": layers,
-    }).encode()
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "rootfs": {
+                "type": "layers",
+                "diff_ids": ["sha256:" + hashlib.sha256(t).hexdigest() for t in layer_tars],
+            },
+            "history": history or [{"created_by": f"step {i}"} for i in range(len(layer_tars))],
+        }
+    ).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": mt.OCI_MANIFEST,
+            "config": {"mediaType": mt.OCI_CONFIG, "digest": put(config), "size": len(config)},
+            "layers": layers,
+        }
+    ).encode()
     digest = put(manifest)
     with open(os.path.join(path, "oci-layout"), "w") as f:
         f.write('{"imageLayoutVersion": "1.0.0"}')
     with open(os.path.join(path, "index.json"), "w") as f:
-        json.dump({"schemaVersion": 2, "manifests": [
-            {"mediaType": mt.OCI_MANIFEST, "digest": digest, "size": len(manifest)}]}, f)
+        json.dump(
+            {
+                "schemaVersion": 2,
+                "manifests": [{"mediaType": mt.OCI_MANIFEST, "digest": digest, "size": len(manifest)}],
+            },
+            f,
+        )
     return path

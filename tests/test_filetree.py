@@ -52,7 +52,11 @@ def test_overwritten_file_is_modified(teaching):
 def test_whiteouts_delete_exactly_the_paths_below_them(teaching):
     deleted = _changes(teaching, 3, "deleted")
     assert sorted(deleted["path"]) == [
-        "etc/motd", "tmp/build", "tmp/build/cache.o", "tmp/build/objects", "tmp/build/objects/main.o",
+        "etc/motd",
+        "tmp/build",
+        "tmp/build/cache.o",
+        "tmp/build/objects",
+        "tmp/build/objects/main.o",
     ]
     assert set(deleted["detail"]) == {"whiteout"}
     merged = set(teaching.merged()["path"])
@@ -63,7 +67,9 @@ def test_whiteouts_delete_exactly_the_paths_below_them(teaching):
 def test_opaque_directory_hides_only_lower_contents(teaching):
     deleted = _changes(teaching, 4, "deleted")
     assert sorted(deleted["path"]) == [
-        "var/cache/apt/archives", "var/cache/apt/archives/tool_1.0_amd64.deb", "var/cache/apt/pkgcache.bin",
+        "var/cache/apt/archives",
+        "var/cache/apt/archives/tool_1.0_amd64.deb",
+        "var/cache/apt/pkgcache.bin",
     ]
     assert set(deleted["detail"]) == {"opaque"}
     # the layer's own README, listed before the marker in the tar, survives
@@ -148,13 +154,21 @@ def test_regclient_whiteout_layer(realdata):
     assert len(table) == 5
     assert table["whiteout"].dropna().tolist() == ["layer2.txt"]
     assert table.loc[table["opaque"], "path"].tolist() == ["exdir/.wh..wh..opq"]
-    assert table.loc[table["path"] == "layer1.txt", ["uid", "gid", "uname"]].values.tolist() == [[1000, 1000, "bmitch"]]
+    assert table.loc[table["path"] == "layer1.txt", ["uid", "gid", "uname"]].values.tolist() == [
+        [1000, 1000, "bmitch"]
+    ]
 
 
 @pytest.mark.parametrize(
     "archive",
-    ["test-docker-image.tar", "test-kaniko-image.tar", "test-oci-gzip-image.tar", "test-oci-zstd-image.tar",
-     "test-oci-uncompressed-image.tar", "test-oci-estargz-image.tar"],
+    [
+        "test-docker-image.tar",
+        "test-kaniko-image.tar",
+        "test-oci-gzip-image.tar",
+        "test-oci-zstd-image.tar",
+        "test-oci-uncompressed-image.tar",
+        "test-oci-estargz-image.tar",
+    ],
 )
 def test_dive_layers_match_gnu_tar(realdata, archive, cache, tmp_path):
     path = realdata / "wagoodman__dive/.data" / archive
@@ -221,7 +235,11 @@ def test_schema1_layer_finds_its_cache_entry_by_digest(data_dir, cache):
     layer_table(layer, cache=cache)
     again = imgexplore.open_image(data_dir / "teaching/schema1.json").layers[0]  # no blobs at all now
     table = layer_table(again, cache=cache)
-    assert again.diff_id == table.attrs["diff_id"] == "sha256:7a3f303076ad1bfe898d332d7e62afd432495ace7cbf9eab4fad8684f70480f5"
+    assert (
+        again.diff_id
+        == table.attrs["diff_id"]
+        == "sha256:7a3f303076ad1bfe898d332d7e62afd432495ace7cbf9eab4fad8684f70480f5"
+    )
 
 
 def test_wrong_diff_id_is_refused_and_not_cached(tmp_path, cache):
@@ -248,14 +266,35 @@ def test_cli_tree_json_has_layer_column(data_dir, tmp_path):
     import sys
 
     env = {**os.environ, "IMGEXPLORE_CACHE": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-m", "imgexplore", "tree", str(data_dir / "teaching/oci"), "--layer", "all",
-                          "--format", "json"], capture_output=True, text=True, check=True, env=env).stdout
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "imgexplore",
+            "tree",
+            str(data_dir / "teaching/oci"),
+            "--layer",
+            "all",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    ).stdout
     rows = json.loads(out)
     assert len(rows) == 19 + 10 + 23 + 3 + 3 + 2  # GNU tar -tzf of each blob
     assert {r["layer"] for r in rows} == set(range(6))
-    waste = json.loads(subprocess.run([sys.executable, "-m", "imgexplore", "waste", str(data_dir / "teaching/oci"),
-                                       "--format", "json"], capture_output=True, text=True, check=True,
-                                      env=env).stdout)
+    waste = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "imgexplore", "waste", str(data_dir / "teaching/oci"), "--format", "json"],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
+        ).stdout
+    )
     assert waste["summary"]["wasted_bytes"] == 45649
 
 

@@ -31,11 +31,14 @@ def image_of(tmp_path, entries):
 
 
 def test_traversal_and_absolute_paths_are_listed_and_never_extracted_outside(tmp_path):
-    image = image_of(tmp_path, [
-        {"name": "../../escaped", "data": b"x"},
-        {"name": "/etc/shadow", "data": b"root:*:"},
-        {"name": "ok.txt", "data": b"fine"},
-    ])
+    image = image_of(
+        tmp_path,
+        [
+            {"name": "../../escaped", "data": b"x"},
+            {"name": "/etc/shadow", "data": b"root:*:"},
+            {"name": "ok.txt", "data": b"fine"},
+        ],
+    )
     table = image.files(cache=False).layer(0)
     assert table["path"].tolist() == ["../../escaped", "etc/shadow", "ok.txt"]
     dest = tmp_path / "out" / "dest"
@@ -49,12 +52,15 @@ def test_traversal_and_absolute_paths_are_listed_and_never_extracted_outside(tmp
 def test_symlink_escape_is_refused(tmp_path):
     outside = tmp_path / "outside"
     outside.mkdir()
-    image = image_of(tmp_path, [
-        {"name": "evil", "type": "symlink", "linkname": str(outside)},
-        {"name": "evil/pwned", "data": b"gotcha"},
-        {"name": "up", "type": "symlink", "linkname": "../../.."},
-        {"name": "up/pwned2", "data": b"gotcha"},
-    ])
+    image = image_of(
+        tmp_path,
+        [
+            {"name": "evil", "type": "symlink", "linkname": str(outside)},
+            {"name": "evil/pwned", "data": b"gotcha"},
+            {"name": "up", "type": "symlink", "linkname": "../../.."},
+            {"name": "up/pwned2", "data": b"gotcha"},
+        ],
+    )
     report = extract(image, "", tmp_path / "dest")
     assert sorted(p for p, _ in report.skipped) == ["evil/pwned", "up/pwned2"]
     assert list(outside.iterdir()) == []
@@ -62,12 +68,15 @@ def test_symlink_escape_is_refused(tmp_path):
 
 
 def test_hardlink_to_outside_and_device_nodes_are_skipped(tmp_path):
-    image = image_of(tmp_path, [
-        {"name": "link", "type": "hardlink", "linkname": "../../etc/passwd"},
-        {"name": "null", "type": "char"},
-        {"name": "pipe", "type": "fifo"},
-        {"name": "suid", "data": b"#!", "mode": 0o4755},
-    ])
+    image = image_of(
+        tmp_path,
+        [
+            {"name": "link", "type": "hardlink", "linkname": "../../etc/passwd"},
+            {"name": "null", "type": "char"},
+            {"name": "pipe", "type": "fifo"},
+            {"name": "suid", "data": b"#!", "mode": 0o4755},
+        ],
+    )
     report = extract(image, "", tmp_path / "dest")
     assert sorted(p for p, _ in report.skipped) == ["link", "null", "pipe"]
     assert oct(os.stat(tmp_path / "dest" / "suid").st_mode & 0o7777) == "0o755"  # set-uid dropped
@@ -84,10 +93,13 @@ def test_size_limit_on_extraction_and_cat(tmp_path):
 
 
 def test_symlink_loop(tmp_path):
-    image = image_of(tmp_path, [
-        {"name": "a", "type": "symlink", "linkname": "b"},
-        {"name": "b", "type": "symlink", "linkname": "/a"},
-    ])
+    image = image_of(
+        tmp_path,
+        [
+            {"name": "a", "type": "symlink", "linkname": "b"},
+            {"name": "b", "type": "symlink", "linkname": "/a"},
+        ],
+    )
     with pytest.raises(imgexplore.ImgExploreError, match="more than 40 symlinks"):
         read_file(image, "a")
 
@@ -140,7 +152,9 @@ def test_gzip_bomb_is_stopped(tmp_path):
         layer_table(image.layers[0], cache=False, max_uncompressed_bytes=1024 * 1024)
 
 
-@pytest.mark.parametrize("compress", [gzip.compress, zstandard.ZstdCompressor().compress], ids=["gzip", "zstd"])
+@pytest.mark.parametrize(
+    "compress", [gzip.compress, zstandard.ZstdCompressor().compress], ids=["gzip", "zstd"]
+)
 def test_truncated_streams(tmp_path, compress):
     raw = tar_bytes([{"name": "f", "data": os.urandom(20000)}])
     image = imgexplore.open_image(write_layout(tmp_path / "oci", [raw], compress=compress))
@@ -156,14 +170,16 @@ def test_pax_and_gnu_long_names_and_xattrs(tmp_path):
 
     long = "d/" + "x" * 150
     pax = tar_bytes([{"name": long, "data": b"1", "pax_headers": {"SCHILY.xattr.user.note": "hi"}}])
-    gnu = tar_bytes([{"name": long, "data": b"1"}, {"name": "l", "type": "symlink", "linkname": "t" * 150}],
-                    fmt=tarfile.GNU_FORMAT)
+    gnu = tar_bytes(
+        [{"name": long, "data": b"1"}, {"name": "l", "type": "symlink", "linkname": "t" * 150}],
+        fmt=tarfile.GNU_FORMAT,
+    )
     pax_table = list_tar(io.BytesIO(pax)).columns
     assert pax_table["path"] == [long]
     assert pax_table["xattrs"] == ['{"user.note": "hi"}']
     gnu_table = list_tar(io.BytesIO(gnu)).columns
-    assert gnu_table["path"] == [long, "l"]
-    assert gnu_table["linkname"] == ["", "t" * 150]
+    assert list(gnu_table["path"]) == [long, "l"]
+    assert list(gnu_table["linkname"]) == ["", "t" * 150]
 
 
 @pytest.mark.parametrize("fmt", ["gnu", "posix"])
@@ -174,12 +190,32 @@ def test_sparse_file(tmp_path, fmt):
     src = tmp_path / "src"
     src.mkdir()
     with open(src / "sparse.img", "wb") as f:
+        for i in range(1, 11):  # ten data segments: the old GNU format needs extension blocks
+            f.seek(i * 512 * 1024)
+            f.write(b"data")
         f.seek(5 * 1024 * 1024)
         f.write(b"end")
+    (src / "after.txt").write_bytes(b"listed after the sparse file")
     archive = tmp_path / "s.tar"
-    subprocess.run(["tar", "--sparse", f"--format={fmt}", "-cf", str(archive), "-C", str(src), "sparse.img"], check=True)
+    subprocess.run(
+        [
+            "tar",
+            "--sparse",
+            f"--format={fmt}",
+            "-cf",
+            str(archive),
+            "-C",
+            str(src),
+            "sparse.img",
+            "after.txt",
+        ],
+        check=True,
+    )
     with open(archive, "rb") as f:
         listing = list_tar(f)
-    assert listing.columns["path"] == ["sparse.img"]
-    assert listing.columns["size"] == [5 * 1024 * 1024 + 3]
+    assert list(listing.columns["path"]) == ["sparse.img", "after.txt"]
+    assert list(listing.columns["size"]) == [os.path.getsize(src / "sparse.img"), 28]
+    import hashlib
+
+    assert listing.columns["sha256"][1] == hashlib.sha256(b"listed after the sparse file").hexdigest()
     assert os.path.getsize(archive) < 100_000

@@ -12,9 +12,12 @@ keeps each field in a column list instead.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import queue
 import struct
+import threading
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -52,7 +55,9 @@ DEFAULT_MAX_HEADER_BYTES = 1 << 20
 class TarListing:
     """The columns of a listed tar, plus what was learned about the stream."""
 
-    columns: dict[str, list] = field(default_factory=lambda: {c: [] for c in COLUMNS})
+    columns: dict[str, np.ndarray] = field(
+        default_factory=lambda: {c: np.array([], dtype=object) for c in COLUMNS}
+    )
     #: sha256 of every byte of the (uncompressed) stream: the layer's diff_id
     diff_id: str = ""
     #: number of uncompressed bytes in the stream
@@ -126,26 +131,60 @@ def _parse_pax(data: bytes, offset: int) -> dict[str, str]:
 
 
 class _Reader:
-    """Buffered reads from the decompressed stream that hash every byte on the way."""
+    """Buffered reads from the decompressed stream that hash every byte on the way.
 
-    def __init__(self, stream: BinaryIO, chunk_size: int):
-        self._stream = stream
+    A helper thread reads (which decompresses and verifies the blob) and hashes ahead of
+    the parser; zlib/ISA-L, zstd and hashlib release the GIL while they work, so on a
+    multi-core machine the parser runs alongside them, as GNU tar runs beside gzip."""
+
+    _DONE = object()
+
+    def __init__(self, stream: BinaryIO, chunk_size: int, prefetch: int = 8):
         self._chunk_size = chunk_size
         self._hasher = hashlib.sha256()
+        self._queue: queue.Queue = queue.Queue(maxsize=prefetch)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._produce, args=(stream,), daemon=True, name="imgexplore-tar-reader"
+        )
+        self._thread.start()
         self.buf = b""
         self.pos = 0
         self.consumed = 0  # bytes before buf[0]
         self.eof = False
 
+    def _produce(self, stream: BinaryIO) -> None:
+        try:
+            while not self._stop.is_set():
+                chunk = stream.read(self._chunk_size)
+                if not chunk:
+                    break
+                self._hasher.update(chunk)
+                self._queue.put(chunk)
+            self._queue.put(self._DONE)
+        except BaseException as exc:  # noqa: BLE001 - handed to the parser thread, raised there
+            self._queue.put(exc)
+
+    def close(self) -> None:
+        """Stop the helper thread (used when parsing ends early with an error)."""
+        self._stop.set()
+        while self._thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                self._queue.get(timeout=0.05)
+
     def _fill(self) -> bool:
-        chunk = self._stream.read(self._chunk_size)
-        if not chunk:
+        if self.eof:
+            return False
+        item = self._queue.get()
+        if item is self._DONE:
             self.eof = True
             return False
-        self._hasher.update(chunk)
+        if isinstance(item, BaseException):
+            self.eof = True
+            raise item
         rest = self.buf[self.pos :]
         self.consumed += self.pos
-        self.buf = rest + chunk if rest else chunk
+        self.buf = rest + item if rest else item
         self.pos = 0
         return True
 
@@ -206,58 +245,72 @@ def list_tar(
     hash_files: bool = True,
     max_entries: int = DEFAULT_MAX_ENTRIES,
     max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
-    chunk_size: int = 4 << 20,
+    chunk_size: int = 1 << 20,
 ) -> TarListing:
     """List every entry of an uncompressed tar stream (see the module docstring).
 
     The loop only walks the archive (sizes, special headers, content hashes) and keeps each
     512-byte header; the fixed fields of all headers are then decoded at once with numpy."""
     reader = _Reader(stream, chunk_size)
-    headers: list[bytes] = []
+    try:
+        return _walk(reader, hash_files, max_entries, max_header_bytes)
+    finally:
+        reader.close()
+
+
+def _walk(reader: _Reader, hash_files: bool, max_entries: int, max_header_bytes: int) -> TarListing:
+    headers = bytearray()  # every entry's 512-byte header, back to back
     offsets: list[int] = []
-    hashes: list[str | None] = []
+    hashes: list[str | None] | None = [] if hash_files else None
     overrides: dict[int, dict] = {}  # row → PAX/GNU values that replace header fields
     sha256 = hashlib.sha256
     walk = _WALK.unpack_from
+    file_types = (b"0", b"\0", b"7")
 
     global_pax: dict[str, str] = {}
     pax: dict[str, str] = {}
     long_name: str | None = None
     long_link: str | None = None
 
+    # buf/pos are kept in locals on the fast path and handed back to the reader whenever it
+    # has to read more (reader.pos = pos; …; buf, pos = reader.buf, reader.pos)
+    buf, pos = reader.buf, reader.pos
     while True:
-        buf, pos = reader.buf, reader.pos
         if len(buf) - pos >= BLOCK:
             header = buf[pos : pos + BLOCK]
-            reader.pos = pos = pos + BLOCK
+            pos += BLOCK
         else:
+            reader.pos = pos
             header = reader.take(BLOCK)
             if header is None:
                 break  # stream ended without end-of-archive blocks (tolerated, as GNU tar does)
             buf, pos = reader.buf, reader.pos
         if header == ZERO_BLOCK:
+            reader.pos = pos
             reader.drain()
             break
+        offset = reader.consumed + pos - BLOCK
         size_raw, typeflag = walk(header)
         try:
             size = int(size_raw, 8)
         except ValueError:
-            _check_header(header, reader.offset - BLOCK)
-            size = _number(header[124:136], "size", reader.offset - BLOCK)
+            _check_header(header, offset)
+            size = _number(header[124:136], "size", offset)
         if size < 0:
-            _check_header(header, reader.offset - BLOCK)
-            raise ArchiveError(f"tar header at byte {reader.offset - BLOCK}: negative size {size}")
+            _check_header(header, offset)
+            raise ArchiveError(f"tar header at byte {offset}: negative size {size}")
         padded = (size + BLOCK - 1) & ~(BLOCK - 1)
 
         if typeflag in _SPECIAL:
-            offset = reader.offset - BLOCK
             _check_header(header, offset)
             if size > max_header_bytes:
                 raise LimitExceededError(
                     f"tar header at byte {offset}: extended header of {size} bytes is over the "
                     f"limit of {max_header_bytes} (max_header_bytes)"
                 )
+            reader.pos = pos
             data = reader.take(padded)
+            buf, pos = reader.buf, reader.pos
             if data is None:
                 raise ArchiveError(f"tar stream is truncated at byte {offset} (extended header)")
             data = data[:size]
@@ -271,37 +324,44 @@ def list_tar(
                 long_link = data.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
             continue
 
-        row = len(headers)
+        row = len(offsets)
         if row == 0:
-            _check_header(header, reader.consumed + pos - BLOCK)  # "is this a tar at all?"
+            _check_header(header, offset)  # "is this a tar at all?"
         elif row >= max_entries:
             raise LimitExceededError(f"layer has more than {max_entries} entries (max_entries)")
-        headers.append(header)
-        offsets.append(reader.consumed + pos - BLOCK)
+        headers += header
+        offsets.append(offset)
         data_size = size
         sparse = False
         if pax or global_pax or long_name is not None or long_link is not None or typeflag == b"S":
+            reader.pos = pos
             extra, data_size, padded, sparse = _header_extras(
                 header, typeflag, {**global_pax, **pax}, long_name, long_link, reader, size, padded
             )
+            buf, pos = reader.buf, reader.pos
             overrides[row] = extra
             pax = {}
             long_name = long_link = None
 
-        if hash_files and (typeflag == b"0" or typeflag == b"\0" or typeflag == b"7") and not sparse:
-            if len(buf) - pos >= padded:
-                hashes.append(sha256(buf[pos : pos + data_size]).hexdigest())
-                reader.pos = pos + padded
-            else:
+        if hashes is not None:
+            if typeflag in file_types and not sparse:
+                if len(buf) - pos >= padded:
+                    hashes.append(sha256(buf[pos : pos + data_size]).hexdigest())
+                    pos += padded
+                    continue
                 file_hasher = sha256()
+                reader.pos = pos
                 reader.skip(padded, file_hasher, data_size)
+                buf, pos = reader.buf, reader.pos
                 hashes.append(file_hasher.hexdigest())
-        else:
+                continue
             hashes.append(None)
-            if len(buf) - pos >= padded:
-                reader.pos = pos + padded
-            else:
-                reader.skip(padded)
+        if len(buf) - pos >= padded:
+            pos += padded
+        else:
+            reader.pos = pos
+            reader.skip(padded)
+            buf, pos = reader.buf, reader.pos
 
     listing = TarListing(columns=_decode_headers(headers, offsets, overrides, hashes))
     listing.diff_id = reader.digest()
@@ -375,83 +435,81 @@ def _header_extras(header, typeflag, meta, long_name, long_link, reader, size, p
 
 
 _TYPE_BY_BYTE = np.array([TYPE_NAMES.get(bytes([b]), "other") for b in range(256)], dtype=object)
-_POWERS = {}
 
 
 def _octal_fields(matrix: np.ndarray, start: int, width: int, offsets, what: str) -> np.ndarray:
-    """Decode one numeric field of every header at once. Rows in the standard form (octal
-    digits, then NUL/space padding, optionally after leading spaces) are decoded by numpy;
-    any other row (GNU base-256, odd padding) goes through the careful scalar decoder."""
+    """Decode one numeric field of every header at once.
+
+    Fast path: the zero-padded forms every common writer uses (``width - 1`` or ``width - 2``
+    octal digits, then NUL or space padding: checksums are written as six digits, NUL,
+    space), decoded with a matrix product. Rows in any other form (leading spaces, GNU
+    base-256, …) go through the careful scalar decoder."""
     field_bytes = matrix[:, start : start + width]
     is_digit = (field_bytes >= 48) & (field_bytes <= 55)
     is_pad = (field_bytes == 0) | (field_bytes == 32)
-    # standard: every byte is a digit or padding, and no digit follows the first trailing pad
-    digits_seen = np.cumsum(is_digit, axis=1)
-    after_digits = (digits_seen > 0) & ~is_digit
-    ended = np.cumsum(after_digits, axis=1) > 0
-    standard = np.all(is_digit | is_pad, axis=1) & ~np.any(ended & is_digit, axis=1)
     values = np.zeros(len(matrix), dtype=np.int64)
-    for j in range(width):
-        column = is_digit[:, j]
-        values = np.where(column, values * 8 + (field_bytes[:, j].astype(np.int64) - 48), values)
-    for row in np.flatnonzero(~standard):
+    pending = np.ones(len(matrix), dtype=bool)
+    for ndigits in (width - 1, width - 2):
+        fits = pending & is_digit[:, :ndigits].all(axis=1) & is_pad[:, ndigits:].all(axis=1)
+        if fits.any():
+            powers = 8 ** np.arange(ndigits - 1, -1, -1, dtype=np.int64)
+            values[fits] = (field_bytes[fits, :ndigits].astype(np.int64) - 48) @ powers
+            pending &= ~fits
+    for row in np.flatnonzero(pending):
         values[row] = _number(bytes(field_bytes[row]), what, offsets[row])
     return values
 
 
-def _strings(matrix: np.ndarray, start: int, width: int, rows=None) -> list[str]:
-    block = np.ascontiguousarray(
-        matrix[:, start : start + width] if rows is None else matrix[rows, start : start + width]
-    )
-    cache: dict[bytes, str] = {}
-    out = []
-    for raw in block.view(f"S{width}").ravel().tolist():
-        text = cache.get(raw)
-        if text is None:
-            text = cache[raw] = raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-        out.append(text)
-    return out
+def _text_column(matrix: np.ndarray, start: int, width: int) -> list[str]:
+    """A NUL-terminated text field of every header, decoded in one call: the fields are
+    joined with NUL (which no field can contain before its terminator) and split again."""
+    raw = np.ascontiguousarray(matrix[:, start : start + width]).view(f"S{width}").ravel().tolist()
+    joined = b"\0".join(raw)
+    texts = joined.decode("utf-8", "surrogateescape").split("\0")
+    if len(texts) != len(raw):  # bytes after a terminator: decode field by field
+        texts = [r.split(b"\0", 1)[0].decode("utf-8", "surrogateescape") for r in raw]
+    return texts
 
 
-def _decode_headers(headers, offsets, overrides, hashes) -> dict[str, list]:
-    n = len(headers)
+def _names(matrix: np.ndarray) -> list[str]:
+    """Member names (the 100-byte field, with the ustar prefix where one is set)."""
+    names = _text_column(matrix, 0, 100)
+    ustar = (matrix[:, 257:263] == np.frombuffer(b"ustar\x00", np.uint8)).all(axis=1) & (matrix[:, 345] != 0)
+    for row in np.flatnonzero(ustar).tolist():
+        names[row] = f"{_cstring(bytes(matrix[row, 345:500]))}/{names[row]}"
+    return names
+
+
+_ODD_PATH_MARKS = ("\0/", "\0./", "/\0", "//", "/./", "/.\0", "\0.\0")
+
+
+def _decode_headers(headers: bytearray, offsets, overrides, hashes) -> dict[str, np.ndarray]:
+    n = len(offsets)
     if n == 0:
-        return {c: [] for c in COLUMNS}
-    matrix = np.frombuffer(b"".join(headers), dtype=np.uint8).reshape(n, BLOCK)
+        return {c: np.array([], dtype=object) for c in COLUMNS}
+    matrix = np.frombuffer(headers, dtype=np.uint8).reshape(n, BLOCK)
     computed = matrix.sum(axis=1, dtype=np.int64) - matrix[:, 148:156].sum(axis=1, dtype=np.int64) + 8 * 32
     bad = np.flatnonzero(_octal_fields(matrix, 148, 8, offsets, "checksum") != computed)
     if len(bad):
         raise ArchiveError(
             f"tar header at byte {offsets[bad[0]]} has a bad checksum: the layer is corrupt or not a tar archive"
         )
-    types = _TYPE_BY_BYTE[matrix[:, 156]]
+    typeflags = matrix[:, 156]
+    types = _TYPE_BY_BYTE[typeflags]
     sizes = _octal_fields(matrix, 124, 12, offsets, "size")
     modes = _octal_fields(matrix, 100, 8, offsets, "mode") & 0o7777
     uids = _octal_fields(matrix, 108, 8, offsets, "uid")
     gids = _octal_fields(matrix, 116, 8, offsets, "gid")
     mtimes = _octal_fields(matrix, 136, 12, offsets, "mtime")
+    paths = _names(matrix)
+    unames = _text_column(matrix, 265, 32)
+    gnames = _text_column(matrix, 297, 32)
+    is_link = (typeflags == ord("1")) | (typeflags == ord("2"))
+    linknames = np.full(n, "", dtype=object)
+    if is_link.any():
+        linknames[is_link] = np.array(_text_column(matrix[is_link], 157, 100), dtype=object)
+    xattrs = np.full(n, None, dtype=object)
 
-    names = [text for text in matrix[:, 0:100].copy().view("S100").ravel().tolist()]
-    prefixed = np.flatnonzero(
-        (matrix[:, 257:263] == np.frombuffer(b"ustar\x00", np.uint8)).all(axis=1) & (matrix[:, 345] != 0)
-    )
-    prefixes = dict(zip(prefixed.tolist(), _strings(matrix, 345, 155, prefixed), strict=True))
-    paths = []
-    for row, raw in enumerate(names):
-        name = raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-        if row in prefixes:
-            name = f"{prefixes[row]}/{name}"
-        paths.append(name)
-    unames = _strings(matrix, 265, 32)
-    gnames = _strings(matrix, 297, 32)
-    is_link = np.isin(matrix[:, 156], (ord("1"), ord("2")))
-    linknames = [""] * n
-    link_rows = np.flatnonzero(is_link)
-    for row, text in zip(link_rows.tolist(), _strings(matrix, 157, 100, link_rows), strict=True):
-        linknames[row] = text
-
-    sizes = sizes.tolist()
-    xattrs: list[str | None] = [None] * n
     for row, extra in overrides.items():
         if "path" in extra:
             paths[row] = extra["path"]
@@ -468,38 +526,41 @@ def _decode_headers(headers, offsets, overrides, hashes) -> dict[str, list]:
             gnames[row] = extra["gname"]
         xattrs[row] = extra.get("xattrs")
 
-    whiteouts: list[str | None] = [None] * n
-    opaque = [False] * n
-    for row, name in enumerate(paths):
-        if (
-            name.startswith(("/", "./"))
-            or "//" in name
-            or "/./" in name
-            or name.endswith(("/", "/."))
-            or name == "."
-        ):
-            name = paths[row] = normalize_path(name)
-        if ".wh." in name:
+    # normalise the few names that need it (leading "/" or "./", "//", trailing "/"); one
+    # search over all names joined decides whether any row needs a look
+    joined = "\0" + "\0".join(paths) + "\0"
+    if any(mark in joined for mark in _ODD_PATH_MARKS):
+        paths = [
+            normalize_path(p)
+            if p.startswith(("/", "./")) or p.endswith(("/", "/.")) or "//" in p or "/./" in p or p == "."
+            else p
+            for p in paths
+        ]
+    whiteouts = np.full(n, None, dtype=object)
+    opaque = np.zeros(n, dtype=bool)
+    if WHITEOUT_PREFIX in joined:
+        for row, name in enumerate(paths):
+            if WHITEOUT_PREFIX not in name:
+                continue
             base = name.rpartition("/")[2]
             if base == OPAQUE_MARKER:
                 opaque[row] = True
             elif base.startswith(WHITEOUT_PREFIX):
                 whiteouts[row] = name[: len(name) - len(base)] + base[len(WHITEOUT_PREFIX) :]
-    file_rows = types == "file"
-    sizes = [s if f else 0 for s, f in zip(sizes, file_rows.tolist(), strict=True)]
+    sizes = np.where(types == "file", sizes, 0)
     return {
-        "path": paths,
-        "type": types.tolist(),
+        "path": np.array(paths, dtype=object),
+        "type": types,
         "size": sizes,
-        "mode": modes.tolist(),
-        "uid": uids.tolist(),
-        "gid": gids.tolist(),
-        "uname": unames,
-        "gname": gnames,
-        "mtime": mtimes.tolist(),
+        "mode": modes,
+        "uid": uids,
+        "gid": gids,
+        "uname": np.array(unames, dtype=object),
+        "gname": np.array(gnames, dtype=object),
+        "mtime": mtimes,
         "linkname": linknames,
         "whiteout": whiteouts,
         "opaque": opaque,
-        "sha256": hashes,
+        "sha256": np.array(hashes, dtype=object) if hashes is not None else np.full(n, None, dtype=object),
         "xattrs": xattrs,
     }

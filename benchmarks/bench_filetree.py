@@ -1,0 +1,214 @@
+#!/usr/bin/env python3
+"""Listing layers: imgexplore against GNU tar, on the same blobs, in the same run.
+
+    python benchmarks/bench_filetree.py            # full: 20,000 small files and a >=150 MB layer
+    python benchmarks/bench_filetree.py --quick    # CI-sized: the same cases, smaller
+
+Cases
+  small-files  a gzip layer of 20,000 small files (GNU tar lists ~135k-200k entries/s here)
+  big-layer    a gzip layer of real files (this Python installation's site-packages)
+
+imgexplore is timed in-process, from the function call to the finished DataFrame (with and
+without per-file content hashes); GNU tar as ``tar -tvzf BLOB > /dev/null``. Each figure is
+the best of several runs. Peak memory is the peak of Python and numpy allocations
+(tracemalloc) in a fresh process while it lists the layer, from the open call to the finished
+DataFrame; it is compared across layer sizes and divided by the entry count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import io
+import json
+import os
+import random
+import subprocess
+import sys
+import sysconfig
+import tarfile
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+
+def make_small_files(path: str, count: int) -> int:
+    rng = random.Random(20000)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        per_dir = 100
+        for d in range(count // per_dir):
+            info = tarfile.TarInfo(f"usr/share/pkg{d:04d}")
+            info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, 1700000000
+            tar.addfile(info)
+            for i in range(per_dir):
+                data = (f"line {rng.randrange(10**9)}\n" * rng.randrange(1, 40)).encode()
+                info = tarfile.TarInfo(f"usr/share/pkg{d:04d}/file{i:04d}.txt")
+                info.size, info.mtime = len(data), 1700000000
+                tar.addfile(info, io.BytesIO(data))
+    with open(path, "wb") as f:
+        f.write(gzip.compress(buf.getvalue(), 6, mtime=0))
+    return count + count // per_dir
+
+
+def make_big_layer(path: str, min_bytes: int) -> int:
+    """A layer of real files: this Python's site-packages, in sorted order, until min_bytes."""
+    root = sysconfig.get_paths()["purelib"]
+    total = entries = 0
+    with (
+        open(path, "wb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames.sort()
+            for name in sorted(filenames):
+                full = os.path.join(dirpath, name)
+                if os.path.islink(full) or not os.path.isfile(full):
+                    continue
+                tar.add(full, arcname=os.path.relpath(full, root), recursive=False)
+                total += os.path.getsize(full)
+                entries += 1
+            if total >= min_bytes:
+                break
+    return entries
+
+
+def best_of(runs: int, func) -> float:
+    best = float("inf")
+    for _ in range(runs):
+        start = time.perf_counter()
+        func()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def time_gnu_tar(blob: str, runs: int) -> float:
+    def run():
+        with open(os.devnull, "wb") as null:
+            subprocess.run(["tar", "-tvzf", blob], stdout=null, check=True)
+
+    return best_of(runs, run)
+
+
+def time_imgexplore(blob: str, runs: int, hash_files: bool) -> tuple[float, int]:
+    from imgexplore.compression import open_decompressed
+    from imgexplore.layerfiles import tar_table
+
+    rows = 0
+
+    def run():
+        nonlocal rows
+        with open(blob, "rb") as f:
+            stream, _ = open_decompressed(f)
+            rows = len(tar_table(stream, hash_files=hash_files))
+
+    return best_of(runs, run), rows
+
+
+_MEMORY_PROBE = """
+import sys, tracemalloc
+sys.path.insert(0, {root!r})
+from imgexplore.compression import open_decompressed
+from imgexplore.layerfiles import tar_table
+tracemalloc.start()
+with open({blob!r}, "rb") as f:
+    stream, _ = open_decompressed(f)
+    table = tar_table(stream)
+print(len(table), tracemalloc.get_traced_memory()[1])
+"""
+
+
+def peak_memory(blob: str) -> tuple[int, int]:
+    out = subprocess.run(
+        [sys.executable, "-c", _MEMORY_PROBE.format(root=ROOT, blob=blob)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return int(out[0]), int(out[1])
+
+
+def time_cached_reopen(blob: str, cache_dir: str, runs: int) -> float:
+    from imgexplore.compression import open_decompressed
+    from imgexplore.layerfiles import TreeCache, tar_table
+
+    store = TreeCache(cache_dir)
+    with open(blob, "rb") as f:
+        stream, _ = open_decompressed(f)
+        table = tar_table(stream)
+    store.put(table)
+    return best_of(runs, lambda: store.get(table.attrs["diff_id"]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small inputs for CI")
+    parser.add_argument("--workdir", help="where to keep the generated blobs (default: a temporary folder)")
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args()
+
+    small_count = 2_000 if args.quick else 20_000
+    big_bytes = (20 if args.quick else 160) * 1024 * 1024
+    runs = 3 if args.quick else 5
+    workdir = args.workdir or tempfile.mkdtemp(prefix="imgexplore-bench-")
+    os.makedirs(workdir, exist_ok=True)
+
+    cases = {}
+    small = os.path.join(workdir, f"small-{small_count}.tar.gz")
+    big = os.path.join(workdir, f"big-{big_bytes >> 20}MB.tar.gz")
+    if not os.path.exists(small):
+        make_small_files(small, small_count)
+    if not os.path.exists(big):
+        make_big_layer(big, big_bytes)
+    cases["small-files"] = small
+    cases["big-layer"] = big
+
+    results = []
+    for name, blob in cases.items():
+        gnu = time_gnu_tar(blob, runs)
+        with_hash, rows = time_imgexplore(blob, runs, hash_files=True)
+        without_hash, _ = time_imgexplore(blob, runs, hash_files=False)
+        entries, peak = peak_memory(blob)
+        with gzip.open(blob) as f:
+            uncompressed = sum(len(c) for c in iter(lambda f=f: f.read(1 << 24), b""))
+        results.append(
+            {
+                "case": name,
+                "entries": rows,
+                "blob_bytes": os.path.getsize(blob),
+                "uncompressed_bytes": uncompressed,
+                "gnu_tar_s": round(gnu, 4),
+                "imgexplore_s": round(with_hash, 4),
+                "imgexplore_nohash_s": round(without_hash, 4),
+                "speed_vs_gnu_tar": round(gnu / with_hash, 2),
+                "speed_vs_gnu_tar_nohash": round(gnu / without_hash, 2),
+                "entries_per_s": int(rows / with_hash),
+                "gnu_tar_entries_per_s": int(rows / gnu),
+                "peak_rss_growth_bytes": peak,
+                "bytes_per_entry": int(peak / max(entries, 1)),
+            }
+        )
+    reopen = time_cached_reopen(small, os.path.join(workdir, "cache"), runs)
+
+    print(
+        f"{'case':<12} {'entries':>8} {'uncompr.':>10} {'GNU tar':>9} {'imgexplore':>10} {'no hash':>9} "
+        f"{'x GNU tar':>9} {'peak RSS':>10} {'B/entry':>8}"
+    )
+    for r in results:
+        print(
+            f"{r['case']:<12} {r['entries']:>8} {r['uncompressed_bytes'] / 2**20:>8.1f}MB {r['gnu_tar_s']:>8.3f}s "
+            f"{r['imgexplore_s']:>9.3f}s {r['imgexplore_nohash_s']:>8.3f}s {r['speed_vs_gnu_tar']:>8.2f}x "
+            f"{r['peak_rss_growth_bytes'] / 2**20:>8.1f}MB {r['bytes_per_entry']:>8}"
+        )
+    print(f"cached re-open of the {results[0]['entries']}-entry table: {reopen * 1000:.1f} ms")
+    print("x GNU tar > 1 means imgexplore is faster (GNU tar time / imgexplore time, same blob, same run)")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"results": results, "cached_reopen_s": reopen, "quick": args.quick}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
