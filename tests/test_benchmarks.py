@@ -1,0 +1,21 @@
+"""The benchmarks still run (quick mode): no timing is asserted here."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def test_filetree_benchmark_quick(tmp_path):
+    out = tmp_path / "result.json"
+    subprocess.run([sys.executable, str(BENCH / "bench_filetree.py"), "--quick", "--workdir", str(tmp_path),
+                    "--json", str(out)], check=True, capture_output=True, timeout=600)
+    result = json.loads(out.read_text())
+    cases = {r["case"]: r for r in result["results"]}
+    assert cases["small-files"]["entries"] == 2020  # 2,000 files in 20 folders
+    assert cases["big-layer"]["uncompressed_bytes"] > 20 * 1024 * 1024
+    assert all(r["gnu_tar_s"] > 0 and r["imgexplore_s"] > 0 for r in cases.values())
