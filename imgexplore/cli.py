@@ -170,6 +170,55 @@ def cmd_extract(args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
+def _open_many(args: argparse.Namespace) -> list:
+    from .opener import open_image
+
+    return [open_image(source, args.platform) for source in args.sources]
+
+
+def cmd_dag(args: argparse.Namespace) -> str:
+    import json
+
+    from .analysis import dag
+
+    images = _open_many(args)
+    if args.diff_ids:
+        for image in images:
+            image.compute_diff_ids()
+    graph = dag.image_dag(images[0]) if len(images) == 1 else dag.merge_dags(images, args.sources)
+    if args.format == "graphml":
+        text = dag.to_graphml(graph)
+    elif args.format == "dot":
+        text = dag.to_dot(graph)
+    else:
+        text = json.dumps(dag.to_json(graph), indent=2)
+    if args.output:
+        with open(args.output, "w") as f:
+            f.write(text + "\n")
+        return f"wrote {graph.number_of_nodes()} nodes and {graph.number_of_edges()} edges to {args.output}"
+    return text
+
+
+def cmd_diff(args: argparse.Namespace) -> str:
+    import json
+
+    from .analysis.compare import compare_images
+    from .opener import open_image
+
+    a = open_image(args.source_a, args.platform)
+    b = open_image(args.source_b, args.platform)
+    result = compare_images(a, b, files=args.files)
+    if args.format == "json":
+        from .output import records
+
+        return json.dumps({name: records(table) for name, table in result.items()}, indent=2, default=str)
+    sections = []
+    for name, table in result.items():
+        sections.append(f"== {name} ==")
+        sections.append(render(table, args.format, wide=args.wide))
+    return "\n".join(sections)
+
+
 def cmd_platforms(args: argparse.Namespace) -> str:
     from .opener import list_platforms
 
@@ -235,7 +284,32 @@ def _read_options(p: argparse.ArgumentParser, *, dest: bool) -> None:
         p.add_argument("--dest", required=True, help="folder to extract into (created if missing)")
 
 
-COMMANDS: list[tuple[str, str, Callable, dict, Callable | None]] = [
+def _dag_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "sources", nargs="+", metavar="SOURCE", help=SOURCE_HELP + "; several are merged by chain id"
+    )
+    p.add_argument("--platform", help="os/arch[/variant] of multi-platform images")
+    p.add_argument(
+        "--format", choices=("json", "graphml", "dot"), default="json", help="graph format (default: json)"
+    )
+    p.add_argument("-o", "--output", help="write to this file instead of standard output")
+    p.add_argument(
+        "--diff-ids",
+        action="store_true",
+        help="decompress layers to learn diff_ids first (schema 1 manifests need it to merge)",
+    )
+
+
+def _diff_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source_a", metavar="SOURCE_A", help=SOURCE_HELP)
+    p.add_argument("source_b", metavar="SOURCE_B")
+    p.add_argument("--platform", help="os/arch[/variant] of multi-platform images")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--wide", action="store_true", help="full digests and commands in the table format")
+    p.add_argument("--files", action="store_true", help="also compare the files of the two merged views")
+
+
+COMMANDS: list[tuple[str, str, Callable, dict | None, Callable | None]] = [
     ("inspect", "a readable summary of an image", cmd_inspect, {}, None),
     (
         "layers",
@@ -260,6 +334,14 @@ COMMANDS: list[tuple[str, str, Callable, dict, Callable | None]] = [
         cmd_waste,
         {},
         _progress_option,
+    ),
+    ("dag", "the layer DAG of one image, or of several merged by chain id", cmd_dag, None, _dag_parser),
+    (
+        "diff",
+        "compare two images: layers, config, history (and files with --files)",
+        cmd_diff,
+        None,
+        _diff_parser,
     ),
     (
         "cat",
@@ -286,7 +368,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, help_text, func, options, extra in COMMANDS:
         p = sub.add_parser(name, help=help_text, description=help_text)
-        _add_common(p, **options)
+        if options is not None:
+            _add_common(p, **options)
         if extra is not None:
             extra(p)
         p.set_defaults(func=func)

@@ -12,8 +12,20 @@ BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
 
 def test_filetree_benchmark_quick(tmp_path):
     out = tmp_path / "result.json"
-    subprocess.run([sys.executable, str(BENCH / "bench_filetree.py"), "--quick", "--workdir", str(tmp_path),
-                    "--json", str(out)], check=True, capture_output=True, timeout=600)
+    subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "bench_filetree.py"),
+            "--quick",
+            "--workdir",
+            str(tmp_path),
+            "--json",
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     result = json.loads(out.read_text())
     cases = {r["case"]: r for r in result["results"]}
     assert cases["small-files"]["entries"] == 2020  # 2,000 files in 20 folders
