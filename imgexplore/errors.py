@@ -46,3 +46,28 @@ class ArchiveError(SourceError):
 
 class LimitExceededError(ImgExploreError):
     """Input went past a safety limit (size, depth, count); the message names the limit."""
+
+
+class RegistryError(ImgExploreError):
+    """A registry answered with an error, or could not be reached."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class AuthenticationError(RegistryError):
+    """The registry refused the credentials (401), or needs some and none were found."""
+
+
+class AccessDeniedError(RegistryError):
+    """The registry knows who you are but refuses the operation (403)."""
+
+
+class NotFoundError(RegistryError):
+    """The repository, tag, manifest or blob does not exist (404)."""
+
+
+class RateLimitError(RegistryError):
+    """The registry kept answering 429 Too Many Requests after the allowed retries."""

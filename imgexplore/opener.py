@@ -19,13 +19,18 @@ MAX_INDEX_DEPTH = 8
 
 
 def open_source(
-    spec: str | os.PathLike | Source, *, config: str | None = None, blobs: str | None = None
+    spec: str | os.PathLike | Source,
+    *,
+    config: str | None = None,
+    blobs: str | None = None,
+    **registry_options,
 ) -> Source:
     """Turn a user's SOURCE string into a :class:`Source`.
 
     ``oci:PATH[:TAG]`` an OCI layout folder or tar; ``docker-archive:PATH[:TAG]`` a docker
     save tarball; ``manifest:PATH`` a saved manifest file (``config=`` its config file);
-    a plain path is recognised by what it holds."""
+    a plain path is recognised by what it holds; anything else that parses as an image
+    reference is read from its registry (``docker://REF`` forces that)."""
     if isinstance(spec, Source):
         return spec
     text = os.fspath(spec)
@@ -38,7 +43,7 @@ def open_source(
     if text.startswith("manifest:"):
         return ManifestFileSource(text[len("manifest:") :], config=config, blobs=blobs)
     if text.startswith("docker://"):
-        return _registry(text[len("docker://") :])
+        return _registry(text[len("docker://") :], registry_options)
     path, tag = _split_tag(text)
     if tag is not None:  # PATH:TAG of a layout folder or an archive
         return OCILayoutSource(path, tag) if os.path.isdir(path) else _archive(path, tag)
@@ -48,8 +53,10 @@ def open_source(
         if text.endswith(".json") or config is not None or _looks_like_json(text):
             return ManifestFileSource(text, config=config, blobs=blobs)
         return _archive(text, None)
-    if looks_like_reference(text):
-        return _registry(text)
+    first = text.split("/", 1)[0]
+    looks_local = text.startswith((".", "/", "~")) or ("/" in text and os.path.isdir(first))
+    if looks_like_reference(text) and not looks_local:
+        return _registry(text, registry_options)
     raise SourceError(
         f"{text!r:.200}: no such file or folder, and not an image reference; use a path, "
         "oci:PATH[:TAG], docker-archive:PATH[:TAG], manifest:PATH or a reference like docker.io/library/centos:7"
@@ -76,15 +83,10 @@ def _archive(path: str, tag: str | None) -> Source:
     return DockerArchiveSource(path, tag, files=files)
 
 
-def _registry(reference: str) -> Source:
-    try:
-        from .sources.registry import RegistrySource
-    except ImportError:
-        raise SourceError(
-            f"{reference!r}: not a file or folder here, and this version of imgexplore cannot "
-            "read registries yet"
-        ) from None
-    return RegistrySource(reference)
+def _registry(reference: str, options: dict) -> Source:
+    from .sources.registry import RegistrySource
+
+    return RegistrySource(reference, **options)
 
 
 def _looks_like_json(path: str) -> bool:
@@ -174,13 +176,17 @@ def open_image(
     *,
     config: str | None = None,
     blobs: str | None = None,
+    **registry_options,
 ) -> Image:
     """Open an image from a path, an ``oci:``/``docker-archive:``/``manifest:`` spec, a
     registry reference or a :class:`Source`; for multi-platform images pick ``platform``
     (default: this machine's, falling back to linux/amd64).
 
+    Registry references take ``insecure=``, ``ca_bundle=``, ``schema1=`` (ask for a schema 1
+    manifest) and ``client=`` (a :class:`~imgexplore.registry.RegistryClient`).
+
     Only the manifest(s) and config are read here; layer blobs are read when asked for."""
-    source = open_source(spec, config=config, blobs=blobs)
+    source = open_source(spec, config=config, blobs=blobs, **registry_options)
     root = source.root_manifest()
     manifest, chosen_platform, index = _resolve(source, root, platform)
     name = str(spec) if not isinstance(spec, Source) else source.location

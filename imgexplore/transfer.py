@@ -1,0 +1,253 @@
+"""``pull``: a registry image into an OCI layout folder; ``push``: any source into a registry.
+
+Pulls download blobs in parallel straight into the content-addressed cache (verified on the
+way) and link them into the layout, so a second pull of the same layers downloads nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from . import mediatypes as mt
+from .errors import ImgExploreError
+from .manifest import Descriptor, ImageManifest, IndexManifest, Manifest, Schema1Manifest
+from .opener import choose_entry, flatten_index, open_source
+from .platforms import Platform
+from .sources.base import Source
+from .sources.layout import REF_NAME
+
+
+@dataclass
+class TransferReport:
+    """What a pull or push moved."""
+
+    manifests: list[str] = field(default_factory=list)
+    blobs: int = 0
+    bytes_transferred: int = 0
+    skipped: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    requests: int = 0
+
+    def summary(self) -> str:
+        rate = self.bytes_transferred / self.seconds / 1e6 if self.seconds else 0.0
+        text = (
+            f"{len(self.manifests)} manifest(s), {self.blobs} blob(s), {self.bytes_transferred} bytes "
+            f"transferred in {self.seconds:.2f} s ({rate:.0f} MB/s), {self.requests} requests"
+        )
+        if self.skipped:
+            text += "; skipped: " + "; ".join(self.skipped)
+        return text
+
+
+def _progress_bar(total: int, enabled: bool | None, desc: str):
+    from tqdm.auto import tqdm
+
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    return tqdm(
+        total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=desc, disable=not enabled, leave=False
+    )
+
+
+def _images_to_copy(
+    source: Source, root: Manifest, platform: str | Platform | None
+) -> tuple[Manifest, list[tuple[Descriptor | None, Manifest]]]:
+    """The manifest to name (root or the chosen image) and every image manifest below it."""
+    if isinstance(root, ImageManifest | Schema1Manifest):
+        return root, [(None, root)]
+    entries = flatten_index(source, root)
+    if platform == "all":
+        children = [
+            (
+                e.descriptor,
+                source.fetch_manifest(e.descriptor.digest, e.descriptor.media_type, e.descriptor.size),
+            )
+            for e in entries
+        ]
+        return root, children
+    entry = choose_entry(entries, platform)
+    child = source.fetch_manifest(entry.descriptor.digest, entry.descriptor.media_type, entry.descriptor.size)
+    return child, [(entry.descriptor, child)]
+
+
+def _blobs_of(manifest: Manifest) -> list[Descriptor]:
+    if isinstance(manifest, Schema1Manifest):
+        return [Descriptor(mt.DOCKER_LAYER_GZIP, d, -1) for d in dict.fromkeys(manifest.fs_layers)]
+    if isinstance(manifest, ImageManifest):
+        return [manifest.config, *manifest.layers]
+    return []
+
+
+def pull(
+    reference: str,
+    dest: str | os.PathLike,
+    *,
+    platform: str | Platform | None = None,
+    jobs: int = 4,
+    progress: bool | None = None,
+    source: Source | None = None,
+    **registry_options,
+) -> TransferReport:
+    """Copy an image from a registry into an OCI image layout at ``dest`` (created or added
+    to). ``platform="all"`` keeps the whole index; otherwise one platform is chosen as by
+    :func:`~imgexplore.open_image`."""
+    from .sources.registry import RegistrySource
+
+    started = time.perf_counter()
+    src = source or RegistrySource(reference, **registry_options)
+    if not isinstance(src, RegistrySource):
+        raise ImgExploreError("pull reads from a registry; for local sources use open_image")
+    report = TransferReport()
+    before = len(src.client.transcript)
+    root = src.root_manifest()
+    top, images = _images_to_copy(src, root, platform)
+    blobs: dict[str, Descriptor] = {}
+    for _, manifest in images:
+        for descriptor in _blobs_of(manifest):
+            if descriptor.is_foreign and descriptor.urls:
+                report.skipped.append(f"foreign layer {descriptor.digest} (served from {descriptor.urls[0]})")
+                continue
+            blobs.setdefault(descriptor.digest, descriptor)
+    missing = [d for d in blobs.values() if not src.store.has(d.digest)]
+    bar = _progress_bar(sum(max(d.size, 0) for d in missing), progress, f"pull {src.reference}")
+
+    def fetch(descriptor: Descriptor) -> int:
+        size = descriptor.size if descriptor.size >= 0 else None
+        src.ensure_blob(descriptor.digest, size, progress=bar.update)
+        return max(descriptor.size, 0)
+
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            report.bytes_transferred = sum(pool.map(fetch, missing))
+    finally:
+        bar.close()
+    report.blobs = len(blobs)
+
+    layout = os.fspath(dest)
+    os.makedirs(os.path.join(layout, "blobs", "sha256"), exist_ok=True)
+    for digest in blobs:
+        _link_into(src.store.path(digest), _layout_path(layout, digest))
+    manifests = [m for _, m in images] + ([top] if top not in [m for _, m in images] else [])
+    for manifest in manifests:
+        _write_blob(_layout_path(layout, manifest.digest), manifest.raw)
+        report.manifests.append(manifest.digest)
+    descriptor = {
+        "mediaType": top.media_type,
+        "digest": top.digest,
+        "size": len(top.raw),
+        "annotations": {
+            REF_NAME: src.reference.tag or src.reference.digest or "latest",
+            "io.containerd.image.name": str(src.reference),
+        },
+    }
+    if isinstance(top, ImageManifest) and images[0][0] is not None and images[0][0].platform:
+        p = images[0][0].platform
+        descriptor["platform"] = {
+            k: v for k, v in {"os": p.os, "architecture": p.architecture, "variant": p.variant}.items() if v
+        }
+    _update_layout_index(layout, descriptor)
+    report.seconds = time.perf_counter() - started
+    report.requests = len(src.client.transcript) - before
+    return report
+
+
+def _layout_path(layout: str, digest: str) -> str:
+    algorithm, _, encoded = digest.partition(":")
+    return os.path.join(layout, "blobs", algorithm, encoded)
+
+
+def _link_into(cached, target: str) -> None:
+    if os.path.exists(target):
+        return
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    temp = f"{target}.{os.getpid()}.tmp"
+    try:
+        os.link(cached, temp)  # same filesystem: no copy at all
+    except OSError:
+        shutil.copyfile(cached, temp)
+    os.replace(temp, target)
+
+
+def _write_blob(path: str, data: bytes) -> None:
+    from .cache import atomic_writer
+
+    if not os.path.exists(path):
+        with atomic_writer(path) as f:
+            f.write(data)
+
+
+def _update_layout_index(layout: str, descriptor: dict) -> None:
+    from .cache import atomic_writer
+
+    index_path = os.path.join(layout, "index.json")
+    index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": []}
+    if os.path.exists(index_path):
+        with open(index_path, encoding="utf-8") as f:
+            index = json.load(f)
+    name = descriptor["annotations"][REF_NAME]
+    index["manifests"] = [
+        m for m in index.get("manifests", []) if (m.get("annotations") or {}).get(REF_NAME) != name
+    ] + [descriptor]
+    with atomic_writer(os.path.join(layout, "oci-layout")) as f:
+        f.write(b'{"imageLayoutVersion": "1.0.0"}\n')
+    with atomic_writer(index_path) as f:
+        f.write(json.dumps(index, indent=2).encode() + b"\n")
+
+
+def push(
+    source: str | Source,
+    dest: str,
+    *,
+    platform: str | Platform | None = "all",
+    chunk_size: int | None = None,
+    mount_from: str | None = None,
+    client=None,
+    **registry_options,
+) -> TransferReport:
+    """Upload an image (any source imgexplore reads) to ``dest`` (a registry reference with a
+    tag): blobs the registry lacks (monolithic, or chunked with ``chunk_size``; mounted from
+    ``mount_from`` when it already holds them), then manifests, children before the index."""
+    from .reference import parse_reference
+    from .registry.client import RegistryClient, manifest_media_type
+
+    started = time.perf_counter()
+    ref = parse_reference(dest)
+    src = open_source(source)
+    root = src.root_manifest()
+    if isinstance(root, IndexManifest) and len(root.manifests) == 1 and src.kind == "oci-layout":
+        only = root.manifests[0]  # a layout's index.json naming one image (or one index): push that
+        root = src.fetch_manifest(only.digest, only.media_type, only.size)
+    top, images = _images_to_copy(src, root, platform)
+    registry = client or RegistryClient(ref.api_host, **registry_options)
+    report = TransferReport()
+    before = len(registry.transcript)
+    repo = ref.repository
+    for _, manifest in images:
+        for descriptor in _blobs_of(manifest):
+            if registry.blob_exists(repo, descriptor.digest, push=True):
+                continue
+            if mount_from and registry.mount_blob(repo, descriptor.digest, mount_from):
+                report.blobs += 1
+                continue
+            size = descriptor.size
+            if size < 0:  # schema 1 does not record sizes: measure first
+                with src.open_verified(descriptor.digest) as stream:
+                    size = sum(len(c) for c in iter(lambda s=stream: s.read(1 << 20), b""))
+            with src.open_verified(descriptor.digest, size) as stream:
+                registry.upload_blob(repo, descriptor.digest, stream, size, chunk_size=chunk_size)
+            report.blobs += 1
+            report.bytes_transferred += size
+    for _, manifest in images:
+        if manifest is not top:
+            registry.put_manifest(repo, manifest.digest, manifest.raw, manifest_media_type(manifest))
+            report.manifests.append(manifest.digest)
+    registry.put_manifest(repo, ref.tag or top.digest, top.raw, manifest_media_type(top))
+    report.manifests.append(top.digest)
+    report.seconds = time.perf_counter() - started
+    report.requests = len(registry.transcript) - before
+    return report
