@@ -8,7 +8,9 @@ file trees — from a notebook or the command line.
 
 from .digest import chain_ids
 from .errors import (
+    AccessDeniedError,
     ArchiveError,
+    AuthenticationError,
     BlobNotFoundError,
     DigestMismatchError,
     ImgExploreError,
@@ -16,7 +18,10 @@ from .errors import (
     InvalidReferenceError,
     LimitExceededError,
     ManifestError,
+    NotFoundError,
     PlatformNotFoundError,
+    RateLimitError,
+    RegistryError,
     SourceError,
     UnsupportedMediaTypeError,
 )
@@ -29,7 +34,9 @@ from .reference import Reference, parse_reference
 __version__ = "0.1.0"
 
 __all__ = [
+    "AccessDeniedError",
     "ArchiveError",
+    "AuthenticationError",
     "BlobNotFoundError",
     "Descriptor",
     "DigestMismatchError",
@@ -43,9 +50,12 @@ __all__ = [
     "Layer",
     "LimitExceededError",
     "ManifestError",
+    "NotFoundError",
     "Platform",
     "PlatformNotFoundError",
+    "RateLimitError",
     "Reference",
+    "RegistryError",
     "Schema1Manifest",
     "SourceError",
     "UnsupportedMediaTypeError",

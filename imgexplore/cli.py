@@ -219,6 +219,45 @@ def cmd_diff(args: argparse.Namespace) -> str:
     return "\n".join(sections)
 
 
+def _registry_options(args: argparse.Namespace) -> dict:
+    options = {}
+    if getattr(args, "insecure", False):
+        options["insecure"] = True
+    if getattr(args, "ca_bundle", None):
+        options["ca_bundle"] = args.ca_bundle
+    return options
+
+
+def cmd_pull(args: argparse.Namespace) -> str:
+    from .transfer import pull
+
+    report = pull(args.source, args.dest, platform=args.platform, jobs=args.jobs,
+                  progress=None if not args.quiet else False, **_registry_options(args))
+    return f"pulled {args.source} into {args.dest}: {report.summary()}"
+
+
+def cmd_push(args: argparse.Namespace) -> str:
+    from .transfer import push
+
+    report = push(args.source, args.dest, platform=args.platform or "all", chunk_size=args.chunk_size,
+                  mount_from=args.mount_from, **_registry_options(args))
+    return f"pushed {args.source} to {args.dest}: {report.summary()}"
+
+
+def cmd_tags(args: argparse.Namespace) -> str:
+    from .reference import parse_reference
+    from .registry import RegistryClient
+
+    ref = parse_reference(args.repository)
+    with RegistryClient(ref.api_host, **_registry_options(args)) as client:
+        tags = client.list_tags(ref.repository, page_size=args.page_size)
+    if args.format == "json":
+        import json
+
+        return json.dumps(tags)
+    return "\n".join(tags)
+
+
 def cmd_platforms(args: argparse.Namespace) -> str:
     from .opener import list_platforms
 
@@ -235,6 +274,8 @@ def _add_common(parser: argparse.ArgumentParser, *, platform: bool = True, fmt: 
             "--config", help="config file for a saved schema 2 / OCI manifest (manifest:PATH)"
         )
         parser.add_argument("--blobs", help="folder holding blobs for a saved manifest")
+        parser.add_argument("--schema1", action="store_true", help="ask the registry for a schema 1 manifest")
+        _tls_options(parser)
     if fmt:
         parser.add_argument(
             "--format", choices=FORMATS, default="table", help="output format (default: table)"
@@ -282,6 +323,36 @@ def _read_options(p: argparse.ArgumentParser, *, dest: bool) -> None:
     )
     if dest:
         p.add_argument("--dest", required=True, help="folder to extract into (created if missing)")
+
+
+def _tls_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--insecure", action="store_true", help="allow plain HTTP to a registry that is not on this machine")
+    p.add_argument("--ca-bundle", help="PEM file of CA certificates to trust for the registry's TLS")
+
+
+def _pull_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", help="a registry reference, e.g. docker.io/library/alpine:3.19")
+    p.add_argument("--dest", required=True, help="OCI layout folder to write (created, or added to)")
+    p.add_argument("--platform", help="os/arch[/variant], or 'all' to keep every platform of an index")
+    p.add_argument("--jobs", type=int, default=4, help="layers downloaded at once (default 4)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _tls_options(p)
+
+
+def _push_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", help=SOURCE_HELP)
+    p.add_argument("dest", help="registry reference with a tag, e.g. localhost:5000/class/teaching:latest")
+    p.add_argument("--platform", help="push one platform of an index (default: all)")
+    p.add_argument("--chunk-size", type=int, help="upload blobs in chunks of this many bytes (PATCH)")
+    p.add_argument("--mount-from", help="repository on the same registry to mount existing blobs from")
+    _tls_options(p)
+
+
+def _tags_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("repository", help="e.g. docker.io/library/alpine or localhost:5000/samples/teaching")
+    p.add_argument("--page-size", type=int, help="tags per request (the n= parameter)")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    _tls_options(p)
 
 
 def _dag_parser(p: argparse.ArgumentParser) -> None:
@@ -335,6 +406,9 @@ COMMANDS: list[tuple[str, str, Callable, dict | None, Callable | None]] = [
         {},
         _progress_option,
     ),
+    ("pull", "download an image from a registry into an OCI layout folder", cmd_pull, None, _pull_parser),
+    ("push", "upload an image (any SOURCE) to a registry", cmd_push, None, _push_parser),
+    ("tags", "list the tags of a registry repository", cmd_tags, None, _tags_parser),
     ("dag", "the layer DAG of one image, or of several merged by chain id", cmd_dag, None, _dag_parser),
     (
         "diff",

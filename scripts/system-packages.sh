@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # System packages the test suite uses, from Debian's archive. Installs only what is missing.
 #   tar, gzip, zstd   independent tools the tests check imgexplore's numbers against
+#   docker-registry   the CNCF distribution registry the registry tests run on 127.0.0.1
+#   skopeo            the peer of the pull benchmark
+#   openssl, apache2-utils  keys for schema 1 signing, bcrypt htpasswd files
 set -euo pipefail
-packages=(tar gzip zstd)
+packages=(tar gzip zstd docker-registry skopeo openssl apache2-utils)
 
 missing=()
 for p in "${packages[@]}"; do

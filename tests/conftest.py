@@ -31,3 +31,21 @@ def realdata_index(realdata) -> dict[str, dict]:
     if isinstance(entries, dict):
         entries = next(v for v in entries.values() if isinstance(v, list))
     return {e["local_path"]: e for e in entries}
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory):
+    """An anonymous registry (schema 1 compatibility on) on 127.0.0.1, for the session."""
+    from registry_server import start_registry
+
+    server = start_registry(str(tmp_path_factory.mktemp("registry")))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def isolated_cache(tmp_path, monkeypatch):
+    """A fresh imgexplore cache and an empty docker config for one test."""
+    monkeypatch.setenv("IMGEXPLORE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
+    return tmp_path / "cache"

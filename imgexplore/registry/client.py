@@ -520,19 +520,27 @@ class RegistryClient:
 
     def list_tags(self, repository: str, page_size: int | None = None) -> list[str]:
         """Every tag of a repository, following ``Link: <…>; rel="next"`` pagination."""
-        url = f"/v2/{repository}/tags/list" + (f"?n={page_size}" if page_size else "")
-        tags: list[str] = []
+        return self._paged(f"/v2/{repository}/tags/list", "tags", self.scope(repository), page_size,
+                           f"tags of {repository}")
+
+    def list_repositories(self, page_size: int | None = None) -> list[str]:
+        """Every repository in ``/v2/_catalog`` (where the registry allows it), paginated."""
+        return self._paged("/v2/_catalog", "repositories", "registry:catalog:*", page_size, "catalog")
+
+    def _paged(self, path: str, key: str, scope: str, page_size: int | None, what: str) -> list[str]:
+        url = path + (f"?n={page_size}" if page_size else "")
+        items: list[str] = []
         for _ in range(10_000):
-            response = self._request("GET", url, scope=self.scope(repository), what=f"tags of {repository}")
+            response = self._request("GET", url, scope=scope, what=what)
             try:
-                tags += [str(t) for t in (response.json().get("tags") or [])]
+                items += [str(t) for t in (response.json().get(key) or [])]
             except (ValueError, AttributeError):
-                raise RegistryError(f"tags of {repository}: the registry's answer is not JSON") from None
+                raise RegistryError(f"{what}: the registry's answer is not JSON") from None
             link = response.headers.get("link", "")
             if 'rel="next"' not in link:
-                return tags
+                return items
             url = urljoin(self.base + "/", link.split(";")[0].strip().strip("<>"))
-        raise LimitExceededError(f"tags of {repository}: more than 10,000 pages")
+        raise LimitExceededError(f"{what}: more than 10,000 pages")
 
     def scope(self, repository: str, actions: str = "pull") -> str:
         return f"repository:{repository}:{actions}"

@@ -9,7 +9,7 @@ import threading
 from typing import BinaryIO
 
 from ..blobstore import BlobStore
-from ..errors import SourceError
+from ..errors import NotFoundError, SourceError
 from ..jsonutil import MAX_MANIFEST_BYTES
 from ..manifest import Manifest, parse_manifest
 from ..reference import Reference, parse_reference
@@ -56,7 +56,10 @@ class RegistrySource(Source):
         if not ref.digest and not self.schema1:
             # HEAD first: if the digest is cached, nothing else is downloaded (and Docker Hub
             # does not count a HEAD as a pull)
-            digest, _, _ = self.client.head_manifest(self.repository, ref.identifier)
+            try:
+                digest, _, _ = self.client.head_manifest(self.repository, ref.identifier)
+            except NotFoundError:
+                digest = None  # a HEAD has no body to say why: the GET below will
             if digest and self.store.has(digest):
                 return parse_manifest(self.store.read(digest), what=f"manifest {ref}")
         manifest = self.client.get_manifest(self.repository, ref.identifier, schema1=self.schema1)

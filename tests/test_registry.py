@@ -1,0 +1,158 @@
+"""Against a real registry process on 127.0.0.1: push the sample images, read them back,
+pull them into layouts, and check what went over the wire."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import imgexplore
+from imgexplore import mediatypes as mt
+from imgexplore.blobstore import BlobStore
+from imgexplore.registry import RegistryClient
+from imgexplore.transfer import pull, push
+
+
+@pytest.fixture(scope="module")
+def loaded(registry, data_dir, tmp_path_factory):
+    """The registry with the sample images pushed by imgexplore itself."""
+    import os
+
+    os.environ.setdefault("DOCKER_CONFIG", str(tmp_path_factory.mktemp("no-docker-config")))
+    host = registry.host
+    push(str(data_dir / "teaching" / "oci"), f"{host}/samples/teaching:latest")
+    push(str(data_dir / "derived" / "oci"), f"{host}/samples/derived:latest", mount_from="samples/teaching")
+    push(str(data_dir / "multiarch" / "oci"), f"{host}/samples/multiarch:latest")
+    return host
+
+
+def test_read_back_what_was_pushed(loaded, data_dir, isolated_cache):
+    local = imgexplore.open_image(data_dir / "teaching" / "oci")
+    remote = imgexplore.open_image(f"{loaded}/samples/teaching:latest")
+    assert remote.source.kind == "registry"
+    assert remote.digest == local.digest
+    assert remote.layers_table().equals(local.layers_table())
+    assert remote.history_table().equals(local.history_table())
+    # layer content arrives on demand, verified, and lists the same as locally
+    assert remote.files().merged()["path"].tolist() == local.files(cache=False).merged()["path"].tolist()
+
+
+def test_metadata_costs_three_requests_then_one(loaded, isolated_cache):
+    image = imgexplore.open_image(f"{loaded}/samples/derived:latest")
+    exchanges = [e for e in image.source.client.transcript.exchanges]
+    assert [e.method for e in exchanges] == ["HEAD", "GET", "GET"]  # manifest digest, manifest, config
+    assert [e.url.rsplit("/", 2)[-2] for e in exchanges] == ["manifests", "manifests", "blobs"]
+    again = imgexplore.open_image(f"{loaded}/samples/derived:latest")
+    assert [e.method for e in again.source.client.transcript.exchanges] == ["HEAD"]  # the rest is cached
+    assert len(BlobStore().entries()) == 2
+
+
+def test_multiarch_index(loaded, isolated_cache):
+    table = imgexplore.list_platforms(f"{loaded}/samples/multiarch:latest")
+    assert list(table["platform"]) == ["linux/amd64", "linux/arm64/v8", "unknown/unknown"]
+    arm = imgexplore.open_image(f"{loaded}/samples/multiarch:latest", platform="linux/arm64")
+    assert arm.config["architecture"] == "arm64"
+    assert arm.index is not None and arm.index.media_type == mt.OCI_INDEX
+
+
+def test_pull_to_layout_and_again_from_cache(loaded, data_dir, tmp_path, isolated_cache):
+    report = pull(f"{loaded}/samples/teaching:latest", tmp_path / "layout")
+    image = imgexplore.open_image(tmp_path / "layout")
+    assert image.digest == imgexplore.open_image(data_dir / "teaching" / "oci").digest
+    assert image.compute_diff_ids() == image.diff_ids
+    assert report.blobs == 7 and report.bytes_transferred == sum(layer.size for layer in image.layers) + len(
+        image.config_raw)
+    second = pull(f"{loaded}/samples/teaching:latest", tmp_path / "layout2")
+    assert second.bytes_transferred == 0
+    assert second.requests == 1  # HEAD: everything else came from the cache
+
+
+def test_pull_all_platforms(loaded, tmp_path, isolated_cache):
+    pull(f"{loaded}/samples/multiarch:latest", tmp_path / "all", platform="all")
+    index = json.loads((tmp_path / "all" / "index.json").read_text())
+    assert index["manifests"][0]["mediaType"] == mt.OCI_INDEX
+    table = imgexplore.list_platforms(tmp_path / "all")
+    assert len(table) == 3
+    for p in ("linux/amd64", "linux/arm64/v8"):
+        imgexplore.open_image(tmp_path / "all", p).compute_diff_ids()
+
+
+def test_schema1_conversion_by_the_registry(loaded, isolated_cache):
+    """Asked for schema 1 only, the registry converts the schema 2 teaching image on the fly
+    and signs it: one fsLayer per history step, the 32-byte empty blob for empty steps."""
+    image = imgexplore.open_image(f"{loaded}/samples/teaching:latest", schema1=True)
+    assert image.manifest.media_type == mt.DOCKER_SCHEMA1_SIGNED and image.manifest.signed
+    assert image.manifest.signature_problem is None
+    assert len(image.layers) == 12
+    assert sum(1 for layer in image.layers if layer.digest == mt.EMPTY_LAYER_SCHEMA1) == 6
+    client = image.source.client
+    again = client.get_manifest("samples/teaching", "latest", schema1=True)
+    assert again.raw != image.manifest.raw  # re-signed on every GET ...
+    assert again.digest == image.manifest.digest  # ... while the payload digest stays
+    image.compute_diff_ids()
+    schema2 = imgexplore.open_image(f"{loaded}/samples/teaching:latest")
+    assert [layer.chain_id for layer in image.layers if not layer.throwaway] == [
+        layer.chain_id for layer in schema2.layers]
+
+
+def test_tags_with_pagination(loaded, data_dir, isolated_cache):
+    for tag in ("v1", "v2", "v3"):
+        push(str(data_dir / "derived" / "oci"), f"{loaded}/samples/paged:{tag}")
+    client = RegistryClient(loaded)
+    assert client.list_tags("samples/paged", page_size=1) == ["v1", "v2", "v3"]  # 2.8 ignores n for tags
+    # the catalog does paginate with Link headers in 2.8: one repository per page
+    repositories = client.list_repositories(page_size=1)
+    assert {"samples/paged", "samples/teaching", "samples/derived", "samples/multiarch"} <= set(repositories)
+    pages = [e for e in client.transcript.exchanges if "_catalog" in e.url]
+    assert len(pages) == len(repositories) >= 4
+
+
+@pytest.mark.parametrize(
+    ("reference", "message"),
+    [
+        ("samples/nothing:latest", "NAME_UNKNOWN|MANIFEST_UNKNOWN"),
+        ("samples/teaching:missing", "MANIFEST_UNKNOWN"),
+    ],
+)
+def test_not_found(loaded, reference, message, isolated_cache):
+    with pytest.raises(imgexplore.NotFoundError, match=message):
+        imgexplore.open_image(f"{loaded}/{reference}")
+
+
+def test_missing_blob(loaded, isolated_cache, tmp_path):
+    client = RegistryClient(loaded)
+    with pytest.raises(imgexplore.NotFoundError, match="BLOB_UNKNOWN"):
+        client.download_blob("samples/teaching", "sha256:" + "0" * 64, str(tmp_path / "b"))
+    assert list(tmp_path.iterdir()) == []  # no partial file left
+
+
+def test_chunked_upload_and_mount(loaded, data_dir, isolated_cache):
+    report = push(str(data_dir / "teaching" / "oci"), f"{loaded}/samples/chunked:latest", chunk_size=4096)
+    assert report.blobs == 7
+    patches = [e for e in RegistryClient(loaded).transcript.exchanges]  # fresh client: nothing yet
+    assert patches == []
+    mounted = push(str(data_dir / "teaching" / "oci"), f"{loaded}/samples/mounted:latest",
+                   mount_from="samples/teaching")
+    assert mounted.bytes_transferred == 0 and mounted.blobs == 7
+    assert imgexplore.open_image(f"{loaded}/samples/mounted:latest").digest == imgexplore.open_image(
+        f"{loaded}/samples/chunked:latest").digest
+
+
+def test_cli_pull_tags_and_inspect(loaded, tmp_path, isolated_cache):
+    import subprocess
+    import sys
+
+    def run(*args):
+        from conftest import ROOT
+
+        return subprocess.run([sys.executable, "-m", "imgexplore", *args], capture_output=True, text=True,
+                              check=True, cwd=ROOT).stdout
+
+    assert "platform:     linux/amd64" in run("inspect", f"{loaded}/samples/multiarch:latest")
+    run("push", "data/derived/oci", f"{loaded}/samples/cli:one")
+    run("push", "data/derived/oci", f"{loaded}/samples/cli:two", "--chunk-size", "1000")
+    assert run("tags", f"{loaded}/samples/cli", "--page-size", "1").split() == ["one", "two"]
+    out = run("pull", f"{loaded}/samples/derived:latest", "--dest", str(tmp_path / "d"))
+    assert "blob(s)" in out
+    assert len(json.loads(run("layers", str(tmp_path / "d"), "--format", "json"))) == 5
