@@ -231,16 +231,28 @@ def _registry_options(args: argparse.Namespace) -> dict:
 def cmd_pull(args: argparse.Namespace) -> str:
     from .transfer import pull
 
-    report = pull(args.source, args.dest, platform=args.platform, jobs=args.jobs,
-                  progress=None if not args.quiet else False, **_registry_options(args))
+    report = pull(
+        args.source,
+        args.dest,
+        platform=args.platform,
+        jobs=args.jobs,
+        progress=None if not args.quiet else False,
+        **_registry_options(args),
+    )
     return f"pulled {args.source} into {args.dest}: {report.summary()}"
 
 
 def cmd_push(args: argparse.Namespace) -> str:
     from .transfer import push
 
-    report = push(args.source, args.dest, platform=args.platform or "all", chunk_size=args.chunk_size,
-                  mount_from=args.mount_from, **_registry_options(args))
+    report = push(
+        args.source,
+        args.dest,
+        platform=args.platform or "all",
+        chunk_size=args.chunk_size,
+        mount_from=args.mount_from,
+        **_registry_options(args),
+    )
     return f"pushed {args.source} to {args.dest}: {report.summary()}"
 
 
@@ -326,7 +338,9 @@ def _read_options(p: argparse.ArgumentParser, *, dest: bool) -> None:
 
 
 def _tls_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--insecure", action="store_true", help="allow plain HTTP to a registry that is not on this machine")
+    p.add_argument(
+        "--insecure", action="store_true", help="allow plain HTTP to a registry that is not on this machine"
+    )
     p.add_argument("--ca-bundle", help="PEM file of CA certificates to trust for the registry's TLS")
 
 

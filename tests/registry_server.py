@@ -41,17 +41,23 @@ class Registry:
             self.process.kill()
 
 
-def start_registry(workdir: str, *, auth_yaml: str = "", tls: tuple[str, str] | None = None,
-                   schema1: bool = True) -> Registry:
+def start_registry(
+    workdir: str, *, auth_yaml: str = "", tls: tuple[str, str] | None = None, schema1: bool = True
+) -> Registry:
     if not os.path.exists(REGISTRY_BINARY):
-        pytest.skip("docker-registry is not installed (apt-get install docker-registry; scripts/system-packages.sh)")
+        pytest.skip(
+            "docker-registry is not installed (apt-get install docker-registry; scripts/system-packages.sh)"
+        )
     port = free_port()
     storage = os.path.join(workdir, "storage")
     os.makedirs(storage, exist_ok=True)
     key = os.path.join(workdir, "schema1-key.pem")
     if schema1 and not os.path.exists(key):
-        subprocess.run(["openssl", "ecparam", "-genkey", "-name", "prime256v1", "-noout", "-out", key],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["openssl", "ecparam", "-genkey", "-name", "prime256v1", "-noout", "-out", key],
+            check=True,
+            capture_output=True,
+        )
     tls_yaml = f"\n  tls:\n    certificate: {tls[0]}\n    key: {tls[1]}" if tls else ""
     compat = f"compatibility:\n  schema1:\n    enabled: true\n    signingkeyfile: {key}\n" if schema1 else ""
     config = f"""version: 0.1

@@ -62,7 +62,8 @@ def test_pull_to_layout_and_again_from_cache(loaded, data_dir, tmp_path, isolate
     assert image.digest == imgexplore.open_image(data_dir / "teaching" / "oci").digest
     assert image.compute_diff_ids() == image.diff_ids
     assert report.blobs == 7 and report.bytes_transferred == sum(layer.size for layer in image.layers) + len(
-        image.config_raw)
+        image.config_raw
+    )
     second = pull(f"{loaded}/samples/teaching:latest", tmp_path / "layout2")
     assert second.bytes_transferred == 0
     assert second.requests == 1  # HEAD: everything else came from the cache
@@ -93,7 +94,8 @@ def test_schema1_conversion_by_the_registry(loaded, isolated_cache):
     image.compute_diff_ids()
     schema2 = imgexplore.open_image(f"{loaded}/samples/teaching:latest")
     assert [layer.chain_id for layer in image.layers if not layer.throwaway] == [
-        layer.chain_id for layer in schema2.layers]
+        layer.chain_id for layer in schema2.layers
+    ]
 
 
 def test_tags_with_pagination(loaded, data_dir, isolated_cache):
@@ -132,11 +134,14 @@ def test_chunked_upload_and_mount(loaded, data_dir, isolated_cache):
     assert report.blobs == 7
     patches = [e for e in RegistryClient(loaded).transcript.exchanges]  # fresh client: nothing yet
     assert patches == []
-    mounted = push(str(data_dir / "teaching" / "oci"), f"{loaded}/samples/mounted:latest",
-                   mount_from="samples/teaching")
+    mounted = push(
+        str(data_dir / "teaching" / "oci"), f"{loaded}/samples/mounted:latest", mount_from="samples/teaching"
+    )
     assert mounted.bytes_transferred == 0 and mounted.blobs == 7
-    assert imgexplore.open_image(f"{loaded}/samples/mounted:latest").digest == imgexplore.open_image(
-        f"{loaded}/samples/chunked:latest").digest
+    assert (
+        imgexplore.open_image(f"{loaded}/samples/mounted:latest").digest
+        == imgexplore.open_image(f"{loaded}/samples/chunked:latest").digest
+    )
 
 
 def test_cli_pull_tags_and_inspect(loaded, tmp_path, isolated_cache):
@@ -146,8 +151,9 @@ def test_cli_pull_tags_and_inspect(loaded, tmp_path, isolated_cache):
     def run(*args):
         from conftest import ROOT
 
-        return subprocess.run([sys.executable, "-m", "imgexplore", *args], capture_output=True, text=True,
-                              check=True, cwd=ROOT).stdout
+        return subprocess.run(
+            [sys.executable, "-m", "imgexplore", *args], capture_output=True, text=True, check=True, cwd=ROOT
+        ).stdout
 
     assert "platform:     linux/amd64" in run("inspect", f"{loaded}/samples/multiarch:latest")
     run("push", "data/derived/oci", f"{loaded}/samples/cli:one")

@@ -41,8 +41,11 @@ class Token:
     value: str
     expires_at: float
 
-    def fresh(self, margin: float = 10.0) -> bool:
-        return time.monotonic() < self.expires_at - margin
+    lifetime: float = 60.0
+
+    def fresh(self) -> bool:
+        # renew a little before the registry would refuse it
+        return time.monotonic() < self.expires_at - min(10.0, self.lifetime / 4)
 
 
 @dataclass
@@ -59,7 +62,7 @@ class TokenCache:
 
     def put(self, key: tuple[str, str, str], value: str, expires_in: float) -> None:
         with self.lock:
-            self.tokens[key] = Token(value, time.monotonic() + max(expires_in, 60))
+            self.tokens[key] = Token(value, time.monotonic() + expires_in, expires_in)
 
     def drop(self, key: tuple[str, str, str]) -> None:
         with self.lock:

@@ -15,6 +15,7 @@ import ipaddress
 import json
 import os
 import random
+import ssl
 import threading
 import time
 import uuid
@@ -112,7 +113,10 @@ class RegistryClient:
             )
         self.base = f"{scheme}://{host}"
         self._credentials = docker_credentials(host) if credentials is True else (credentials or None)
-        verify: bool | str = ca_bundle or os.environ.get("IMGEXPLORE_CA_BUNDLE") or True
+        bundle = ca_bundle or os.environ.get("IMGEXPLORE_CA_BUNDLE")
+        if bundle and not os.path.isfile(bundle):
+            raise ImgExploreError(f"CA bundle {bundle} does not exist")
+        verify: bool | ssl.SSLContext = ssl.create_default_context(cafile=bundle) if bundle else True
         self._http = httpx.Client(
             verify=verify,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
@@ -520,8 +524,9 @@ class RegistryClient:
 
     def list_tags(self, repository: str, page_size: int | None = None) -> list[str]:
         """Every tag of a repository, following ``Link: <…>; rel="next"`` pagination."""
-        return self._paged(f"/v2/{repository}/tags/list", "tags", self.scope(repository), page_size,
-                           f"tags of {repository}")
+        return self._paged(
+            f"/v2/{repository}/tags/list", "tags", self.scope(repository), page_size, f"tags of {repository}"
+        )
 
     def list_repositories(self, page_size: int | None = None) -> list[str]:
         """Every repository in ``/v2/_catalog`` (where the registry allows it), paginated."""

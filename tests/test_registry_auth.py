@@ -1,0 +1,219 @@
+"""Authentication, redirects and TLS against real registry processes on 127.0.0.1:
+htpasswd (bcrypt) Basic auth, token auth with a token service whose JWTs the registry
+verifies through its rootcertbundle, a redirect to another loopback host, and a registry
+with a certificate from a test CA."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import stat
+import subprocess
+import time
+
+import pytest
+
+import imgexplore
+from imgexplore.registry import RegistryClient
+from imgexplore.registry.credentials import Credentials
+from imgexplore.transfer import pull, push
+
+pytest.importorskip("cryptography", reason="the token and TLS tests sign with cryptography")
+from netfixtures import RedirectingProxy, TokenService, make_cert, serve  # noqa: E402
+from registry_server import start_registry  # noqa: E402
+
+USER, PASSWORD = "alice", "wonderland-42"
+
+
+def docker_config(folder, host, user=USER, password=PASSWORD):
+    folder.mkdir(parents=True, exist_ok=True)
+    auth = base64.b64encode(f"{user}:{password}".encode()).decode()
+    (folder / "config.json").write_text(json.dumps({"auths": {host: {"auth": auth}}}))
+    return str(folder)
+
+
+def no_secret_in(*texts):
+    for text in texts:
+        assert PASSWORD not in str(text)
+
+
+@pytest.fixture(scope="module")
+def basic_registry(tmp_path_factory):
+    work = tmp_path_factory.mktemp("basic")
+    htpasswd = work / "htpasswd"
+    subprocess.run(["htpasswd", "-Bbc", str(htpasswd), USER, PASSWORD], check=True, capture_output=True)
+    server = start_registry(
+        str(work), auth_yaml=f"auth:\n  htpasswd:\n    realm: imgexplore-test\n    path: {htpasswd}\n"
+    )
+    yield server
+    server.stop()
+
+
+def test_basic_auth(basic_registry, data_dir, tmp_path, monkeypatch, isolated_cache):
+    host = basic_registry.host
+    with pytest.raises(imgexplore.AuthenticationError, match="needs a username and password"):
+        push(str(data_dir / "derived" / "oci"), f"{host}/private/derived:latest")
+    monkeypatch.setenv("DOCKER_CONFIG", docker_config(tmp_path / "docker", host))
+    push(str(data_dir / "derived" / "oci"), f"{host}/private/derived:latest")
+    image = imgexplore.open_image(f"{host}/private/derived:latest")
+    assert image.compute_diff_ids() == image.diff_ids
+    rows = image.source.client.transcript.table()
+    assert set(rows["auth"]) <= {"", "Basic ***"}
+    no_secret_in(rows.to_csv(), repr(image.source.client._credentials))
+
+
+def test_wrong_password(basic_registry, tmp_path, monkeypatch, isolated_cache):
+    monkeypatch.setenv(
+        "DOCKER_CONFIG", docker_config(tmp_path / "docker", basic_registry.host, password="nope")
+    )
+    with pytest.raises(imgexplore.AuthenticationError) as info:
+        imgexplore.open_image(f"{basic_registry.host}/private/derived:latest")
+    assert "alice" in str(info.value)
+    assert "nope" not in str(info.value)
+
+
+def test_credential_helper(basic_registry, tmp_path, monkeypatch, isolated_cache, data_dir):
+    """A docker-credential-* program named by credHelpers (a real executable on PATH)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    helper = bin_dir / "docker-credential-imgexplore-test"
+    helper.write_text(f'#!/bin/sh\nread host\necho \'{{"Username": "{USER}", "Secret": "{PASSWORD}"}}\'\n')
+    helper.chmod(helper.stat().st_mode | stat.S_IEXEC)
+    config = tmp_path / "docker"
+    config.mkdir()
+    (config / "config.json").write_text(json.dumps({"credHelpers": {basic_registry.host: "imgexplore-test"}}))
+    monkeypatch.setenv("DOCKER_CONFIG", str(config))
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    push(str(data_dir / "derived" / "oci"), f"{basic_registry.host}/private/helper:latest")
+    assert imgexplore.open_image(f"{basic_registry.host}/private/helper:latest").layers
+
+
+def test_redirect_does_not_forward_authorization(
+    basic_registry, data_dir, tmp_path, monkeypatch, isolated_cache
+):
+    host = basic_registry.host
+    monkeypatch.setenv("DOCKER_CONFIG", docker_config(tmp_path / "docker", host))
+    push(str(data_dir / "teaching" / "oci"), f"{host}/private/teaching:latest")
+    proxy = RedirectingProxy(
+        upstream=host, upstream_auth="Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    )
+    address, seen = proxy.start()
+    client = RegistryClient(address, credentials=Credentials(USER, PASSWORD))
+    report = pull(
+        f"{address}/private/teaching:latest",
+        tmp_path / "layout",
+        source=imgexplore.sources.registry.RegistrySource(
+            f"{address}/private/teaching:latest", client=client
+        ),
+    )
+    assert report.blobs == 7
+    assert len(seen) == 7  # every layer and the config came from the other host ...
+    assert all("Authorization" not in headers and "authorization" not in headers for headers in seen)
+    rows = client.transcript.table()
+    redirected = rows[rows["url"].str.contains("127.0.0.2")]
+    assert len(redirected) == 7 and set(redirected["auth"]) == {""}
+    assert not rows["url"].str.contains("s3cr3t").any()  # signed-URL signatures are masked
+    imgexplore.open_image(tmp_path / "layout").compute_diff_ids()
+
+
+@pytest.fixture(scope="module")
+def token_registry(tmp_path_factory):
+    work = tmp_path_factory.mktemp("token")
+    signer = make_cert("imgexplore test token signer")
+    bundle = work / "token-signer.crt"
+    bundle.write_bytes(signer.cert_pem)
+    service = TokenService(signer, service="imgexplore-test-registry", users={USER: PASSWORD})
+    server, address = serve(service.handler())
+    auth = (
+        f"auth:\n  token:\n    realm: http://{address}/token\n    service: {service.service}\n"
+        f"    issuer: {service.issuer}\n    rootcertbundle: {bundle}\n"
+    )
+    registry = start_registry(str(work), auth_yaml=auth)
+    yield registry, service
+    registry.stop()
+    server.shutdown()
+
+
+def test_token_auth(token_registry, data_dir, tmp_path, monkeypatch, isolated_cache):
+    registry, service = token_registry
+    host = registry.host
+    # anonymous tokens carry pull only: pushing needs a login
+    with pytest.raises(imgexplore.RegistryError):
+        push(str(data_dir / "derived" / "oci"), f"{host}/team/derived:latest")
+    monkeypatch.setenv("DOCKER_CONFIG", docker_config(tmp_path / "docker", host))
+    push(str(data_dir / "derived" / "oci"), f"{host}/team/derived:latest")
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "empty"))  # now read anonymously
+    image = imgexplore.open_image(f"{host}/team/derived:latest")
+    rows = image.source.client.transcript.table()
+    assert rows["status"].tolist()[:3] == [401, 200, 200]  # challenge, token, retried HEAD
+    assert rows["note"].tolist()[1] == "token request"
+    assert set(rows["auth"]) <= {"", "Bearer ***", "Basic ***"}
+    text = rows.to_csv()
+    assert not any(token in text for token in service.issued)
+
+
+def test_token_wrong_password(token_registry, tmp_path, monkeypatch, isolated_cache):
+    registry, _ = token_registry
+    monkeypatch.setenv("DOCKER_CONFIG", docker_config(tmp_path / "docker", registry.host, password="bad"))
+    with pytest.raises(imgexplore.AuthenticationError, match="check the username and password"):
+        imgexplore.open_image(f"{registry.host}/team/derived:latest")
+
+
+def test_token_renewed_before_it_expires(token_registry, data_dir, tmp_path, monkeypatch, isolated_cache):
+    registry, service = token_registry
+    monkeypatch.setenv("DOCKER_CONFIG", docker_config(tmp_path / "docker", registry.host))
+    push(str(data_dir / "derived" / "oci"), f"{registry.host}/team/expiring:latest")
+    client = RegistryClient(registry.host)
+    service.lifetime = 2  # expires_in: 2
+    try:
+        client.get_manifest("team/expiring", "latest")
+        issued = len(service.issued)
+        client.get_manifest("team/expiring", "latest")
+        assert len(service.issued) == issued  # still fresh: reused
+        time.sleep(2.1)
+        client.get_manifest("team/expiring", "latest")
+        assert len(service.issued) == issued + 1
+    finally:
+        service.lifetime = 300
+
+
+def test_refused_token_is_replaced(token_registry, data_dir, tmp_path, monkeypatch, isolated_cache):
+    """A cached token the registry no longer accepts (revoked, or expired by its clock) is
+    dropped and replaced once."""
+    registry, service = token_registry
+    monkeypatch.setenv("DOCKER_CONFIG", docker_config(tmp_path / "docker", registry.host))
+    push(str(data_dir / "derived" / "oci"), f"{registry.host}/team/refused:latest")
+    client = RegistryClient(registry.host)
+    client.get_manifest("team/refused", "latest")
+    scope = client.scope("team/refused")
+    service.spoil_next = True
+    revoked = service.token(USER, [f"{scope}"])  # signed for another audience: refused
+    client._tokens.put(client._scope_tokens[scope], revoked, 300)
+    client.transcript.clear()
+    client.get_manifest("team/refused", "latest")
+    assert client.transcript.table()["status"].tolist() == [401, 200, 200]  # refused, new token, manifest
+
+
+@pytest.fixture(scope="module")
+def tls_registry(tmp_path_factory):
+    work = tmp_path_factory.mktemp("tls")
+    ca = make_cert("imgexplore test CA", ca=True)
+    server_cert = make_cert("127.0.0.1", issuer=ca, ip="127.0.0.1")
+    cert_path, key_path = server_cert.write(work, "server")
+    ca_path = work / "ca.crt"
+    ca_path.write_bytes(ca.cert_pem)
+    registry = start_registry(str(work), tls=(cert_path, key_path))
+    yield registry, str(ca_path)
+    registry.stop()
+
+
+def test_tls_verified_by_default(tls_registry, data_dir, isolated_cache):
+    registry, ca_path = tls_registry
+    host = registry.host
+    with pytest.raises(imgexplore.RegistryError, match="certificate verify failed"):
+        push(str(data_dir / "derived" / "oci"), f"{host}/tls/derived:latest", scheme="https")
+    push(str(data_dir / "derived" / "oci"), f"{host}/tls/derived:latest", ca_bundle=ca_path)
+    image = imgexplore.open_image(f"{host}/tls/derived:latest", ca_bundle=ca_path)
+    assert image.source.client.base.startswith("https://")
+    assert image.compute_diff_ids() == image.diff_ids
