@@ -165,6 +165,13 @@ class Image:
             seen[layer.digest] = layer.size
         return sum(seen.values())
 
+    @property
+    def transcript(self):
+        """For registry images: every request made so far (method, URL, status, masked auth,
+        content type, digest, bytes, time) as a DataFrame; None for local sources."""
+        client = getattr(self.source, "client", None)
+        return client.transcript.table() if client is not None else None
+
     def compute_diff_ids(self) -> list[str]:
         """Decompress every layer to learn (or check) its diff_id, and fill in chain ids.
 

@@ -121,6 +121,11 @@ def summary_text(image: Image) -> str:
         flag = " (empty)" if layer.empty else ""
         size = human_bytes(layer.size) if layer.size >= 0 else "?"
         lines.append(f"  [{layer.index:>2}] {short(layer.digest)} {size:>9}{flag}  {layer.created_by[:60]}")
+    client = getattr(image.source, "client", None)
+    if client is not None:
+        lines.append(f"requests:     {len(client.transcript)} to {client.host}")
+        if client.rate_limit:
+            lines.append("rate limit:   " + ", ".join(f"{k} {v}" for k, v in client.rate_limit.items()))
     for warning in image.warnings:
         lines.append(f"note: {warning}")
     return "\n".join(lines)

@@ -473,7 +473,7 @@ class RegistryClient:
                             f"bytes {received}-"
                         ):
                             raise RegistryError(f"blob {digest}: the registry resumed at the wrong offset")
-                        for chunk in response.iter_raw(chunk_size):
+                        for chunk in response.iter_raw():  # as it arrives: a cut loses nothing received
                             out.write(chunk)
                             hasher.update(chunk)
                             received += len(chunk)

@@ -1,0 +1,118 @@
+"""Faults between client and registry, injected by a proxy in front of the real registry:
+each pull either completes with verified content or ends in imgexplore's own error, and the
+cache afterwards holds only verified blobs."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from faultproxy import FaultProxy
+
+import imgexplore
+from imgexplore.blobstore import BlobStore
+from imgexplore.registry import RegistryClient
+from imgexplore.sources.registry import RegistrySource
+from imgexplore.transfer import pull, push
+
+
+@pytest.fixture(scope="module")
+def upstream(registry, data_dir):
+    push(str(data_dir / "teaching" / "oci"), f"{registry.host}/faults/teaching:latest")
+    return registry.host
+
+
+@pytest.fixture
+def proxy(upstream):
+    fault_proxy = FaultProxy(upstream)
+    fault_proxy.address = fault_proxy.start()
+    return fault_proxy
+
+
+def source(proxy, delays=None):
+    client = RegistryClient(proxy.address, sleep=(delays.append if delays is not None else lambda s: None))
+    return RegistrySource(f"{proxy.address}/faults/teaching:latest", client=client)
+
+
+def assert_cache_verified():
+    entries = BlobStore().entries()
+    for path in entries:
+        digest = f"{path.parent.name}:{path.name}"
+        assert "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest() == digest
+    assert not [p for p in BlobStore().root.rglob("*") if p.is_file() and p not in entries]  # no partials
+    return entries
+
+
+def biggest_layer(data_dir):
+    image = imgexplore.open_image(data_dir / "teaching" / "oci")
+    return max(image.layers, key=lambda layer: layer.size)
+
+
+def test_cut_connection_is_resumed_with_range(proxy, data_dir, tmp_path, isolated_cache):
+    layer = biggest_layer(data_dir)
+    proxy.add(match=f"/blobs/{layer.digest}", cut_after=10_000)
+    src = source(proxy)
+    report = pull(str(src.reference), tmp_path / "out", source=src)
+    assert report.blobs == 7
+    notes = src.client.transcript.table()["note"].tolist()
+    assert any(n.startswith("cut after") for n in notes) and "resume" in notes
+    assert len(assert_cache_verified()) == 8  # 7 blobs and the manifest
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+def test_server_errors_are_retried(proxy, status, tmp_path, isolated_cache):
+    proxy.add(match="/manifests/", method="HEAD", status=status, times=2)
+    src = source(proxy)
+    pull(str(src.reference), tmp_path / "out", source=src)
+    assert src.client.retries == 2
+
+
+def test_429_honours_retry_after(proxy, tmp_path, isolated_cache):
+    proxy.add(match="/blobs/", status=429, retry_after="3", times=1)
+    delays: list[float] = []
+    src = source(proxy, delays)
+    pull(str(src.reference), tmp_path / "out", source=src)
+    assert delays == [3.0]
+
+
+def test_persistent_failure_ends_in_a_clear_error(proxy, tmp_path, isolated_cache):
+    proxy.add(match="/blobs/", status=503, times=-1)
+    src = source(proxy)
+    with pytest.raises(imgexplore.RegistryError, match="503"):
+        pull(str(src.reference), tmp_path / "out", source=src)
+    assert src.client.retries >= src.client.max_retries
+    assert len(assert_cache_verified()) == 1  # the manifest, verified; no blob, no partial file
+
+
+def test_persistent_429(proxy, tmp_path, isolated_cache):
+    proxy.add(match="/blobs/", status=429, retry_after="0", times=-1)
+    with pytest.raises(imgexplore.RateLimitError, match="rate limiting"):
+        pull(f"{proxy.address}/faults/teaching:latest", tmp_path / "out", source=source(proxy))
+
+
+def test_flipped_byte_is_refused_and_not_cached(proxy, data_dir, tmp_path, isolated_cache):
+    layer = biggest_layer(data_dir)
+    proxy.add(match=f"/blobs/{layer.digest}", flip_byte=100, times=-1)
+    with pytest.raises(imgexplore.DigestMismatchError, match=layer.digest):
+        pull(f"{proxy.address}/faults/teaching:latest", tmp_path / "out", source=source(proxy))
+    assert layer.digest.split(":")[1] not in [p.name for p in assert_cache_verified()]
+
+
+def test_truncated_blob_with_honest_length(proxy, data_dir, tmp_path, isolated_cache):
+    layer = biggest_layer(data_dir)
+    proxy.add(match=f"/blobs/{layer.digest}", truncate=1000, times=-1)
+    with pytest.raises(imgexplore.DigestMismatchError, match="1000 bytes"):
+        pull(f"{proxy.address}/faults/teaching:latest", tmp_path / "out", source=source(proxy))
+    assert_cache_verified()
+
+
+def test_truncated_manifest(proxy, isolated_cache):
+    proxy.add(match="/manifests/", truncate=200, times=-1)
+    with pytest.raises(imgexplore.ManifestError, match="not valid JSON"):
+        imgexplore.open_image(f"{proxy.address}/faults/teaching:latest", client=RegistryClient(proxy.address))
+
+
+def test_wrong_content_type(proxy, isolated_cache):
+    proxy.add(match="/manifests/", method="GET", content_type=imgexplore.mediatypes.OCI_INDEX, times=-1)
+    with pytest.raises(imgexplore.ManifestError, match="served as"):
+        imgexplore.open_image(f"{proxy.address}/faults/teaching:latest", client=RegistryClient(proxy.address))
