@@ -31,3 +31,23 @@ def test_filetree_benchmark_quick(tmp_path):
     assert cases["small-files"]["entries"] == 2020  # 2,000 files in 20 folders
     assert cases["big-layer"]["uncompressed_bytes"] > 20 * 1024 * 1024
     assert all(r["gnu_tar_s"] > 0 and r["imgexplore_s"] > 0 for r in cases.values())
+
+
+def test_pull_benchmark_quick(tmp_path):
+    import shutil
+
+    import pytest
+
+    if not shutil.which("skopeo") or not Path("/usr/bin/docker-registry").exists():
+        pytest.skip("skopeo and docker-registry are needed (scripts/system-packages.sh)")
+    out = tmp_path / "pull.json"
+    subprocess.run(
+        [sys.executable, str(BENCH / "bench_pull.py"), "--quick", "--json", str(out)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    result = json.loads(out.read_text())
+    assert result["metadata_requests"] == 3
+    assert result["image_bytes"] > 30 * 1024 * 1024
+    assert result["skopeo_s"] > 0 and result["imgexplore_s"] > 0

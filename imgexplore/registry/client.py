@@ -9,11 +9,13 @@ turns every failure into one of imgexplore's own errors.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import hashlib
 import ipaddress
 import json
 import os
+import queue
 import random
 import ssl
 import threading
@@ -446,79 +448,75 @@ class RegistryClient:
         algorithm = digest.split(":", 1)[0]
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         partial = f"{path}.{uuid.uuid4().hex}.partial"
-        hasher = hashlib.new(algorithm)
         received = 0
         attempts = 0
+        sink = _BlobSink(partial, algorithm, size)
         try:
-            with open(partial, "wb") as out:
-                while True:
-                    headers = {"Range": f"bytes={received}-"} if received else {}
-                    response = self._request(
+            while True:
+                headers = {"Range": f"bytes={received}-"} if received else {}
+                response = self._request(
+                    "GET",
+                    f"/v2/{repository}/blobs/{digest}",
+                    scope=self.scope(repository),
+                    headers=headers,
+                    stream=True,
+                    ok=(200, 206),
+                    what=f"blob {digest}",
+                    note="resume" if received else "",
+                )
+                try:
+                    if received and response.status_code == 200:  # the server ignored Range: start over
+                        sink.restart()
+                        received = 0
+                    elif received and not response.headers.get("content-range", "").startswith(
+                        f"bytes {received}-"
+                    ):
+                        raise RegistryError(f"blob {digest}: the registry resumed at the wrong offset")
+                    for chunk in response.iter_raw():  # as it arrives: a cut loses nothing received
+                        sink.write(chunk)
+                        received += len(chunk)
+                        if size is not None and received > size:
+                            raise DigestMismatchError(
+                                f"blob {digest} is longer than the {size} bytes its descriptor declares"
+                            )
+                        if progress is not None:
+                            progress(len(chunk))
+                    break
+                except (httpx.TransportError, httpx.TimeoutException) as exc:
+                    attempts += 1
+                    self.retries += 1
+                    self.transcript.record(
                         "GET",
-                        f"/v2/{repository}/blobs/{digest}",
-                        scope=self.scope(repository),
-                        headers=headers,
-                        stream=True,
-                        ok=(200, 206),
-                        what=f"blob {digest}",
-                        note="resume" if received else "",
+                        f"{self.base}/v2/{repository}/blobs/{digest}",
+                        None,
+                        {},
+                        {},
+                        received,
+                        0.0,
+                        note=f"cut after {received} bytes ({type(exc).__name__})",
                     )
-                    try:
-                        if received and response.status_code == 200:  # the server ignored Range: start over
-                            out.seek(0)
-                            out.truncate()
-                            hasher = hashlib.new(algorithm)
-                            received = 0
-                        elif received and not response.headers.get("content-range", "").startswith(
-                            f"bytes {received}-"
-                        ):
-                            raise RegistryError(f"blob {digest}: the registry resumed at the wrong offset")
-                        for chunk in response.iter_raw():  # as it arrives: a cut loses nothing received
-                            out.write(chunk)
-                            hasher.update(chunk)
-                            received += len(chunk)
-                            if size is not None and received > size:
-                                raise DigestMismatchError(
-                                    f"blob {digest} is longer than the {size} bytes its descriptor declares"
-                                )
-                            if progress is not None:
-                                progress(len(chunk))
-                        break
-                    except (httpx.TransportError, httpx.TimeoutException) as exc:
-                        attempts += 1
-                        self.retries += 1
-                        self.transcript.record(
-                            "GET",
-                            f"{self.base}/v2/{repository}/blobs/{digest}",
-                            None,
-                            {},
-                            {},
-                            received,
-                            0.0,
-                            note=f"cut after {received} bytes ({type(exc).__name__})",
-                        )
-                        if attempts > self.max_retries:
-                            raise RegistryError(
-                                f"blob {digest}: the connection kept dropping ({attempts} times); try again"
-                            ) from None
-                        self._sleep(self._delay(attempts, None))
-                    finally:
-                        response.close()
-                out.flush()
-                os.fsync(out.fileno())
-            actual = f"{algorithm}:{hasher.hexdigest()}"
+                    if attempts > self.max_retries:
+                        raise RegistryError(
+                            f"blob {digest}: the connection kept dropping ({attempts} times); try again"
+                        ) from None
+                    self._sleep(self._delay(attempts, None))
+                finally:
+                    response.close()
+            actual = sink.finish(received)
             if size is not None and received != size:
                 raise DigestMismatchError(
                     f"blob {digest} is {received} bytes, but its descriptor says {size}"
                 )
             if actual != digest:
                 raise DigestMismatchError(
-                    f"blob {digest}: the bytes received hash to {actual}; the download is "
-                    "corrupt (nothing was kept)"
+                    f"blob {digest}: the bytes received hash to {actual}; the download is corrupt (nothing was kept)"
                 )
+            # No fsync: an entry is verified again every time it is read, so a blob damaged by
+            # a power cut is caught then rather than paid for on every download.
             os.replace(partial, path)
             return received
         finally:
+            sink.close()
             if os.path.exists(partial):
                 os.unlink(partial)
 
@@ -645,6 +643,94 @@ class RegistryClient:
             what=f"manifest {repository}:{reference}",
         )
         return response.headers.get("docker-content-digest", "")
+
+
+class _BlobSink:
+    """Hashes and writes a download on two more threads, so receiving, hashing and writing
+    all overlap (hashlib and file writes release the GIL). Network chunks are gathered into
+    large writes, and the file is preallocated when the size is known: on this kind of
+    machine that makes writing several times faster than many small writes."""
+
+    BLOCK = 4 << 20
+
+    def __init__(self, path: str, algorithm: str, size: int | None = None):
+        self._file = open(path, "wb")
+        if size:
+            with contextlib.suppress(OSError, AttributeError):  # not every filesystem can
+                os.posix_fallocate(self._file.fileno(), 0, size)
+        self._algorithm = algorithm
+        self._hasher = hashlib.new(algorithm)
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+        self._error: BaseException | None = None
+        self._queues = [queue.Queue(maxsize=8), queue.Queue(maxsize=8)]
+        self._threads = [
+            threading.Thread(target=self._run, args=(self._queues[0], self._write), daemon=True),
+            threading.Thread(target=self._run, args=(self._queues[1], self._hash), daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _write(self, block: bytes) -> None:
+        self._file.write(block)
+
+    def _hash(self, block: bytes) -> None:
+        self._hasher.update(block)
+
+    def _run(self, jobs: queue.Queue, work) -> None:
+        while True:
+            block = jobs.get()
+            try:
+                if block is None:
+                    return
+                if self._error is None:
+                    work(block)
+            except BaseException as exc:  # noqa: BLE001 - reported to the downloading thread
+                self._error = exc
+            finally:
+                jobs.task_done()
+
+    def write(self, chunk: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self._pending.append(chunk)
+        self._pending_size += len(chunk)
+        if self._pending_size >= self.BLOCK:
+            self._flush_pending()
+
+    def _flush_pending(self) -> None:
+        if self._pending:
+            block = b"".join(self._pending)
+            for jobs in self._queues:
+                jobs.put(block)
+            self._pending, self._pending_size = [], 0
+
+    def _drain(self) -> None:
+        for jobs in self._queues:
+            jobs.join()
+        if self._error is not None:
+            raise self._error
+
+    def restart(self) -> None:
+        self._pending, self._pending_size = [], 0
+        self._drain()
+        self._file.seek(0)
+        self._file.truncate()
+        self._hasher = hashlib.new(self._algorithm)
+
+    def finish(self, received: int) -> str:
+        self._flush_pending()
+        self._drain()
+        self._file.truncate(received)  # drop any preallocated tail a short download left
+        self._file.flush()
+        return f"{self._algorithm}:{self._hasher.hexdigest()}"
+
+    def close(self) -> None:
+        for jobs, thread in zip(self._queues, self._threads, strict=True):
+            if thread.is_alive():
+                jobs.put(None)
+                thread.join()
+        self._file.close()
 
 
 def _reason(exc: Exception) -> str:
