@@ -31,11 +31,28 @@ class ImageFiles:
     def tables(self) -> list[pd.DataFrame]:
         """One table per layer (columns: :data:`imgexplore.analysis.tarlist.COLUMNS`)."""
         if self._tables is None:
-            from .layerfiles import image_tables
+            self.load()
+        return self._tables
 
-            self._tables = image_tables(
-                self.image, cache=self._cache, hash_files=self._hash_files, progress=self._progress
-            )
+    def load(self, on_layer=None) -> list[pd.DataFrame]:
+        """List every layer now; ``on_layer(index, count)`` is called after each one (the
+        notebook explorer drives its progress bar with it)."""
+        if self._tables is None:
+            from .image import _assign_chain_ids
+            from .layerfiles import layer_table
+
+            layers = self.image.layers
+            if self._progress:
+                from tqdm.auto import tqdm
+
+                layers = tqdm(layers, desc="listing layers", unit="layer")
+            tables = []
+            for layer in layers:
+                tables.append(layer_table(layer, cache=self._cache, hash_files=self._hash_files))
+                if on_layer is not None:
+                    on_layer(len(tables), len(self.image.layers))
+            _assign_chain_ids(self.image.layers)
+            self._tables = tables
         return self._tables
 
     def layer(self, index: int) -> pd.DataFrame:

@@ -221,6 +221,11 @@ class Image:
 
         return summary_text(self)
 
+    def _repr_html_(self) -> str:
+        from .tables import image_html
+
+        return image_html(self)
+
     def __repr__(self) -> str:
         return (
             f"<Image {self.name or self.source.location} {short(self.digest)} "

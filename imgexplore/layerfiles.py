@@ -17,7 +17,7 @@ from .digest import short, validate_digest
 from .errors import DigestMismatchError, InvalidDigestError
 
 if TYPE_CHECKING:
-    from .image import Image, Layer
+    from .image import Layer
 
 log = logging.getLogger(__name__)
 
@@ -141,19 +141,3 @@ def layer_table(
         except OSError as exc:  # a read-only or full disk must not stop the analysis
             log.warning("could not cache the file table of layer %s: %s", short(layer.digest), exc)
     return table
-
-
-def image_tables(
-    image: Image, *, cache: TreeCache | bool = True, hash_files: bool = True, progress: bool = False
-) -> list[pd.DataFrame]:
-    """The file table of every layer, in order. Chain ids are filled in as diff_ids become known."""
-    from .image import _assign_chain_ids
-
-    layers = image.layers
-    if progress:
-        from tqdm.auto import tqdm
-
-        layers = tqdm(layers, desc="listing layers", unit="layer")
-    tables = [layer_table(layer, cache=cache, hash_files=hash_files) for layer in layers]
-    _assign_chain_ids(image.layers)
-    return tables

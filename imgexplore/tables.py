@@ -129,3 +129,36 @@ def summary_text(image: Image) -> str:
     for warning in image.warnings:
         lines.append(f"note: {warning}")
     return "\n".join(lines)
+
+
+def _digest_cell(digest: str | None) -> str:
+    import html
+
+    if not digest:
+        return ""
+    return f"<code title='{html.escape(digest)}'>{html.escape(short(digest))}</code>"
+
+
+def image_html(image: Image) -> str:
+    """The notebook view of an image: a summary line and the layers, digests shortened
+    (the full digest shows on hover)."""
+    import html
+
+    head = (
+        f"<b>{html.escape(image.name or image.source.location)}</b> · {html.escape(image.media_type)} · "
+        f"{_digest_cell(image.digest)}"
+        + (f" · {html.escape(str(image.platform))}" if image.platform else "")
+        + f"<br>{len(image.layers)} layers ({sum(1 for layer in image.layers if layer.empty)} empty), "
+        f"{len(image.history)} history steps ({sum(1 for s in image.history if s.empty_layer)} metadata-only)"
+    )
+    rows = "".join(
+        f"<tr><td>{layer.index}</td><td>{_digest_cell(layer.digest)}</td>"
+        f"<td style='text-align:right'>{human_bytes(layer.size) if layer.size >= 0 else '?'}</td>"
+        f"<td>{_digest_cell(layer.diff_id)}</td><td>{'empty' if layer.empty else ''}</td>"
+        f"<td style='text-align:left'>{html.escape((layer.created_by or '')[:80])}</td></tr>"
+        for layer in image.layers
+    )
+    table = ("<table><thead><tr><th>#</th><th>digest</th><th>size</th><th>diff_id</th><th></th>"
+             f"<th style='text-align:left'>created by</th></tr></thead><tbody>{rows}</tbody></table>")
+    notes = "".join(f"<div style='color:#a60'>note: {html.escape(w)}</div>" for w in image.warnings)
+    return f"<div class='imgexplore-image'>{head}{table}{notes}</div>"

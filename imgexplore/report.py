@@ -1,0 +1,89 @@
+"""``imgexplore report``: every table (CSV) and figure (PNG and SVG) for one image, and an
+``index.html`` that shows them together."""
+
+from __future__ import annotations
+
+import html
+import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .image import Image
+
+PREVIEW_ROWS = 25
+
+
+def build_report(image: Image, out_dir: str | os.PathLike, *, formats: tuple[str, ...] = ("png", "svg")) -> dict:
+    """Write the report; returns ``{"tables": [...], "figures": [...], "index": path}``."""
+    from .analysis import dag
+    from .viz import plots
+
+    out = os.fspath(out_dir)
+    os.makedirs(out, exist_ok=True)
+    files = image.files()
+    tables_by_layer = files.tables
+    uncompressed = [t.attrs.get("tar_size", -1) for t in tables_by_layer]
+    per_layer, summary = files.waste()
+    merged = files.merged()
+    aligned = dag.aligned_table(image, uncompressed)
+    tables = {
+        "layers": image.layers_table().assign(uncompressed_size=uncompressed),
+        "history": image.history_table(),
+        "aligned": aligned,
+        "files_merged": merged,
+        "changes": files.changes(),
+        "waste_per_layer": per_layer,
+        "duplicates": files.duplicates(),
+        "directories": files.directory_sizes(max_depth=3),
+    }
+    if image.transcript is not None:
+        tables["transcript"] = image.transcript
+    written_tables = []
+    for name, table in tables.items():
+        path = os.path.join(out, f"{name}.csv")
+        table.to_csv(path, index=False)
+        written_tables.append(path)
+
+    figures = {
+        "layer_sizes": plots.layer_sizes(image.layers_table(), uncompressed, title="Layer sizes"),
+        "cumulative_size": plots.cumulative_size(aligned),
+        "waste": plots.waste(per_layer),
+        "history_timeline": plots.history_timeline(image.history_table()),
+        "dag": plots.dag(dag.image_dag(image), title="Layer DAG"),
+        "treemap": plots.treemap(merged, depth=2),
+    }
+    written_figures = []
+    for name, figure in figures.items():
+        written_figures += plots.save(figure, os.path.join(out, name), formats)
+
+    index = os.path.join(out, "index.html")
+    with open(index, "w", encoding="utf-8") as f:
+        f.write(_index_html(image, summary, tables, figures))
+    return {"tables": written_tables, "figures": written_figures, "index": index}
+
+
+def _index_html(image: Image, summary: dict, tables: dict, figures: dict) -> str:
+    title = html.escape(image.name or image.source.location)
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>imgexplore report: {title}</title>",
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
+        "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px}"
+        "img{max-width:100%;border:1px solid #eee}code{font-size:12px}</style></head><body>",
+        f"<h1>{title}</h1>",
+        f"<pre>{html.escape(image.summary())}</pre>",
+        f"<p>{html.escape(summary['explanation'])}</p>",
+        f"<p>Wasted: {summary['wasted_bytes']} of {summary['file_bytes_all_layers']} file bytes; "
+        f"efficiency {summary['efficiency']:.1%}.</p>",
+        "<h2>Figures</h2>",
+    ]
+    for name in figures:
+        parts.append(f"<h3>{html.escape(name.replace('_', ' '))}</h3>"
+                     f"<a href='{name}.svg'><img src='{name}.png' alt='{html.escape(name)}'></a>")
+    parts.append("<h2>Tables</h2>")
+    for name, table in tables.items():
+        more = f" (first {PREVIEW_ROWS} of {len(table)} rows)" if len(table) > PREVIEW_ROWS else ""
+        parts.append(f"<h3>{html.escape(name.replace('_', ' '))}{more} — <a href='{name}.csv'>{name}.csv</a></h3>")
+        parts.append(table.head(PREVIEW_ROWS).to_html(index=False, na_rep="", border=0))
+    parts.append("</body></html>")
+    return "\n".join(parts)

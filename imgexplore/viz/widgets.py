@@ -1,0 +1,166 @@
+"""An interactive explorer for notebooks, built with ipywidgets.
+
+    from imgexplore.viz.widgets import Explorer
+    Explorer("../data/teaching/oci")          # or a registry reference
+
+A box for the image, a platform dropdown, a layer selector that shows the layer's history
+step and sizes, a path filter, a toggle between the layer's own entries and the merged view,
+a file table and a figure that follow the selection. Listing layers shows a progress bar."""
+
+from __future__ import annotations
+
+import html
+
+import ipywidgets as w
+import pandas as pd
+from IPython.display import display
+
+from ..digest import short
+from ..errors import ImgExploreError
+from ..tables import human_bytes
+
+TABLE_ROWS = 200
+TABLE_COLUMNS = ["path", "type", "size", "mode", "uid", "gid", "linkname", "layer"]
+
+
+class Explorer(w.VBox):
+    """The explorer widget. ``selected_layer``, ``view`` and ``table`` reflect what is shown."""
+
+    def __init__(self, source: str = "", platform: str | None = None, **image_options):
+        self._options = image_options
+        self.image = None
+        self.files = None
+        self.source_box = w.Text(value=str(source), description="Image", placeholder="path or registry reference",
+                                 layout=w.Layout(width="60%"))
+        self.open_button = w.Button(description="Open", button_style="primary")
+        self.platform = w.Dropdown(description="Platform", options=[], layout=w.Layout(width="30%"))
+        self.layer = w.Dropdown(description="Layer", options=[], layout=w.Layout(width="60%"))
+        self.view_toggle = w.ToggleButtons(options=["layer", "merged"], value="layer", description="View")
+        self.path_filter = w.Text(description="Path", placeholder="prefix, e.g. usr/bin", continuous_update=False)
+        self.progress = w.IntProgress(min=0, max=1, description="Layers", layout=w.Layout(width="40%"))
+        self.status = w.HTML()
+        self.info = w.HTML()
+        self.table_out = w.Output(layout=w.Layout(max_height="420px", overflow="auto"))
+        self.figure_out = w.Output()
+        self.table = pd.DataFrame()
+        self._platform_initial = platform
+        super().__init__([
+            w.HBox([self.source_box, self.open_button]),
+            w.HBox([self.platform, self.progress]),
+            self.status,
+            self.layer,
+            self.info,
+            w.HBox([self.view_toggle, self.path_filter]),
+            w.HBox([self.table_out, self.figure_out]),
+        ])
+        self.add_class("imgexplore-explorer")
+        self.open_button.on_click(lambda _: self.open())
+        self.platform.observe(lambda change: self._load(change["new"]), names="value")
+        self.layer.observe(lambda _: self.refresh(), names="value")
+        self.view_toggle.observe(lambda _: self.refresh(), names="value")
+        self.path_filter.observe(lambda _: self.refresh(), names="value")
+        if source:
+            self.open()
+
+    # -- state -----------------------------------------------------------------------------
+
+    @property
+    def selected_layer(self) -> int | None:
+        return self.layer.value
+
+    @property
+    def view(self) -> str:
+        return self.view_toggle.value
+
+    def open(self) -> None:
+        """Read the image named in the box (its platforms first)."""
+        from ..opener import list_platforms
+
+        self.status.value = f"opening {html.escape(self.source_box.value)} …"
+        try:
+            platforms = list_platforms(self.source_box.value)
+        except ImgExploreError as exc:
+            self.status.value = f"<b>error:</b> {html.escape(str(exc))}"
+            return
+        choices = [p for p, a in zip(platforms["platform"], platforms["attestation"], strict=True) if p and not a]
+        wanted = self._platform_initial if self._platform_initial in choices else (choices[0] if choices else None)
+        with self.platform.hold_trait_notifications():
+            self.platform.options = choices or ["(single image)"]
+            self.platform.value = wanted or "(single image)"
+        self._load(self.platform.value)
+
+    def _load(self, platform: str | None) -> None:
+        from ..opener import open_image
+
+        if not platform:
+            return
+        try:
+            self.image = open_image(self.source_box.value, None if platform == "(single image)" else platform,
+                                    **self._options)
+            self.files = self.image.files()
+            layers = self.image.layers
+            self.progress.max = max(len(layers), 1)
+            self.progress.value = 0
+
+            def listed(done: int, count: int) -> None:
+                self.progress.value = done
+                self.status.value = f"listed layer {done} of {count}"
+
+            self.files.load(on_layer=listed)
+        except ImgExploreError as exc:
+            self.status.value = f"<b>error:</b> {html.escape(str(exc))}"
+            return
+        self.status.value = (f"{html.escape(self.image.media_type)} · {len(self.image.layers)} layers · "
+                             f"{len(self.image.history)} steps · digest <code title='{self.image.digest}'>"
+                             f"{short(self.image.digest)}</code>")
+        options = [(f"{layer.index}: {short(layer.digest)} · {human_bytes(layer.size)} · "
+                    f"{(layer.created_by or '')[:50]}", layer.index) for layer in self.image.layers]
+        with self.layer.hold_trait_notifications():
+            self.layer.options = options
+            self.layer.value = len(options) - 1 if options else None
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Redraw the step description, the file table and the figure for the selection."""
+        if self.files is None or self.selected_layer is None:
+            return
+        index = self.selected_layer
+        layer = self.image.layers[index]
+        step = self.image.history[layer.history_step] if layer.history_step is not None else None
+        changes = self.files.changes(index)
+        counts = changes["change"].value_counts().to_dict()
+        self.info.value = (
+            f"<b>layer {index}</b> · step {layer.history_step if step else '–'}: "
+            f"<code>{html.escape((step.created_by if step else layer.created_by) or '')}</code><br>"
+            f"compressed {human_bytes(layer.size)} · uncompressed "
+            f"{human_bytes(self.files.tables[index].attrs.get('tar_size'))} · "
+            f"{counts.get('added', 0)} added, {counts.get('modified', 0)} modified, {counts.get('deleted', 0)} deleted"
+        )
+        if self.view == "merged":
+            table = self.files.merged(index)
+        else:
+            table = self.files.layer(index).assign(layer=index)
+        prefix = self.path_filter.value.strip("/")
+        if prefix:
+            table = table[(table["path"] == prefix) | table["path"].str.startswith(prefix + "/")]
+        self.table = table
+        shown = table[[c for c in TABLE_COLUMNS if c in table]].head(TABLE_ROWS).copy()
+        shown["mode"] = shown["mode"].map(lambda m: f"{int(m):04o}")
+        self.table_out.clear_output(wait=True)
+        with self.table_out:
+            caption = f"{self.view} view after layer {index}" if self.view == "merged" else f"layer {index}"
+            more = f" (first {TABLE_ROWS} of {len(table)})" if len(table) > TABLE_ROWS else f" ({len(table)} entries)"
+            display(w.HTML(f"<div class='imgexplore-caption'>{caption}{more}</div>"))
+            display(shown.style.hide(axis="index"))
+        self._draw(table, index)
+
+    def _draw(self, table: pd.DataFrame, index: int) -> None:
+        from . import plots
+
+        self.figure_out.clear_output(wait=True)
+        with self.figure_out:
+            title = (f"Merged view after layer {index}" if self.view == "merged" else f"Layer {index}") + \
+                ": where the bytes are"
+            figure = plots.treemap(table, depth=2, title=title)
+            figure.set_size_inches(5.5, 3.8)
+            display(figure)
