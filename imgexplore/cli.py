@@ -274,8 +274,10 @@ def cmd_report(args: argparse.Namespace) -> str:
     from .report import build_report
 
     result = build_report(_open(args), args.output)
-    return (f"wrote {len(result['tables'])} tables and {len(result['figures'])} figure files to {args.output}; "
-            f"open {result['index']}")
+    return (
+        f"wrote {len(result['tables'])} tables and {len(result['figures'])} figure files to {args.output}; "
+        f"open {result['index']}"
+    )
 
 
 def cmd_platforms(args: argparse.Namespace) -> str:
@@ -431,8 +433,13 @@ COMMANDS: list[tuple[str, str, Callable, dict | None, Callable | None]] = [
     ("pull", "download an image from a registry into an OCI layout folder", cmd_pull, None, _pull_parser),
     ("push", "upload an image (any SOURCE) to a registry", cmd_push, None, _push_parser),
     ("tags", "list the tags of a registry repository", cmd_tags, None, _tags_parser),
-    ("report", "every table (CSV) and figure (PNG, SVG) of an image, with an index.html", cmd_report,
-     {"fmt": False}, lambda p: p.add_argument("-o", "--output", required=True, help="folder to write")),
+    (
+        "report",
+        "every table (CSV) and figure (PNG, SVG) of an image, with an index.html",
+        cmd_report,
+        {"fmt": False},
+        lambda p: p.add_argument("-o", "--output", required=True, help="folder to write"),
+    ),
     ("dag", "the layer DAG of one image, or of several merged by chain id", cmd_dag, None, _dag_parser),
     (
         "diff",

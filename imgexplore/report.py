@@ -13,7 +13,9 @@ if TYPE_CHECKING:
 PREVIEW_ROWS = 25
 
 
-def build_report(image: Image, out_dir: str | os.PathLike, *, formats: tuple[str, ...] = ("png", "svg")) -> dict:
+def build_report(
+    image: Image, out_dir: str | os.PathLike, *, formats: tuple[str, ...] = ("png", "svg")
+) -> dict:
     """Write the report; returns ``{"tables": [...], "figures": [...], "index": path}``."""
     from .analysis import dag
     from .viz import plots
@@ -78,12 +80,16 @@ def _index_html(image: Image, summary: dict, tables: dict, figures: dict) -> str
         "<h2>Figures</h2>",
     ]
     for name in figures:
-        parts.append(f"<h3>{html.escape(name.replace('_', ' '))}</h3>"
-                     f"<a href='{name}.svg'><img src='{name}.png' alt='{html.escape(name)}'></a>")
+        parts.append(
+            f"<h3>{html.escape(name.replace('_', ' '))}</h3>"
+            f"<a href='{name}.svg'><img src='{name}.png' alt='{html.escape(name)}'></a>"
+        )
     parts.append("<h2>Tables</h2>")
     for name, table in tables.items():
         more = f" (first {PREVIEW_ROWS} of {len(table)} rows)" if len(table) > PREVIEW_ROWS else ""
-        parts.append(f"<h3>{html.escape(name.replace('_', ' '))}{more} — <a href='{name}.csv'>{name}.csv</a></h3>")
+        parts.append(
+            f"<h3>{html.escape(name.replace('_', ' '))}{more} — <a href='{name}.csv'>{name}.csv</a></h3>"
+        )
         parts.append(table.head(PREVIEW_ROWS).to_html(index=False, na_rep="", border=0))
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -158,7 +158,9 @@ def image_html(image: Image) -> str:
         f"<td style='text-align:left'>{html.escape((layer.created_by or '')[:80])}</td></tr>"
         for layer in image.layers
     )
-    table = ("<table><thead><tr><th>#</th><th>digest</th><th>size</th><th>diff_id</th><th></th>"
-             f"<th style='text-align:left'>created by</th></tr></thead><tbody>{rows}</tbody></table>")
+    table = (
+        "<table><thead><tr><th>#</th><th>digest</th><th>size</th><th>diff_id</th><th></th>"
+        f"<th style='text-align:left'>created by</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
     notes = "".join(f"<div style='color:#a60'>note: {html.escape(w)}</div>" for w in image.warnings)
     return f"<div class='imgexplore-image'>{head}{table}{notes}</div>"

@@ -28,6 +28,41 @@ def code(text: str, tags: tuple[str, ...] = ()):
 
 
 NOTEBOOKS = {
+    "00_explorer.ipynb": [
+        md("""
+# 00 · Explore any image
+
+An interactive explorer: type a path or a registry reference and press **Open**. Pick a
+platform (for multi-platform images) and a layer; the table lists that layer's entries, or
+with **merged** the whole filesystem as it stands after that layer. The path box filters
+both, and the treemap follows the selection.
+
+Layer blobs are read when you open the image (a progress bar counts them); their tables are
+cached, so opening the same image again is instant.
+"""),
+        code(
+            """
+# Parameters: a path, or a registry reference such as "docker.io/library/centos:7"
+IMAGE = "../data/teaching/oci"
+""",
+            tags=("parameters",),
+        ),
+        code("""
+import matplotlib.pyplot as plt  # activates inline figures
+
+from imgexplore.viz.widgets import Explorer
+
+explorer = Explorer(IMAGE)
+explorer
+"""),
+        md("""
+The explorer is an ordinary Python object too: what it shows is in `explorer.table`, and the
+image behind it in `explorer.image`.
+"""),
+        code("""
+explorer.table.head(10)
+"""),
+    ],
     "01_what_docker_pull_downloads.ipynb": [
         md("""
 # 01 · What `docker pull` downloads
@@ -46,6 +81,7 @@ offline on `data/`; the parameters cell below names the image.
 # to run this notebook against a live registry.
 IMAGE = "../data/teaching/oci"
 SCHEMA1_MANIFEST = "../data/teaching/schema1.json"
+REFERENCE = "docker.io/library/teaching:latest"  # the name the registry URLs below use
 """,
             tags=("parameters",),
         ),
@@ -68,6 +104,25 @@ different manifest.
         code("""
 print(image.manifest.raw.decode())
 print("manifest digest:", image.digest)
+"""),
+        md("""
+## What a registry is asked
+
+A pull is a handful of HTTP requests to the registry's API: the manifest by tag, then each
+blob by digest. For the teaching image under the name below, these are the URLs:
+"""),
+        code("""
+from imgexplore.registry import pull_urls
+
+pull_urls(REFERENCE, image)
+"""),
+        md("""
+When `IMAGE` is a registry reference, `image.transcript` lists the requests really made so
+far, including the `401` challenge and the token request (tokens and passwords masked).
+Reading a local folder makes none.
+"""),
+        code("""
+image.transcript if image.transcript is not None else "a local image: no requests were made"
 """),
         md("""
 ## The config and its history
@@ -136,6 +191,342 @@ top_schema1 = [layer.chain_id for layer in schema1.layers if layer.chain_id][-1]
 print("schema 1 top chain id:", top_schema1)
 print("schema 2 top chain id:", image.layers[-1].chain_id)
 print("equal:", top_schema1 == image.layers[-1].chain_id)
+"""),
+    ],
+    "02_layer_dag.ipynb": [
+        md("""
+# 02 · The layer DAG, recovered from history
+
+An image is a stack of layers; images built on the same base share the bottom of their
+stacks. This notebook recovers that structure from the manifests alone, first from a
+schema 1 manifest's `id`/`parent` chain, then from chain ids, then across images.
+"""),
+        code(
+            """
+IMAGE = "../data/teaching/oci"
+SCHEMA1_MANIFEST = "../data/teaching/schema1.json"
+OTHER_IMAGE = "../data/derived/oci"
+""",
+            tags=("parameters",),
+        ),
+        code("""
+import matplotlib.pyplot as plt
+
+import imgexplore
+from imgexplore.analysis import dag
+from imgexplore.viz import plots
+"""),
+        md("""
+## Schema 1: one node per history step
+
+Every `v1Compatibility` entry carries an `id` and the `id` of its `parent`. Following them
+gives a chain from the base to the top. The blob digests cannot be used for this: all the
+metadata-only steps point at the same 32-byte empty blob.
+"""),
+        code("""
+schema1 = imgexplore.open_image(SCHEMA1_MANIFEST, blobs="../data/teaching/oci")
+chain = dag.image_dag(schema1)
+rows = [(d["step"], d["v1_id"][:12], (d["parent"] or "")[:12], d["digest"][:19], d["throwaway"])
+        for _, d in sorted(chain.nodes(data=True), key=lambda item: item[1]["step"])]
+import pandas as pd
+pd.DataFrame(rows, columns=["step", "id", "parent", "blobSum", "throwaway"])
+"""),
+        md("""
+## Chain ids: naming a whole stack
+
+A layer's diff_id names its own content; its **chain id** names the layer *and everything
+below it*: `ChainID(L1) = DiffID(L1)`, `ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln))`.
+Two images share a layer only if they share its chain id. Schema 1 records no diff_ids, so
+they are computed here by decompressing the layers.
+"""),
+        code("""
+schema1.compute_diff_ids()
+image = imgexplore.open_image(IMAGE)
+pd.DataFrame({
+    "schema 1 (computed)": [d["chain_id"][:19] for d in dag.layer_chain(dag.image_dag(schema1))],
+    "schema 2 (from the config)": [d["chain_id"][:19] for d in dag.layer_chain(dag.image_dag(image))],
+})
+"""),
+        md("""
+## The same image as schema 2
+
+Schema 2 keys layers by chain id; the history steps hang off them: a step that made a layer
+points at it, a metadata-only step sits beside the layer that was on top when it ran.
+"""),
+        code("""
+plots.dag(dag.image_dag(image), title="Teaching image: layers and history steps")
+"""),
+        md("""
+## Several images sharing a base
+
+Merging by chain id turns the shared base layers into shared nodes; each image is a path
+from `scratch` to its top. The table says which layers are shared, and how many bytes a
+registry or a host saves by storing them once.
+"""),
+        code("""
+other = imgexplore.open_image(OTHER_IMAGE)
+merged = dag.merge_dags([image, other], ["teaching", "derived"])
+table = dag.shared_layers(merged)
+print(dag.sharing_summary(merged))
+table[["digest", "size", "images", "bytes_saved"]].assign(digest=table["digest"].str[:19])
+"""),
+        code("""
+plots.dag(merged, title="Two images sharing their base layers")
+"""),
+    ],
+    "03_layer_sizes.ipynb": [
+        md("""
+# 03 · Layer sizes
+
+A layer has two sizes: the compressed blob a pull downloads, and the uncompressed tar that
+lands on disk. Metadata-only steps add nothing. Multi-platform images share some layers
+between platforms.
+"""),
+        code(
+            """
+IMAGE = "../data/teaching/oci"
+MULTI_PLATFORM_IMAGE = "../data/multiarch/oci"
+""",
+            tags=("parameters",),
+        ),
+        code("""
+import matplotlib.pyplot as plt
+
+import imgexplore
+from imgexplore.analysis import dag
+from imgexplore.viz import plots
+
+image = imgexplore.open_image(IMAGE)
+uncompressed = [table.attrs["tar_size"] for table in image.files().tables]
+"""),
+        md("""
+## Compressed and uncompressed, per layer
+"""),
+        code("""
+layers = image.layers_table().assign(uncompressed=uncompressed)
+layers[["index", "size", "uncompressed", "empty", "created_by"]]
+"""),
+        code("""
+plots.layer_sizes(image.layers_table(), uncompressed)
+"""),
+        md("""
+## Size step by step
+
+The aligned table has one row per history step with the layer it made, if any; summing the
+sizes step by step shows which instructions made the image big.
+"""),
+        code("""
+aligned = dag.aligned_table(image, uncompressed)
+plots.cumulative_size(aligned)
+"""),
+        md("""
+## Across platforms
+
+An index lists one image per platform. Layers that hold no machine code (here, the web
+site) can be shared by every platform.
+"""),
+        code("""
+platforms = imgexplore.list_platforms(MULTI_PLATFORM_IMAGE)
+images = [imgexplore.open_image(MULTI_PLATFORM_IMAGE, p)
+          for p, attestation in zip(platforms["platform"], platforms["attestation"]) if not attestation]
+matrix = dag.platform_matrix(images)
+matrix
+"""),
+        code("""
+plots.platform_matrix(matrix)
+"""),
+    ],
+    "04_file_trees.ipynb": [
+        md("""
+# 04 · What each layer adds, changes and deletes
+
+A layer is a tar of the files that changed. Deletions are files too: `.wh.NAME` hides `NAME`
+in the layers below, and `.wh..wh..opq` hides everything a directory held below. This
+notebook reads the teaching image, which was built to show each of these.
+"""),
+        code(
+            """
+IMAGE = "../data/teaching/oci"
+""",
+            tags=("parameters",),
+        ),
+        code("""
+import matplotlib.pyplot as plt
+import pandas as pd
+
+import imgexplore
+from imgexplore.viz import plots
+
+image = imgexplore.open_image(IMAGE)
+files = image.files()
+"""),
+        md("""
+## One layer's entries
+
+Layer 3 overwrites `app/config.json` and deletes a file and a directory with two whiteouts.
+"""),
+        code("""
+files.layer(3)[["path", "type", "size", "mode", "whiteout", "opaque"]]
+"""),
+        code("""
+files.changes(3)
+"""),
+        md("""
+## An opaque directory
+
+Layer 4 empties `/var/cache/apt` and writes a new `README` into it. The opaque marker hides
+what the *lower* layers had there, wherever it stands in the tar (here, after the README),
+so the layer's own file survives.
+"""),
+        code("""
+files.changes(4)
+"""),
+        md("""
+## The merged view
+
+What a container sees after all layers: one row per visible path, with the layer it comes
+from.
+"""),
+        code("""
+merged = files.merged()
+print(len(merged), "visible paths")
+merged[["path", "type", "size", "layer"]].tail(12)
+"""),
+        md("""
+## Wasted space
+
+A file copy that a later layer overwrites or deletes still ships with the image but can
+never be seen. (A copy still reachable through a hardlink of its own layer is not wasted.)
+"""),
+        code("""
+per_layer, summary = files.waste()
+print(summary["explanation"])
+per_layer[["layer", "files", "file_bytes", "wasted_files", "wasted_bytes", "superseded_by"]]
+"""),
+        code("""
+plots.waste(per_layer)
+"""),
+        md("""
+## The lineage of one file
+
+Every layer that touched a path, with the build step that did it.
+"""),
+        code("""
+files.lineage("app/config.json")[["layer", "change", "detail", "size", "created_by"]]
+"""),
+        md("""
+## Where the bytes are
+"""),
+        code("""
+plots.treemap(merged, depth=2)
+"""),
+    ],
+    "05_compare_images.ipynb": [
+        md("""
+# 05 · Comparing two images
+
+Two images built from the same base: which layers they share (by chain id), how their
+runtime settings and history differ, and which files differ between their final
+filesystems.
+"""),
+        code(
+            """
+IMAGE_A = "../data/teaching/oci"
+IMAGE_B = "../data/derived/oci"
+""",
+            tags=("parameters",),
+        ),
+        code("""
+import imgexplore
+from imgexplore.analysis.compare import compare_images
+
+a = imgexplore.open_image(IMAGE_A)
+b = imgexplore.open_image(IMAGE_B)
+result = compare_images(a, b, files=True)
+"""),
+        md("""
+## Layers
+
+`both` means the same content on the same base: the same chain id.
+"""),
+        code("""
+layers = result["layers"]
+layers.assign(chain_id=layers["chain_id"].str[:19], digest=layers["digest"].str[:19])
+"""),
+        md("""
+## Runtime settings
+"""),
+        code("""
+result["config"]
+"""),
+        md("""
+## History, step by step
+"""),
+        code("""
+result["history"]
+"""),
+        md("""
+## Files of the two final filesystems
+"""),
+        code("""
+changed = result["files"]
+print(changed["change"].value_counts().to_dict())
+changed.head(15)
+"""),
+    ],
+    "06_report_figures.ipynb": [
+        md("""
+# 06 · Figures for a report
+
+Every figure is a function of the library's tables, so it looks the same each time it is
+drawn. `plots.save` writes PNG, SVG and PDF with one call; `build_report` writes every table
+and figure of an image with an `index.html`.
+"""),
+        code(
+            """
+IMAGE = "../data/teaching/oci"
+OUTPUT = "figures"
+""",
+            tags=("parameters",),
+        ),
+        code("""
+import matplotlib.pyplot as plt
+
+import imgexplore
+from imgexplore.analysis import dag
+from imgexplore.report import build_report
+from imgexplore.viz import plots
+
+image = imgexplore.open_image(IMAGE)
+files = image.files()
+uncompressed = [table.attrs["tar_size"] for table in files.tables]
+"""),
+        md("""
+## One call per figure
+"""),
+        code("""
+figures = {
+    "layer_sizes": plots.layer_sizes(image.layers_table(), uncompressed),
+    "cumulative_size": plots.cumulative_size(dag.aligned_table(image, uncompressed)),
+    "waste": plots.waste(files.waste()[0]),
+    "history_timeline": plots.history_timeline(image.history_table()),
+    "dag": plots.dag(dag.image_dag(image)),
+    "treemap": plots.treemap(files.merged()),
+}
+written = []
+for name, figure in figures.items():
+    written += plots.save(figure, f"{OUTPUT}/{name}")
+print(len(written), "files, e.g.", written[:3])
+"""),
+        code("""
+figures["history_timeline"]
+"""),
+        md("""
+## The whole report
+"""),
+        code("""
+result = build_report(image, f"{OUTPUT}/report")
+print(len(result["tables"]), "tables,", len(result["figures"]), "figure files; open", result["index"])
 """),
     ],
 }

@@ -2,5 +2,6 @@
 
 from .client import RegistryClient
 from .transcript import Transcript
+from .urls import pull_urls
 
-__all__ = ["RegistryClient", "Transcript"]
+__all__ = ["RegistryClient", "Transcript", "pull_urls"]

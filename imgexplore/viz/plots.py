@@ -23,8 +23,14 @@ UNCOMPRESSED = "#DD8452"
 EMPTY = "#B0B0B0"
 WASTED = "#C44E52"
 VISIBLE = "#55A868"
-KIND_COLORS = {"layer": COMPRESSED, "v1": COMPRESSED, "step": "#EEEEEE", "image": VISIBLE, "scratch": "#FFFFFF",
-               "missing": WASTED}
+KIND_COLORS = {
+    "layer": COMPRESSED,
+    "v1": COMPRESSED,
+    "step": "#EEEEEE",
+    "image": VISIBLE,
+    "scratch": "#FFFFFF",
+    "missing": WASTED,
+}
 
 
 def bytes_axis(axis) -> None:
@@ -43,7 +49,9 @@ def _label(text: str, limit: int = 38) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def layer_sizes(layers: pd.DataFrame, uncompressed: Iterable[int] | None = None, title: str = "Layer sizes") -> Figure:
+def layer_sizes(
+    layers: pd.DataFrame, uncompressed: Iterable[int] | None = None, title: str = "Layer sizes"
+) -> Figure:
     """Bars per layer: compressed size (what a pull downloads) and, when given, uncompressed
     size (what the layer's tar holds). Empty layers are grey and marked."""
     fig, ax = _figure()
@@ -54,11 +62,19 @@ def layer_sizes(layers: pd.DataFrame, uncompressed: Iterable[int] | None = None,
     offset = -width / 2 if uncompressed is not None else 0
     ax.bar([i + offset for i in x], sizes, width, color=colors, label="compressed (downloaded)")
     if uncompressed is not None:
-        ax.bar([i + width / 2 for i in x], list(uncompressed), width, color=UNCOMPRESSED, label="uncompressed (tar)")
+        ax.bar(
+            [i + width / 2 for i in x],
+            list(uncompressed),
+            width,
+            color=UNCOMPRESSED,
+            label="uncompressed (tar)",
+        )
     for i, empty in zip(x, layers["empty"], strict=True):
         if empty:
             ax.annotate("empty", (i, 0), xytext=(0, 4), textcoords="offset points", ha="center", fontsize=8)
-    ax.set_xticks(x, [f"{i}\n{_label(c, 18)}" for i, c in zip(x, layers["created_by"], strict=True)], fontsize=7)
+    ax.set_xticks(
+        x, [f"{i}\n{_label(c, 18)}" for i, c in zip(x, layers["created_by"], strict=True)], fontsize=7
+    )
     ax.set_xlabel("layer (base first) and the step that made it")
     ax.set_ylabel("size")
     bytes_axis(ax.yaxis)
@@ -75,13 +91,30 @@ def cumulative_size(aligned: pd.DataFrame, title: str = "Image size, step by ste
     compressed = aligned["size"].fillna(0).clip(lower=0).astype(int).cumsum()
     ax.step(steps, compressed, where="post", color=COMPRESSED, label="compressed")
     if aligned["uncompressed_size"].notna().any():
-        ax.step(steps, aligned["uncompressed_size"].fillna(0).astype(int).cumsum(), where="post",
-                color=UNCOMPRESSED, label="uncompressed")
+        ax.step(
+            steps,
+            aligned["uncompressed_size"].fillna(0).astype(int).cumsum(),
+            where="post",
+            color=UNCOMPRESSED,
+            label="uncompressed",
+        )
     empty = aligned["layer_index"].isna()
-    ax.scatter([s for s, e in zip(steps, empty, strict=True) if e], [c for c, e in zip(compressed, empty, strict=True) if e],
-               marker="o", facecolors="white", edgecolors=EMPTY, zorder=3, label="metadata-only step")
-    ax.set_xticks(steps, [f"{s}: {_label(c, 16)}" for s, c in zip(steps, aligned["created_by"], strict=True)],
-                  rotation=60, ha="right", fontsize=7)
+    ax.scatter(
+        [s for s, e in zip(steps, empty, strict=True) if e],
+        [c for c, e in zip(compressed, empty, strict=True) if e],
+        marker="o",
+        facecolors="white",
+        edgecolors=EMPTY,
+        zorder=3,
+        label="metadata-only step",
+    )
+    ax.set_xticks(
+        steps,
+        [f"{s}: {_label(c, 16)}" for s, c in zip(steps, aligned["created_by"], strict=True)],
+        rotation=60,
+        ha="right",
+        fontsize=7,
+    )
     ax.set_xlabel("history step")
     ax.set_ylabel("cumulative size")
     bytes_axis(ax.yaxis)
@@ -115,8 +148,14 @@ def history_timeline(history: pd.DataFrame, title: str = "Build history over tim
     times = pd.to_datetime(history["created"], errors="coerce", utc=True)
     made = history["layer_index"].notna()
     ax.scatter(times[made], history["step"][made], color=COMPRESSED, label="made a layer", zorder=3)
-    ax.scatter(times[~made], history["step"][~made], facecolors="white", edgecolors=EMPTY, label="metadata only",
-               zorder=3)
+    ax.scatter(
+        times[~made],
+        history["step"][~made],
+        facecolors="white",
+        edgecolors=EMPTY,
+        label="metadata only",
+        zorder=3,
+    )
     ax.set_xlabel("created (UTC)")
     ax.set_ylabel("step")
     ax.set_title(title)
@@ -132,8 +171,10 @@ def dag(graph: nx.DiGraph, title: str = "Layer DAG", positions: dict | None = No
 
     positions = positions or layered_layout(graph)
     height = 1.5 + 0.6 * (max((y for _, y in positions.values()), default=1) + 1)
-    width = 4 + 2.2 * (max((x for x, _ in positions.values()), default=0) - min((x for x, _ in positions.values()),
-                                                                                  default=0))
+    width = 4 + 2.2 * (
+        max((x for x, _ in positions.values()), default=0)
+        - min((x for x, _ in positions.values()), default=0)
+    )
     fig, ax = _figure(min(max(width, 7), 16), min(max(height, 4), 14))
     kinds = nx.get_node_attributes(graph, "kind")
     colors = []
@@ -147,10 +188,12 @@ def dag(graph: nx.DiGraph, title: str = "Layer DAG", positions: dict | None = No
         if data.get("problem"):
             color = WASTED
         colors.append(color)
-    nx.draw_networkx_edges(graph, positions, ax=ax, arrows=True, arrowsize=8, edge_color="#888888",
-                           node_size=300)
-    nx.draw_networkx_nodes(graph, positions, ax=ax, node_color=colors, node_size=300, edgecolors="#333333",
-                           linewidths=0.5)
+    nx.draw_networkx_edges(
+        graph, positions, ax=ax, arrows=True, arrowsize=8, edge_color="#888888", node_size=300
+    )
+    nx.draw_networkx_nodes(
+        graph, positions, ax=ax, node_color=colors, node_size=300, edgecolors="#333333", linewidths=0.5
+    )
     labels = {}
     for node, data in graph.nodes(data=True):
         kind = data.get("kind")
@@ -163,8 +206,15 @@ def dag(graph: nx.DiGraph, title: str = "Layer DAG", positions: dict | None = No
         else:
             labels[node] = str(node)[:16]
     label_positions = {n: (x + 0.07, y) for n, (x, y) in positions.items()}
-    nx.draw_networkx_labels(graph, label_positions, labels, ax=ax, font_size=6, verticalalignment="center",
-                            horizontalalignment="left")
+    nx.draw_networkx_labels(
+        graph,
+        label_positions,
+        labels,
+        ax=ax,
+        font_size=6,
+        verticalalignment="center",
+        horizontalalignment="left",
+    )
     ax.set_title(title)
     ax.set_xlabel("layers of one image stack upwards; steps sit to the right of their layer")
     ax.set_ylabel("layer depth (base = 1)")
@@ -172,7 +222,9 @@ def dag(graph: nx.DiGraph, title: str = "Layer DAG", positions: dict | None = No
     return fig
 
 
-def treemap(files: pd.DataFrame, depth: int = 2, title: str = "Where the bytes are", max_boxes: int = 40) -> Figure:
+def treemap(
+    files: pd.DataFrame, depth: int = 2, title: str = "Where the bytes are", max_boxes: int = 40
+) -> Figure:
     """A treemap of a file table (a merged view or one layer): every regular file counts
     toward its directory cut to ``depth`` levels (files higher up count toward their own
     folder), so the boxes add up to all the bytes; areas are proportional to bytes."""
@@ -191,18 +243,38 @@ def treemap(files: pd.DataFrame, depth: int = 2, title: str = "Where the bytes a
         rects = squarify.squarify(squarify.normalize_sizes(rows.tolist(), 100, 100), 0, 0, 100, 100)
         cmap = matplotlib.colormaps["tab20"]
         for i, (rect, (directory, size)) in enumerate(zip(rects, rows.items(), strict=True)):
-            ax.add_patch(matplotlib.patches.Rectangle((rect["x"], rect["y"]), rect["dx"], rect["dy"],
-                                                      facecolor=cmap(i % 20), edgecolor="white", linewidth=1.5))
+            ax.add_patch(
+                matplotlib.patches.Rectangle(
+                    (rect["x"], rect["y"]),
+                    rect["dx"],
+                    rect["dy"],
+                    facecolor=cmap(i % 20),
+                    edgecolor="white",
+                    linewidth=1.5,
+                )
+            )
             if rect["dx"] > 8 and rect["dy"] > 5:
-                ax.text(rect["x"] + rect["dx"] / 2, rect["y"] + rect["dy"] / 2,
-                        f"/{directory}\n{human_bytes(size)}", ha="center", va="center", fontsize=7)
+                ax.text(
+                    rect["x"] + rect["dx"] / 2,
+                    rect["y"] + rect["dy"] / 2,
+                    f"/{directory}\n{human_bytes(size)}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                )
         ax.set_xlim(0, 100)
         ax.set_ylim(0, 100)
     ax.set_xticks([])
     ax.set_yticks([])
-    shown = f"the {len(rows)} largest of {len(groups)} folders" if len(groups) > len(rows) else f"{len(groups)} folders"
-    ax.set_xlabel(f"{shown}, cut {depth} level(s) deep; area proportional to bytes "
-                  f"({human_bytes(int(groups.sum()))} in all)")
+    shown = (
+        f"the {len(rows)} largest of {len(groups)} folders"
+        if len(groups) > len(rows)
+        else f"{len(groups)} folders"
+    )
+    ax.set_xlabel(
+        f"{shown}, cut {depth} level(s) deep; area proportional to bytes "
+        f"({human_bytes(int(groups.sum()))} in all)"
+    )
     ax.set_title(title)
     return fig
 
@@ -219,8 +291,9 @@ def platform_matrix(matrix: pd.DataFrame, title: str = "Which platform uses whic
     return fig
 
 
-def save(fig: Figure, path_stem: str | os.PathLike, formats: Iterable[str] = ("png", "svg", "pdf"),
-         dpi: int = 200) -> list[str]:
+def save(
+    fig: Figure, path_stem: str | os.PathLike, formats: Iterable[str] = ("png", "svg", "pdf"), dpi: int = 200
+) -> list[str]:
     """Write ``fig`` as ``path_stem.png``, ``.svg`` and ``.pdf`` (or the formats given)."""
     written = []
     for fmt in formats:

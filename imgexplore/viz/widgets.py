@@ -30,13 +30,19 @@ class Explorer(w.VBox):
         self._options = image_options
         self.image = None
         self.files = None
-        self.source_box = w.Text(value=str(source), description="Image", placeholder="path or registry reference",
-                                 layout=w.Layout(width="60%"))
+        self.source_box = w.Text(
+            value=str(source),
+            description="Image",
+            placeholder="path or registry reference",
+            layout=w.Layout(width="60%"),
+        )
         self.open_button = w.Button(description="Open", button_style="primary")
         self.platform = w.Dropdown(description="Platform", options=[], layout=w.Layout(width="30%"))
         self.layer = w.Dropdown(description="Layer", options=[], layout=w.Layout(width="60%"))
         self.view_toggle = w.ToggleButtons(options=["layer", "merged"], value="layer", description="View")
-        self.path_filter = w.Text(description="Path", placeholder="prefix, e.g. usr/bin", continuous_update=False)
+        self.path_filter = w.Text(
+            description="Path", placeholder="prefix, e.g. usr/bin", continuous_update=False
+        )
         self.progress = w.IntProgress(min=0, max=1, description="Layers", layout=w.Layout(width="40%"))
         self.status = w.HTML()
         self.info = w.HTML()
@@ -44,19 +50,24 @@ class Explorer(w.VBox):
         self.figure_out = w.Output()
         self.table = pd.DataFrame()
         self._platform_initial = platform
-        super().__init__([
-            w.HBox([self.source_box, self.open_button]),
-            w.HBox([self.platform, self.progress]),
-            self.status,
-            self.layer,
-            self.info,
-            w.HBox([self.view_toggle, self.path_filter]),
-            w.HBox([self.table_out, self.figure_out]),
-        ])
+        super().__init__(
+            [
+                w.HBox([self.source_box, self.open_button]),
+                w.HBox([self.platform, self.progress]),
+                self.status,
+                self.layer,
+                self.info,
+                w.HBox([self.view_toggle, self.path_filter]),
+                w.HBox([self.table_out, self.figure_out]),
+            ]
+        )
         self.add_class("imgexplore-explorer")
         self.open_button.on_click(lambda _: self.open())
-        self.platform.observe(lambda change: self._load(change["new"]), names="value")
-        self.layer.observe(lambda _: self.refresh(), names="value")
+        self._quiet = False
+        self.platform.observe(
+            lambda change: None if self._quiet else self._load(change["new"]), names="value"
+        )
+        self.layer.observe(lambda _: None if self._quiet else self.refresh(), names="value")
         self.view_toggle.observe(lambda _: self.refresh(), names="value")
         self.path_filter.observe(lambda _: self.refresh(), names="value")
         if source:
@@ -82,11 +93,16 @@ class Explorer(w.VBox):
         except ImgExploreError as exc:
             self.status.value = f"<b>error:</b> {html.escape(str(exc))}"
             return
-        choices = [p for p, a in zip(platforms["platform"], platforms["attestation"], strict=True) if p and not a]
-        wanted = self._platform_initial if self._platform_initial in choices else (choices[0] if choices else None)
-        with self.platform.hold_trait_notifications():
-            self.platform.options = choices or ["(single image)"]
-            self.platform.value = wanted or "(single image)"
+        choices = [
+            p for p, a in zip(platforms["platform"], platforms["attestation"], strict=True) if p and not a
+        ]
+        wanted = (
+            self._platform_initial if self._platform_initial in choices else (choices[0] if choices else None)
+        )
+        self._quiet = True  # setting the options must not load the image twice
+        self.platform.options = choices or ["(single image)"]
+        self.platform.value = wanted or "(single image)"
+        self._quiet = False
         self._load(self.platform.value)
 
     def _load(self, platform: str | None) -> None:
@@ -95,8 +111,9 @@ class Explorer(w.VBox):
         if not platform:
             return
         try:
-            self.image = open_image(self.source_box.value, None if platform == "(single image)" else platform,
-                                    **self._options)
+            self.image = open_image(
+                self.source_box.value, None if platform == "(single image)" else platform, **self._options
+            )
             self.files = self.image.files()
             layers = self.image.layers
             self.progress.max = max(len(layers), 1)
@@ -110,14 +127,23 @@ class Explorer(w.VBox):
         except ImgExploreError as exc:
             self.status.value = f"<b>error:</b> {html.escape(str(exc))}"
             return
-        self.status.value = (f"{html.escape(self.image.media_type)} · {len(self.image.layers)} layers · "
-                             f"{len(self.image.history)} steps · digest <code title='{self.image.digest}'>"
-                             f"{short(self.image.digest)}</code>")
-        options = [(f"{layer.index}: {short(layer.digest)} · {human_bytes(layer.size)} · "
-                    f"{(layer.created_by or '')[:50]}", layer.index) for layer in self.image.layers]
-        with self.layer.hold_trait_notifications():
-            self.layer.options = options
-            self.layer.value = len(options) - 1 if options else None
+        self.status.value = (
+            f"{html.escape(self.image.media_type)} · {len(self.image.layers)} layers · "
+            f"{len(self.image.history)} steps · digest <code title='{self.image.digest}'>"
+            f"{short(self.image.digest)}</code>"
+        )
+        options = [
+            (
+                f"{layer.index}: {short(layer.digest)} · {human_bytes(layer.size)} · "
+                f"{(layer.created_by or '')[:50]}",
+                layer.index,
+            )
+            for layer in self.image.layers
+        ]
+        self._quiet = True
+        self.layer.options = options
+        self.layer.value = len(options) - 1 if options else None
+        self._quiet = False
         self.refresh()
 
     def refresh(self) -> None:
@@ -149,7 +175,11 @@ class Explorer(w.VBox):
         self.table_out.clear_output(wait=True)
         with self.table_out:
             caption = f"{self.view} view after layer {index}" if self.view == "merged" else f"layer {index}"
-            more = f" (first {TABLE_ROWS} of {len(table)})" if len(table) > TABLE_ROWS else f" ({len(table)} entries)"
+            more = (
+                f" (first {TABLE_ROWS} of {len(table)})"
+                if len(table) > TABLE_ROWS
+                else f" ({len(table)} entries)"
+            )
             display(w.HTML(f"<div class='imgexplore-caption'>{caption}{more}</div>"))
             display(shown.style.hide(axis="index"))
         self._draw(table, index)
@@ -159,8 +189,9 @@ class Explorer(w.VBox):
 
         self.figure_out.clear_output(wait=True)
         with self.figure_out:
-            title = (f"Merged view after layer {index}" if self.view == "merged" else f"Layer {index}") + \
-                ": where the bytes are"
+            title = (
+                f"Merged view after layer {index}" if self.view == "merged" else f"Layer {index}"
+            ) + ": where the bytes are"
             figure = plots.treemap(table, depth=2, title=title)
             figure.set_size_inches(5.5, 3.8)
             display(figure)
