@@ -4,4 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/jupyter lab --notebook-dir=notebooks "$@"
+extra=()
+[ "$(id -u)" -eq 0 ] && extra+=(--allow-root)  # e.g. inside a container
+exec .venv/bin/jupyter lab --notebook-dir=notebooks "${extra[@]}" "$@"

@@ -4,8 +4,9 @@
 #   docker-registry   the CNCF distribution registry the registry tests run on 127.0.0.1
 #   skopeo            the peer of the pull benchmark
 #   openssl, apache2-utils  keys for schema 1 signing, bcrypt htpasswd files
+#   chromium          the browser the notebook widget test drives (with Playwright)
 set -euo pipefail
-packages=(tar gzip zstd docker-registry skopeo openssl apache2-utils)
+packages=(tar gzip zstd docker-registry skopeo openssl apache2-utils chromium)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -33,13 +33,25 @@ KIND_COLORS = {
 }
 
 
+class ReportFigure(Figure):
+    """A matplotlib Figure that shows itself in a notebook (as PNG) when it is a cell's
+    value or passed to ``display``, without going through pyplot."""
+
+    def _repr_png_(self) -> bytes:
+        import io
+
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", dpi=100)
+        return buffer.getvalue()
+
+
 def bytes_axis(axis) -> None:
     """Label an axis in B/KB/MB/GB (powers of 1024)."""
     axis.set_major_formatter(FuncFormatter(lambda value, _: human_bytes(value)))
 
 
 def _figure(width: float = 8.0, height: float = 4.5) -> tuple[Figure, Axes]:
-    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    fig = ReportFigure(figsize=(width, height), dpi=100, layout="constrained")
     return fig, fig.add_subplot()
 
 

@@ -24,7 +24,10 @@ TABLE_COLUMNS = ["path", "type", "size", "mode", "uid", "gid", "linkname", "laye
 
 
 class Explorer(w.VBox):
-    """The explorer widget. ``selected_layer``, ``view`` and ``table`` reflect what is shown."""
+    """The explorer widget. ``selected_layer``, ``view`` and ``table`` reflect what is shown.
+
+    (``open`` belongs to ipywidgets — it opens the widget's channel to the browser — so the
+    method that reads the image is ``open_source``.)"""
 
     def __init__(self, source: str = "", platform: str | None = None, **image_options):
         self._options = image_options
@@ -46,7 +49,7 @@ class Explorer(w.VBox):
         self.progress = w.IntProgress(min=0, max=1, description="Layers", layout=w.Layout(width="40%"))
         self.status = w.HTML()
         self.info = w.HTML()
-        self.table_out = w.Output(layout=w.Layout(max_height="420px", overflow="auto"))
+        self.table_out = w.Output(layout=w.Layout(max_height="360px", overflow="auto"))
         self.figure_out = w.Output()
         self.table = pd.DataFrame()
         self._platform_initial = platform
@@ -62,7 +65,7 @@ class Explorer(w.VBox):
             ]
         )
         self.add_class("imgexplore-explorer")
-        self.open_button.on_click(lambda _: self.open())
+        self.open_button.on_click(lambda _: self.open_source())
         self._quiet = False
         self.platform.observe(
             lambda change: None if self._quiet else self._load(change["new"]), names="value"
@@ -71,7 +74,7 @@ class Explorer(w.VBox):
         self.view_toggle.observe(lambda _: self.refresh(), names="value")
         self.path_filter.observe(lambda _: self.refresh(), names="value")
         if source:
-            self.open()
+            self.open_source()
 
     # -- state -----------------------------------------------------------------------------
 
@@ -83,7 +86,7 @@ class Explorer(w.VBox):
     def view(self) -> str:
         return self.view_toggle.value
 
-    def open(self) -> None:
+    def open_source(self) -> None:
         """Read the image named in the box (its platforms first)."""
         from ..opener import list_platforms
 
@@ -181,7 +184,11 @@ class Explorer(w.VBox):
                 else f" ({len(table)} entries)"
             )
             display(w.HTML(f"<div class='imgexplore-caption'>{caption}{more}</div>"))
-            display(shown.style.hide(axis="index"))
+            display(
+                shown.style.hide(axis="index").set_properties(
+                    subset=["path", "linkname"], **{"text-align": "left"}
+                )
+            )
         self._draw(table, index)
 
     def _draw(self, table: pd.DataFrame, index: int) -> None:
@@ -193,5 +200,5 @@ class Explorer(w.VBox):
                 f"Merged view after layer {index}" if self.view == "merged" else f"Layer {index}"
             ) + ": where the bytes are"
             figure = plots.treemap(table, depth=2, title=title)
-            figure.set_size_inches(5.5, 3.8)
+            figure.set_size_inches(7.5, 3.2)
             display(figure)

@@ -1,0 +1,128 @@
+"""The explorer notebook in a real browser: JupyterLab on 127.0.0.1, headless Chromium
+(Debian's) driven by Playwright. Runs the notebook, changes the selected layer in the
+widget, and checks that the file table and the figure follow. A screenshot is saved in
+test-artifacts/."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def jupyterlab(tmp_path_factory):
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian's chromium is not installed (scripts/system-packages.sh installs it)")
+    pytest.importorskip("playwright.sync_api", reason="playwright is a test dependency")
+    from registry_server import free_port
+
+    work = tmp_path_factory.mktemp("lab")
+    shutil.copytree(ROOT / "notebooks", work / "notebooks", ignore=shutil.ignore_patterns("figures"))
+    shutil.copytree(ROOT / "data", work / "data")
+    port, token = free_port(), "imgexplore-browser-test"
+    env = {
+        **os.environ,
+        "IMGEXPLORE_CACHE": str(work / "cache"),
+        "JUPYTER_RUNTIME_DIR": str(work / "runtime"),
+    }
+    log = open(work / "lab.log", "wb")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={work / 'notebooks'}",
+            f"--LabApp.workspaces_dir={work / 'workspaces'}",
+            "--allow-root",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"{base}/api/status", params={"token": token}, timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    else:
+        process.terminate()
+        pytest.fail("JupyterLab did not start: " + (work / "lab.log").read_text()[-2000:])
+    yield base, token
+    process.terminate()
+    process.wait(20)
+
+
+def test_explorer_follows_the_selected_layer(jupyterlab):
+    from playwright.sync_api import expect, sync_playwright
+
+    base, token = jupyterlab
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        page = browser.new_page(viewport={"width": 1500, "height": 1100})
+        page.goto(f"{base}/lab/tree/00_explorer.ipynb?token={token}")
+        page.locator(".jp-Notebook").first.wait_for(timeout=60_000)
+        page.get_by_text("Python 3 (ipykernel) | Idle").first.wait_for(timeout=90_000)  # the kernel is up
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.get_by_text("Run All Cells", exact=True).click()
+        explorer = page.locator(".imgexplore-explorer")
+        try:
+            explorer.wait_for(timeout=90_000)
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "explorer-failed.png"), full_page=True)
+            raise
+        caption = explorer.locator(".imgexplore-caption")
+        expect(caption).to_contain_text("layer 5", timeout=60_000)
+        figure = explorer.locator("img").first
+        figure.wait_for(timeout=30_000)
+        before = figure.get_attribute("src")
+        table = explorer.locator("table").first
+        expect(table).to_contain_text("app/README.md")
+
+        explorer.locator(".widget-dropdown select").nth(1).select_option(value=None, index=2)
+        expect(caption).to_contain_text("layer 2 (23 entries)", timeout=30_000)
+        expect(table).to_contain_text("app/bin/server-hardlink")
+        expect(table).not_to_contain_text("app/README.md")
+        page.wait_for_function(
+            "before => { const img = document.querySelector('.imgexplore-explorer img');"
+            " return img && img.getAttribute('src') !== before; }",
+            arg=before,
+            timeout=30_000,
+        )
+
+        explorer.get_by_role("button", name="merged").click()
+        expect(caption).to_contain_text("merged view after layer 2", timeout=30_000)
+        page.get_by_text("Python 3 (ipykernel) | Idle").first.wait_for(timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "explorer.png"), full_page=True)
+        browser.close()
+    assert (ARTIFACTS / "explorer.png").stat().st_size > 10_000
