@@ -311,6 +311,8 @@ def save(
     for fmt in formats:
         path = f"{os.fspath(path_stem)}.{fmt}"
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        fig.savefig(path, dpi=dpi, metadata={"Date": None} if fmt in ("pdf", "svg") else None)
+        # a fixed salt makes SVG ids, and so the files, the same on every run
+        with matplotlib.rc_context({"svg.hashsalt": "imgexplore"}):
+            fig.savefig(path, dpi=dpi, metadata={"Date": None} if fmt in ("pdf", "svg") else None)
         written.append(path)
     return written

@@ -61,7 +61,8 @@ class Explorer(w.VBox):
                 self.layer,
                 self.info,
                 w.HBox([self.view_toggle, self.path_filter]),
-                w.HBox([self.table_out, self.figure_out]),
+                self.figure_out,
+                self.table_out,
             ]
         )
         self.add_class("imgexplore-explorer")

@@ -1,0 +1,97 @@
+"""Figures checked for content (bars per layer, titles, axis labels), not pixels, and the
+report command's output."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from matplotlib.patches import Rectangle
+
+import imgexplore
+from imgexplore.analysis import dag
+from imgexplore.viz import plots
+
+
+@pytest.fixture(scope="module")
+def teaching(data_dir):
+    image = imgexplore.open_image(data_dir / "teaching" / "oci")
+    files = image.files(cache=False)
+    return image, files, [t.attrs["tar_size"] for t in files.tables]
+
+
+def bars(fig):
+    return [p for p in fig.axes[0].patches if isinstance(p, Rectangle)]
+
+
+def labelled(fig):
+    ax = fig.axes[0]
+    return ax.get_title() and ax.get_xlabel() and (ax.get_ylabel() or not ax.get_yticks().size)
+
+
+def test_layer_sizes(teaching):
+    image, _, uncompressed = teaching
+    fig = plots.layer_sizes(image.layers_table(), uncompressed)
+    assert len(bars(fig)) == 2 * len(image.layers)  # compressed and uncompressed per layer
+    assert labelled(fig)
+    heights = sorted(round(b.get_height()) for b in bars(fig))
+    assert heights == sorted([layer.size for layer in image.layers] + uncompressed)
+    assert fig.axes[0].yaxis.get_major_formatter()(40960, 0) == "40.0 KB"
+
+
+def test_empty_layers_are_marked(data_dir):
+    image = imgexplore.open_image(data_dir / "derived" / "oci")
+    fig = plots.layer_sizes(image.layers_table())
+    assert len(bars(fig)) == 5
+    assert [t.get_text() for t in fig.axes[0].texts] == ["empty"]
+
+
+def test_other_figures(teaching, data_dir):
+    image, files, uncompressed = teaching
+    waste = plots.waste(files.waste()[0])
+    assert len(bars(waste)) == 2 * len(image.layers) and labelled(waste)
+    cumulative = plots.cumulative_size(dag.aligned_table(image, uncompressed))
+    assert labelled(cumulative) and len(cumulative.axes[0].get_xticks()) == len(image.history)
+    timeline = plots.history_timeline(image.history_table())
+    assert labelled(timeline)
+    graph = plots.dag(dag.image_dag(image))
+    assert graph.axes[0].get_title() == "Layer DAG"
+    treemap = plots.treemap(files.merged())
+    assert "79.0 KB" not in treemap.axes[0].get_xlabel()  # the whole image, not layer 2
+    assert "folders" in treemap.axes[0].get_xlabel()
+    images = [
+        imgexplore.open_image(data_dir / "multiarch" / "oci", p) for p in ("linux/amd64", "linux/arm64")
+    ]
+    matrix = plots.platform_matrix(dag.platform_matrix(images))
+    assert [t.get_text() for t in matrix.axes[0].get_xticklabels()] == ["linux/amd64", "linux/arm64/v8"]
+
+
+def test_same_figure_every_run(teaching, tmp_path):
+    image, _, uncompressed = teaching
+    a = plots.save(plots.layer_sizes(image.layers_table(), uncompressed), tmp_path / "a", ("svg",))[0]
+    b = plots.save(plots.layer_sizes(image.layers_table(), uncompressed), tmp_path / "b", ("svg",))[0]
+    assert open(a, "rb").read() == open(b, "rb").read()
+
+
+def test_figures_display_in_notebooks(teaching):
+    image, _, _ = teaching
+    png = plots.layer_sizes(image.layers_table())._repr_png_()
+    assert png.startswith(b"\x89PNG")
+
+
+def test_report_command(data_dir, tmp_path):
+    out = tmp_path / "report"
+    subprocess.run(
+        [sys.executable, "-m", "imgexplore", "report", str(data_dir / "teaching" / "oci"), "-o", str(out)],
+        check=True,
+        capture_output=True,
+        env={"IMGEXPLORE_CACHE": str(tmp_path / "c"), "PATH": ""},
+    )
+    names = sorted(p.name for p in out.iterdir())
+    for figure in ("layer_sizes", "cumulative_size", "waste", "history_timeline", "dag", "treemap"):
+        assert f"{figure}.png" in names and f"{figure}.svg" in names
+    for table in ("layers", "history", "aligned", "files_merged", "changes", "waste_per_layer", "duplicates"):
+        assert f"{table}.csv" in names
+    index = (out / "index.html").read_text()
+    assert index.count("<img ") == 6 and "waste_per_layer.csv" in index
