@@ -4,6 +4,7 @@ extraction never writes outside its target folder."""
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import os
 
@@ -219,3 +220,44 @@ def test_sparse_file(tmp_path, fmt):
 
     assert listing.columns["sha256"][1] == hashlib.sha256(b"listed after the sparse file").hexdigest()
     assert os.path.getsize(archive) < 100_000
+
+
+def test_fast_and_careful_paths_agree_with_tarfile(tmp_path):
+    """Runs of plain entries take the vectorised path, extension headers the careful one;
+    a mixed archive must list exactly as Python's tarfile reads it."""
+    import random
+    import tarfile
+
+    rng = random.Random(7)
+    entries = []
+    for i in range(3000):
+        kind = rng.random()
+        name = f"d{i % 17}/" + ("n" * rng.randrange(90, 160) if kind < 0.05 else f"f{i}")
+        if kind < 0.1:
+            entries.append(
+                {
+                    "name": name,
+                    "data": os.urandom(rng.randrange(0, 3000)),
+                    "pax_headers": {"comment": "x" * rng.randrange(1, 50)},
+                }
+            )
+        elif kind < 0.15:
+            entries.append(
+                {"name": name + "-link", "type": "symlink", "linkname": "t" * rng.randrange(1, 150)}
+            )
+        elif kind < 0.2:
+            entries.append({"name": name + "-dir", "type": "dir"})
+        else:
+            entries.append({"name": name, "data": os.urandom(rng.randrange(0, 5000))})
+    for fmt in (tarfile.PAX_FORMAT, tarfile.GNU_FORMAT):
+        raw = tar_bytes(entries, fmt=fmt)
+        listing = list_tar(io.BytesIO(raw), chunk_size=64 * 1024).columns
+        with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
+            members = tar.getmembers()
+            expected_hashes = [
+                hashlib.sha256(tar.extractfile(m).read()).hexdigest() if m.isfile() else None for m in members
+            ]
+        assert list(listing["path"]) == [m.name for m in members]
+        assert list(listing["size"]) == [m.size if m.isfile() else 0 for m in members]
+        assert list(listing["linkname"]) == [m.linkname if m.issym() else "" for m in members]
+        assert list(listing["sha256"]) == expected_hashes
