@@ -199,6 +199,18 @@ def _update_layout_index(layout: str, descriptor: dict) -> None:
         f.write(json.dumps(index, indent=2).encode() + b"\n")
 
 
+def _upload_form(manifest: Manifest) -> tuple[bytes, str]:
+    """The bytes and Content-Type to upload. Registries take schema 1 only signed, so an
+    unsigned one is signed first (its payload, and so its digest, do not change)."""
+    from .registry.client import manifest_media_type
+
+    if isinstance(manifest, Schema1Manifest) and not manifest.signed:
+        from .schema1sign import sign_schema1
+
+        return sign_schema1(manifest.raw), mt.DOCKER_SCHEMA1_SIGNED
+    return manifest.raw, manifest_media_type(manifest)
+
+
 def push(
     source: str | Source,
     dest: str,
@@ -213,7 +225,7 @@ def push(
     tag): blobs the registry lacks (monolithic, or chunked with ``chunk_size``; mounted from
     ``mount_from`` when it already holds them), then manifests, children before the index."""
     from .reference import parse_reference
-    from .registry.client import RegistryClient, manifest_media_type
+    from .registry.client import RegistryClient
 
     started = time.perf_counter()
     ref = parse_reference(dest)
@@ -244,9 +256,9 @@ def push(
             report.bytes_transferred += size
     for _, manifest in images:
         if manifest is not top:
-            registry.put_manifest(repo, manifest.digest, manifest.raw, manifest_media_type(manifest))
+            registry.put_manifest(repo, manifest.digest, *_upload_form(manifest))
             report.manifests.append(manifest.digest)
-    registry.put_manifest(repo, ref.tag or top.digest, top.raw, manifest_media_type(top))
+    registry.put_manifest(repo, ref.tag or top.digest, *_upload_form(top))
     report.manifests.append(top.digest)
     report.seconds = time.perf_counter() - started
     report.requests = len(registry.transcript) - before

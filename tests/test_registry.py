@@ -162,3 +162,37 @@ def test_cli_pull_tags_and_inspect(loaded, tmp_path, isolated_cache):
     out = run("pull", f"{loaded}/samples/derived:latest", "--dest", str(tmp_path / "d"))
     assert "blob(s)" in out
     assert len(json.loads(run("layers", str(tmp_path / "d"), "--format", "json"))) == 5
+
+
+def test_schema1_push_is_signed_and_keeps_its_digest(loaded, data_dir, isolated_cache):
+    """The registry takes schema 1 only signed: imgexplore signs the unsigned teaching
+    manifest (libtrust JWS, ES256) and the registry verifies it; the digest, over the
+    payload, is the file's own sha256."""
+    import hashlib
+
+    from imgexplore.sources import ManifestFileSource
+
+    source = ManifestFileSource(
+        str(data_dir / "teaching" / "schema1.json"), blobs=str(data_dir / "teaching" / "oci")
+    )
+    report = push(source, f"{loaded}/samples/schema1:latest")
+    assert report.blobs == 7  # six layers and the 32-byte empty blob
+    image = imgexplore.open_image(f"{loaded}/samples/schema1:latest", schema1=True)
+    expected = "sha256:" + hashlib.sha256((data_dir / "teaching" / "schema1.json").read_bytes()).hexdigest()
+    assert image.digest == expected
+    assert image.manifest.signed and image.manifest.signature_problem is None
+    assert sum(1 for layer in image.layers if layer.digest == mt.EMPTY_LAYER_SCHEMA1) == 6
+
+
+def test_live_docker_hub(isolated_cache):
+    """The real Docker Hub, when this machine can reach it (skipped otherwise)."""
+    import socket
+
+    try:
+        socket.create_connection(("registry-1.docker.io", 443), timeout=3).close()
+    except OSError:
+        pytest.skip("no route to Docker Hub from here (offline); the local registry tests cover the protocol")
+    image = imgexplore.open_image("docker.io/library/hello-world:latest", platform="linux/amd64")
+    statuses = image.transcript["status"].tolist()
+    assert 401 in statuses  # the anonymous token flow ran
+    assert image.layers and image.config["architecture"] == "amd64"
