@@ -273,38 +273,12 @@ def platform_matrix(images: Sequence[Image]) -> pd.DataFrame:
 
 # -- the aligned table ---------------------------------------------------------------------
 
-ALIGNED_COLUMNS = [
-    "step", "created", "created_by", "empty", "layer_index", "digest", "diff_id", "chain_id",
-    "size", "uncompressed_size", "v1_id", "v1_parent",
-]  # fmt: skip
-
 
 def aligned_table(image: Image, uncompressed_sizes: Sequence[int] | None = None) -> pd.DataFrame:
-    """One row per history step with the layer it produced (or none). ``uncompressed_sizes``
-    (per layer, e.g. from the file tables' ``tar_size``) fills the uncompressed column."""
-    rows = []
-    for step in image.history:
-        layer = image.layers[step.layer_index] if step.layer_index is not None else None
-        rows.append(
-            {
-                "step": step.step,
-                "created": step.created,
-                "created_by": step.created_by,
-                "empty": step.empty_layer or bool(layer and layer.empty),
-                "layer_index": step.layer_index,
-                "digest": layer.digest if layer else None,
-                "diff_id": layer.diff_id if layer else None,
-                "chain_id": layer.chain_id if layer else None,
-                "size": layer.size if layer else None,
-                "uncompressed_size": (
-                    uncompressed_sizes[layer.index] if layer is not None and uncompressed_sizes else None
-                ),
-                "v1_id": step.v1_id,
-                "v1_parent": step.v1_parent,
-            }
-        )
-    table = pd.DataFrame(rows, columns=ALIGNED_COLUMNS)
-    return table.astype({"layer_index": "Int64", "size": "Int64", "uncompressed_size": "Int64"})
+    """One row per history step with the layer it produced (see :func:`imgexplore.tables.aligned_table`)."""
+    from ..tables import aligned_table as build
+
+    return build(image, list(uncompressed_sizes) if uncompressed_sizes is not None else None)
 
 
 # -- drawing ---------------------------------------------------------------------------------
