@@ -36,6 +36,51 @@ def detect_compression(head: bytes) -> str:
     return "none"
 
 
+class ZstdReader(io.RawIOBase):
+    """zstd frames, one after another, from a raw stream. Unlike ``zstandard``'s own
+    stream reader it notices a stream cut in the middle of a frame and says so."""
+
+    def __init__(self, raw: BinaryIO, what: str, read_size: int = 1 << 20):
+        import zstandard
+
+        super().__init__()
+        self._raw, self._what, self._read_size = raw, what, read_size
+        self._new = zstandard.ZstdDecompressor().decompressobj
+        self._obj = self._new()
+        self._pending = b""
+        self._in_frame = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._pending:
+            compressed = self._raw.read(self._read_size)
+            if not compressed:
+                if self._in_frame:
+                    raise ArchiveError(f"{self._what}: zstd stream is truncated (it ends inside a frame)")
+                return 0
+            while compressed:
+                self._in_frame = True
+                self._pending += self._obj.decompress(compressed)
+                if self._obj.eof:  # a frame ended; anything after it starts the next one
+                    compressed = self._obj.unused_data
+                    self._obj = self._new()
+                    self._in_frame = False
+                else:
+                    compressed = b""
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+    def close(self) -> None:
+        try:
+            self._raw.close()
+        finally:
+            super().close()
+
+
 def open_decompressed(
     raw: BinaryIO,
     *,
@@ -53,11 +98,7 @@ def open_decompressed(
     if kind == "gzip":
         stream: BinaryIO = _gzip.GzipFile(fileobj=raw, mode="rb")
     elif kind == "zstd":
-        import zstandard
-
-        stream = zstandard.ZstdDecompressor().stream_reader(
-            raw, read_size=buffer_size, read_across_frames=True
-        )
+        stream = ZstdReader(raw, what, buffer_size)
     elif kind == "none":
         stream = raw
     else:

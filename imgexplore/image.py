@@ -12,6 +12,7 @@ from .compression import open_decompressed
 from .digest import chain_ids, short
 from .errors import ManifestError
 from .jsonutil import MAX_CONFIG_BYTES, expect, loads_strict
+from .limits import MAX_UNCOMPRESSED_BYTES
 from .manifest import ImageManifest, IndexManifest, Schema1Manifest
 from .platforms import Platform
 
@@ -86,7 +87,7 @@ class Layer:
         size = self.size if self.size >= 0 else None  # schema 1 does not record sizes
         return self._source().open_verified(self.digest, size, what="layer")
 
-    def open_tar(self, max_uncompressed_bytes: int | None = None) -> BinaryIO:
+    def open_tar(self, max_uncompressed_bytes: int | None = MAX_UNCOMPRESSED_BYTES) -> BinaryIO:
         """The uncompressed layer tar. Compression is decided by the bytes' magic number."""
         if self.encrypted:
             from .errors import UnsupportedMediaTypeError

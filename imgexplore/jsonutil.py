@@ -6,9 +6,7 @@ import json
 from typing import Any
 
 from .errors import LimitExceededError, ManifestError
-
-MAX_MANIFEST_BYTES = 4 * 1024 * 1024
-MAX_CONFIG_BYTES = 16 * 1024 * 1024
+from .limits import MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES  # noqa: F401 - re-exported
 
 
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict:

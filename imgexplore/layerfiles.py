@@ -15,6 +15,7 @@ from .analysis.tarlist import COLUMNS, DEFAULT_MAX_ENTRIES, list_tar
 from .cache import atomic_writer, cache_root
 from .digest import short, validate_digest
 from .errors import DigestMismatchError, InvalidDigestError
+from .limits import MAX_UNCOMPRESSED_BYTES
 
 if TYPE_CHECKING:
     from .image import Layer
@@ -110,7 +111,7 @@ def layer_table(
     *,
     cache: TreeCache | bool = True,
     hash_files: bool = True,
-    max_uncompressed_bytes: int | None = None,
+    max_uncompressed_bytes: int | None = MAX_UNCOMPRESSED_BYTES,
     max_entries: int = DEFAULT_MAX_ENTRIES,
 ) -> pd.DataFrame:
     """One row per entry of the layer's tar (see :data:`~imgexplore.analysis.tarlist.COLUMNS`).

@@ -8,14 +8,13 @@ from dataclasses import dataclass
 from . import mediatypes as mt
 from .errors import LimitExceededError, ManifestError, PlatformNotFoundError, SourceError
 from .image import Image, image_from_manifest
+from .limits import MAX_INDEX_DEPTH
 from .manifest import Descriptor, ImageManifest, IndexManifest, Manifest, Schema1Manifest
 from .platforms import FALLBACK_PLATFORM, Platform, host_platform
 from .reference import looks_like_reference
 from .sources import DockerArchiveSource, ManifestFileSource, OCILayoutSource, Source
 from .sources.files import TarFiles, open_files
 from .sources.layout import REF_NAME, is_oci_layout
-
-MAX_INDEX_DEPTH = 8
 
 
 def open_source(

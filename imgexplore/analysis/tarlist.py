@@ -23,6 +23,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from .. import limits
 from ..errors import ArchiveError, LimitExceededError
 
 BLOCK = 512
@@ -47,8 +48,8 @@ COLUMNS = [
     "whiteout", "opaque", "sha256", "xattrs",
 ]  # fmt: skip
 
-DEFAULT_MAX_ENTRIES = 5_000_000
-DEFAULT_MAX_HEADER_BYTES = 1 << 20
+DEFAULT_MAX_ENTRIES = limits.MAX_ENTRIES
+DEFAULT_MAX_HEADER_BYTES = limits.MAX_HEADER_BYTES
 
 
 @dataclass
