@@ -29,9 +29,19 @@ def proxy(upstream):
     return fault_proxy
 
 
-def source(proxy, delays=None):
-    client = RegistryClient(proxy.address, sleep=(delays.append if delays is not None else lambda s: None))
+def source(proxy, delays=None, **options):
+    client = RegistryClient(
+        proxy.address, sleep=(delays.append if delays is not None else lambda s: None), **options
+    )
     return RegistrySource(f"{proxy.address}/faults/teaching:latest", client=client)
+
+
+@pytest.fixture(autouse=True)
+def cache_holds_only_verified_blobs(isolated_cache):
+    """After every fault, whatever happened: each cache entry rehashes to its name, and no
+    temporary file is left."""
+    yield
+    assert_cache_verified()
 
 
 def assert_cache_verified():
@@ -116,3 +126,23 @@ def test_wrong_content_type(proxy, isolated_cache):
     proxy.add(match="/manifests/", method="GET", content_type=imgexplore.mediatypes.OCI_INDEX, times=-1)
     with pytest.raises(imgexplore.ManifestError, match="served as"):
         imgexplore.open_image(f"{proxy.address}/faults/teaching:latest", client=RegistryClient(proxy.address))
+
+
+def test_slow_answer_within_the_timeout(proxy, tmp_path, isolated_cache):
+    proxy.add(match="/manifests/", method="GET", delay=1.0)
+    src = source(proxy, timeout=10)
+    pull(str(src.reference), tmp_path / "out", source=src)
+    assert src.client.retries == 0
+
+
+def test_timeouts_are_retried_within_bounds(proxy, tmp_path, isolated_cache):
+    import time
+
+    proxy.add(match="/manifests/", method="HEAD", delay=3.0, times=-1)
+    delays: list[float] = []
+    src = source(proxy, delays, timeout=0.5, max_retries=2)
+    started = time.perf_counter()
+    with pytest.raises(imgexplore.RegistryError, match="timed out"):
+        pull(str(src.reference), tmp_path / "out", source=src)
+    assert src.client.retries == 2 and len(delays) == 2
+    assert time.perf_counter() - started < 3 * (0.5 + 1.0) + sum(delays)  # three attempts, each bounded

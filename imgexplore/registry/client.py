@@ -43,13 +43,16 @@ from ..jsonutil import MAX_MANIFEST_BYTES
 from ..manifest import Manifest, parse_manifest
 from .auth import TokenCache, parse_challenge
 from .credentials import Credentials, docker_credentials
-from .transcript import Transcript
+from .transcript import Transcript, install_log_filter
 
 MANIFEST_ACCEPT = (mt.OCI_INDEX, mt.OCI_MANIFEST, mt.DOCKER_MANIFEST_LIST, mt.DOCKER_SCHEMA2)
 SCHEMA1_ACCEPT = (mt.DOCKER_SCHEMA1_SIGNED, mt.DOCKER_SCHEMA1)
 REDIRECTS = (301, 302, 303, 307, 308)
 RETRYABLE = (429, 500, 502, 503, 504)
 MAX_REDIRECTS = 5
+
+
+install_log_filter()
 
 
 def is_loopback(host: str) -> bool:

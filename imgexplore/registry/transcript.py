@@ -105,3 +105,39 @@ class Transcript:
     def clear(self) -> None:
         with self._lock:
             self.exchanges.clear()
+
+
+class SecretFilter:
+    """A logging filter that masks secret-looking query values in URLs and Authorization
+    values in log records (httpx logs every request URL at INFO level)."""
+
+    _AUTH = re.compile(r"(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+")
+    _URL = re.compile(r"https?://[^\s'\"]+")
+
+    def filter(self, record) -> bool:
+        message = record.getMessage()
+        masked = self._URL.sub(lambda m: mask_url(m.group(0)), message)
+        masked = self._AUTH.sub(lambda m: m.group(1) + " ***", masked)
+        if masked != message:
+            record.msg, record.args = masked, ()
+        return True
+
+
+def install_log_filter() -> None:
+    """Attach :class:`SecretFilter` to the HTTP libraries' loggers (once)."""
+    import logging
+
+    # filters run only for records logged to the logger itself, not to its children
+    for name in (
+        "httpx",
+        "httpcore",
+        "httpcore.http11",
+        "httpcore.http2",
+        "httpcore.connection",
+        "httpcore.connection_pool",
+        "httpcore.proxy",
+        "httpcore.socks",
+    ):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, SecretFilter) for f in logger.filters):
+            logger.addFilter(SecretFilter())
