@@ -10,6 +10,8 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
+pytest_plugins = ["authfixtures"]
+
 REALDATA = pathlib.Path(os.environ.get("IMGEXPLORE_REALDATA", ROOT.parent / "shared" / "realdata"))
 
 

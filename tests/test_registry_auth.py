@@ -9,7 +9,6 @@ import base64
 import json
 import os
 import stat
-import subprocess
 import time
 
 import pytest
@@ -20,34 +19,13 @@ from imgexplore.registry.credentials import Credentials
 from imgexplore.transfer import pull, push
 
 pytest.importorskip("cryptography", reason="the token and TLS tests sign with cryptography")
-from netfixtures import RedirectingProxy, TokenService, make_cert, serve  # noqa: E402
-from registry_server import start_registry  # noqa: E402
-
-USER, PASSWORD = "alice", "wonderland-42"
-
-
-def docker_config(folder, host, user=USER, password=PASSWORD):
-    folder.mkdir(parents=True, exist_ok=True)
-    auth = base64.b64encode(f"{user}:{password}".encode()).decode()
-    (folder / "config.json").write_text(json.dumps({"auths": {host: {"auth": auth}}}))
-    return str(folder)
+from authfixtures import PASSWORD, USER, docker_config  # noqa: E402
+from netfixtures import RedirectingProxy  # noqa: E402
 
 
 def no_secret_in(*texts):
     for text in texts:
         assert PASSWORD not in str(text)
-
-
-@pytest.fixture(scope="module")
-def basic_registry(tmp_path_factory):
-    work = tmp_path_factory.mktemp("basic")
-    htpasswd = work / "htpasswd"
-    subprocess.run(["htpasswd", "-Bbc", str(htpasswd), USER, PASSWORD], check=True, capture_output=True)
-    server = start_registry(
-        str(work), auth_yaml=f"auth:\n  htpasswd:\n    realm: imgexplore-test\n    path: {htpasswd}\n"
-    )
-    yield server
-    server.stop()
 
 
 def test_basic_auth(basic_registry, data_dir, tmp_path, monkeypatch, isolated_cache):
@@ -117,24 +95,6 @@ def test_redirect_does_not_forward_authorization(
     imgexplore.open_image(tmp_path / "layout").compute_diff_ids()
 
 
-@pytest.fixture(scope="module")
-def token_registry(tmp_path_factory):
-    work = tmp_path_factory.mktemp("token")
-    signer = make_cert("imgexplore test token signer")
-    bundle = work / "token-signer.crt"
-    bundle.write_bytes(signer.cert_pem)
-    service = TokenService(signer, service="imgexplore-test-registry", users={USER: PASSWORD})
-    server, address = serve(service.handler())
-    auth = (
-        f"auth:\n  token:\n    realm: http://{address}/token\n    service: {service.service}\n"
-        f"    issuer: {service.issuer}\n    rootcertbundle: {bundle}\n"
-    )
-    registry = start_registry(str(work), auth_yaml=auth)
-    yield registry, service
-    registry.stop()
-    server.shutdown()
-
-
 def test_token_auth(token_registry, data_dir, tmp_path, monkeypatch, isolated_cache):
     registry, service = token_registry
     host = registry.host
@@ -193,19 +153,6 @@ def test_refused_token_is_replaced(token_registry, data_dir, tmp_path, monkeypat
     client.transcript.clear()
     client.get_manifest("team/refused", "latest")
     assert client.transcript.table()["status"].tolist() == [401, 200, 200]  # refused, new token, manifest
-
-
-@pytest.fixture(scope="module")
-def tls_registry(tmp_path_factory):
-    work = tmp_path_factory.mktemp("tls")
-    ca = make_cert("imgexplore test CA", ca=True)
-    server_cert = make_cert("127.0.0.1", issuer=ca, ip="127.0.0.1")
-    cert_path, key_path = server_cert.write(work, "server")
-    ca_path = work / "ca.crt"
-    ca_path.write_bytes(ca.cert_pem)
-    registry = start_registry(str(work), tls=(cert_path, key_path))
-    yield registry, str(ca_path)
-    registry.stop()
 
 
 def test_tls_verified_by_default(tls_registry, data_dir, isolated_cache):

@@ -15,7 +15,7 @@ import imgexplore
 from imgexplore.transfer import pull, push
 
 pytest.importorskip("cryptography")
-from test_registry_auth import PASSWORD, USER, basic_registry, docker_config, token_registry  # noqa: E402, F401
+from authfixtures import PASSWORD, USER, docker_config  # noqa: E402
 
 ROOT = __import__("conftest").ROOT
 
@@ -32,13 +32,16 @@ def test_cli_output(basic_registry, data_dir, tmp_path, monkeypatch, isolated_ca
     host = basic_registry.host
     config = docker_config(tmp_path / "docker", host)
     env = {"DOCKER_CONFIG": config, "IMGEXPLORE_CACHE": str(isolated_cache), "PATH": ""}
-    run = lambda *args: subprocess.run(
-        [sys.executable, "-m", "imgexplore", *args],
-        capture_output=True,  # noqa: E731
-        text=True,
-        env=env,
-        cwd=ROOT,
-    )
+
+    def run(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "imgexplore", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=ROOT,
+        )
+
     pushed = run("push", "data/derived/oci", f"{host}/secret/derived:latest")
     inspected = run("inspect", f"{host}/secret/derived:latest", "--format", "json")
     wrong = subprocess.run(
