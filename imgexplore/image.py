@@ -115,6 +115,11 @@ class Layer:
                 total += len(chunk)
         return "sha256:" + hasher.hexdigest(), total
 
+    def _repr_html_(self) -> str:
+        from .tables import layer_html
+
+        return layer_html(self)
+
     def _source(self) -> Source:
         if self._image is None:
             raise ManifestError("layer is not attached to an image")

@@ -50,8 +50,16 @@ class Descriptor:
         )
 
 
+class _ShownAsTable:
+    def _repr_html_(self) -> str:
+        """Notebooks show a table of what the manifest names, not a wall of JSON."""
+        from .tables import manifest_html
+
+        return manifest_html(self)
+
+
 @dataclass(frozen=True)
-class ImageManifest:
+class ImageManifest(_ShownAsTable):
     """A Docker schema 2 or OCI image manifest."""
 
     media_type: str
@@ -72,7 +80,7 @@ class ImageManifest:
 
 
 @dataclass(frozen=True)
-class IndexManifest:
+class IndexManifest(_ShownAsTable):
     """A Docker manifest list or an OCI image index."""
 
     media_type: str
@@ -102,7 +110,7 @@ class Schema1Step:
 
 
 @dataclass(frozen=True)
-class Schema1Manifest:
+class Schema1Manifest(_ShownAsTable):
     """A Docker schema 1 manifest. ``steps`` are oldest first (the wire order is newest first)."""
 
     media_type: str

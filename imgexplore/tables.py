@@ -189,3 +189,53 @@ def image_html(image: Image) -> str:
     )
     notes = "".join(f"<div style='color:#a60'>note: {html.escape(w)}</div>" for w in image.warnings)
     return f"<div class='imgexplore-image'>{head}{table}{notes}</div>"
+
+
+def layer_html(layer) -> str:
+    """One layer as a small HTML table (digests shortened, full on hover)."""
+    import html
+
+    rows = [
+        ("index", str(layer.index)),
+        ("digest", _digest_cell(layer.digest)),
+        ("media type", html.escape(layer.media_type)),
+        ("size", human_bytes(layer.size) if layer.size >= 0 else "unknown (schema 1)"),
+        ("diff_id", _digest_cell(layer.diff_id) or "unknown until decompressed"),
+        ("chain id", _digest_cell(layer.chain_id)),
+        ("empty", "yes" if layer.empty else "no"),
+        ("created by", html.escape(layer.created_by or "")),
+    ]
+    body = "".join(
+        f"<tr><th style='text-align:left'>{k}</th><td style='text-align:left'>{v}</td></tr>" for k, v in rows
+    )
+    return f"<table class='imgexplore-layer'>{body}</table>"
+
+
+def manifest_html(manifest) -> str:
+    """A manifest as a table of what it names, not a wall of JSON."""
+    import html
+
+    from .manifest import ImageManifest, IndexManifest
+
+    head = f"<b>{html.escape(manifest.media_type)}</b> · {_digest_cell(manifest.digest)} · {len(manifest.raw)} bytes"
+    if isinstance(manifest, IndexManifest):
+        rows = "".join(
+            f"<tr><td>{html.escape(str(d.platform or ''))}</td><td>{_digest_cell(d.digest)}</td>"
+            f"<td>{html.escape(d.media_type)}</td><td>{'attestation' if d.is_attestation else ''}</td></tr>"
+            for d in manifest.manifests
+        )
+        return f"{head}<table><tr><th>platform</th><th>digest</th><th>media type</th><th></th></tr>{rows}</table>"
+    if isinstance(manifest, ImageManifest):
+        items = [("config", manifest.config.digest, manifest.config.size, manifest.config.media_type)]
+        items += [(f"layer {i}", d.digest, d.size, d.media_type) for i, d in enumerate(manifest.layers)]
+    else:  # schema 1: no sizes or media types on the wire
+        items = [
+            (f"fsLayer {i} (newest first)", digest, -1, "") for i, digest in enumerate(manifest.fs_layers)
+        ]
+    rows = "".join(
+        f"<tr><td>{name}</td><td>{_digest_cell(digest)}</td>"
+        f"<td style='text-align:right'>{human_bytes(size) if size >= 0 else ''}</td>"
+        f"<td>{html.escape(media_type)}</td></tr>"
+        for name, digest, size, media_type in items
+    )
+    return f"{head}<table><tr><th></th><th>digest</th><th>size</th><th>media type</th></tr>{rows}</table>"

@@ -44,14 +44,22 @@ class TransferReport:
         return text
 
 
-def _progress_bar(total: int, enabled: bool | None, desc: str):
-    from tqdm.auto import tqdm
+class _NoProgress:
+    def update(self, n: int) -> None:
+        pass
 
+    def close(self) -> None:
+        pass
+
+
+def _progress_bar(total: int, enabled: bool | None, desc: str):
     if enabled is None:
         enabled = sys.stderr.isatty()
-    return tqdm(
-        total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=desc, disable=not enabled, leave=False
-    )
+    if not enabled:
+        return _NoProgress()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=desc, leave=False)
 
 
 def _images_to_copy(

@@ -95,3 +95,19 @@ def test_report_command(data_dir, tmp_path):
         assert f"{table}.csv" in names
     index = (out / "index.html").read_text()
     assert index.count("<img ") == 6 and "waste_per_layer.csv" in index
+
+
+def test_rich_display(data_dir):
+    image = imgexplore.open_image(data_dir / "teaching" / "schema1.json")
+    html = image._repr_html_()
+    assert (
+        "<code title='sha256:a3ed95caeb02ffe68cdd9fd84406680ae93d633cb16422d00e8a7c22955b46d4'>sha256:a3ed95caeb02</code>"
+        in html
+    )
+    assert html.count("<tr>") == 1 + 12
+    manifest = image.manifest._repr_html_()
+    assert manifest.count("fsLayer") == 12 and "schemaVersion" not in manifest  # a table, not JSON
+    layer = image.layers[1]._repr_html_()
+    assert "unknown until decompressed" not in layer  # the empty layer's diff_id is known
+    index = imgexplore.open_image(data_dir / "multiarch" / "oci").index._repr_html_()
+    assert "application/vnd.oci.image.index.v1+json" in index

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
 from ..reference import parse_reference
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from ..image import Image
 
 
@@ -17,6 +17,8 @@ def pull_urls(reference: str, image: Image) -> pd.DataFrame:
     the manifest (by tag, then by digest for an index), the config and each layer blob."""
     ref = parse_reference(reference)
     base = f"https://{ref.api_host}/v2/{ref.repository}"
+    import pandas as pd
+
     rows = [("GET", f"https://{ref.api_host}/v2/", "API version check (answers 401 with a token challenge)")]
     rows.append(("GET", f"{base}/manifests/{ref.identifier}", "manifest (or index) by tag"))
     if image.index is not None:
