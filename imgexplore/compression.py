@@ -10,7 +10,7 @@ import io
 from typing import BinaryIO
 
 from .errors import ArchiveError
-from .streams import GuardedReader, LimitedReader, buffered
+from .streams import GuardedReader, LimitedReader, RawWrapper, buffered
 
 try:  # ISA-L's gzip is a drop-in replacement for the standard library's.
     from isal import igzip as _gzip
@@ -36,22 +36,19 @@ def detect_compression(head: bytes) -> str:
     return "none"
 
 
-class ZstdReader(io.RawIOBase):
+class ZstdReader(RawWrapper):
     """zstd frames, one after another, from a raw stream. Unlike ``zstandard``'s own
     stream reader it notices a stream cut in the middle of a frame and says so."""
 
     def __init__(self, raw: BinaryIO, what: str, read_size: int = 1 << 20):
         import zstandard
 
-        super().__init__()
-        self._raw, self._what, self._read_size = raw, what, read_size
+        super().__init__(raw)
+        self._what, self._read_size = what, read_size
         self._new = zstandard.ZstdDecompressor().decompressobj
         self._obj = self._new()
         self._pending = b""
         self._in_frame = False
-
-    def readable(self) -> bool:
-        return True
 
     def readinto(self, buffer) -> int:
         while not self._pending:
@@ -73,12 +70,6 @@ class ZstdReader(io.RawIOBase):
         buffer[:n] = self._pending[:n]
         self._pending = self._pending[n:]
         return n
-
-    def close(self) -> None:
-        try:
-            self._raw.close()
-        finally:
-            super().close()
 
 
 def open_decompressed(

@@ -8,7 +8,9 @@ from typing import BinaryIO
 from .errors import ArchiveError, ImgExploreError, LimitExceededError
 
 
-class _Wrapper(io.RawIOBase):
+class RawWrapper(io.RawIOBase):
+    """A readable raw stream over another one, closing it when closed."""
+
     def __init__(self, raw: BinaryIO):
         super().__init__()
         self._raw = raw
@@ -23,7 +25,7 @@ class _Wrapper(io.RawIOBase):
             super().close()
 
 
-class GuardedReader(_Wrapper):
+class GuardedReader(RawWrapper):
     """Turns any foreign exception raised while reading (zlib, zstandard, tarfile, OS errors)
     into an :class:`ArchiveError` that names ``what`` is being read."""
 
@@ -44,7 +46,7 @@ class GuardedReader(_Wrapper):
         return len(data)
 
 
-class LimitedReader(_Wrapper):
+class LimitedReader(RawWrapper):
     """Raises :class:`LimitExceededError` once more than ``limit`` bytes have been read."""
 
     def __init__(self, raw: BinaryIO, limit: int, what: str, setting: str):
@@ -63,7 +65,7 @@ class LimitedReader(_Wrapper):
         return len(data)
 
 
-class PeekableReader(_Wrapper):
+class PeekableReader(RawWrapper):
     """Adds ``peek`` to a plain readable object."""
 
     def __init__(self, raw: BinaryIO):
