@@ -366,7 +366,11 @@ files = image.files()
 Layer 3 overwrites `app/config.json` and deletes a file and a directory with two whiteouts.
 """),
         code("""
-files.layer(3)[["path", "type", "size", "mode", "whiteout", "opaque"]]
+def octal_modes(table):
+    return table.assign(mode=table["mode"].map("{:04o}".format))
+
+
+octal_modes(files.layer(3)[["path", "type", "size", "mode", "whiteout", "opaque"]])
 """),
         code("""
 files.changes(3)
@@ -536,6 +540,8 @@ def main() -> None:
     os.makedirs(OUT, exist_ok=True)
     for name, cells in NOTEBOOKS.items():
         nb = new_notebook(cells=cells)
+        for number, cell in enumerate(nb.cells):
+            cell.id = f"cell-{number:02d}"  # stable ids: regenerating changes nothing
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nb.metadata["language_info"] = {"name": "python"}
         with open(os.path.join(OUT, name), "w") as f:
