@@ -280,6 +280,69 @@ def cmd_report(args: argparse.Namespace) -> str:
     )
 
 
+def cmd_corpus_scan(args: argparse.Namespace) -> str:
+    from .corpus import registry_specs, scan
+
+    source = args.list
+    if args.registry:
+        source = registry_specs(args.list, **_registry_options(args))
+    report = scan(
+        source,
+        args.out,
+        files=args.files or args.hash_files,
+        hash_files=args.hash_files,
+        platform=args.platform,
+        scheduler=args.scheduler,
+        workers=args.workers,
+        progress=None if not args.quiet else False,
+    )
+    lines = [
+        f"images: {report.images_done} scanned, {report.images_skipped} already done; "
+        f"layers: {report.layers_indexed} indexed, {report.layers_skipped} already done; "
+        f"errors: {report.errors}; {report.seconds:.1f} s → {args.out}"
+    ]
+    lines += [f"failed: {item}" for item in report.failed[:20]]
+    return "\n".join(lines)
+
+
+def cmd_corpus_report(args: argparse.Namespace) -> str:
+    import json
+
+    from .corpus import write_report
+
+    result = write_report(args.dataset, args.output)
+    return (
+        json.dumps(result["summary"], indent=2)
+        + f"\nwrote {len(result['figures'])} figure files to {args.output}"
+    )
+
+
+def _corpus_parser(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="corpus_command", required=True, metavar="ACTION")
+    s = sub.add_parser("scan", help="scan a list of images into a Parquet dataset (resumable)")
+    s.add_argument(
+        "list", help="a text file of image specs, one per line (or a registry host with --registry)"
+    )
+    s.add_argument("--out", required=True, help="dataset folder (created, or resumed)")
+    s.add_argument(
+        "--registry", action="store_true", help="LIST is a registry host: walk its catalog and tags"
+    )
+    s.add_argument("--files", action="store_true", help="also index every unique layer's files")
+    s.add_argument("--hash-files", action="store_true", help="with --files, a sha256 of each regular file")
+    s.add_argument("--platform", help="os/arch[/variant] for multi-platform images")
+    s.add_argument("--scheduler", help="address of an existing Dask scheduler (default: a local cluster)")
+    s.add_argument(
+        "--workers", type=int, help="worker processes of the local cluster (default: one per core)"
+    )
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    _tls_options(s)
+    s.set_defaults(func=cmd_corpus_scan)
+    r = sub.add_parser("report", help="tables, CDF figures and a summary of a scanned dataset")
+    r.add_argument("dataset", help="the folder given to scan --out")
+    r.add_argument("-o", "--output", required=True, help="folder to write")
+    r.set_defaults(func=cmd_corpus_report)
+
+
 def cmd_platforms(args: argparse.Namespace) -> str:
     from .opener import list_platforms
 
@@ -440,6 +503,13 @@ COMMANDS: list[tuple[str, str, Callable, dict | None, Callable | None]] = [
         {"fmt": False},
         lambda p: p.add_argument("-o", "--output", required=True, help="folder to write"),
     ),
+    (
+        "corpus",
+        "many images at once on Dask: scan a list into Parquet, report on it",
+        None,
+        None,
+        _corpus_parser,
+    ),
     ("dag", "the layer DAG of one image, or of several merged by chain id", cmd_dag, None, _dag_parser),
     (
         "diff",
@@ -477,7 +547,8 @@ def build_parser() -> argparse.ArgumentParser:
             _add_common(p, **options)
         if extra is not None:
             extra(p)
-        p.set_defaults(func=func)
+        if func is not None:
+            p.set_defaults(func=func)
     return parser
 
 

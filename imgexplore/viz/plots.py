@@ -303,6 +303,23 @@ def platform_matrix(matrix: pd.DataFrame, title: str = "Which platform uses whic
     return fig
 
 
+def cdf(sample, label: str, title: str | None = None) -> Figure:
+    """The empirical cumulative distribution of ``sample`` (sizes get a log axis in bytes)."""
+    import numpy as np
+
+    fig, ax = _figure(6, 4)
+    values = np.sort(np.asarray(sample, dtype=float))
+    ax.step(values, np.arange(1, len(values) + 1) / len(values), where="post", color=COMPRESSED)
+    if "bytes" in label and values.size and values.min() > 0:
+        ax.set_xscale("log")
+        bytes_axis(ax.xaxis)
+    ax.set_xlabel(label)
+    ax.set_ylabel("fraction of the corpus (≤ x)")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(title or f"CDF of {label.split(' (')[0]}")
+    return fig
+
+
 def save(
     fig: Figure, path_stem: str | os.PathLike, formats: Iterable[str] = ("png", "svg", "pdf"), dpi: int = 200
 ) -> list[str]:

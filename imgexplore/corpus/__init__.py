@@ -1,0 +1,27 @@
+"""Corpus mode: many images at once, on Dask (see :mod:`imgexplore.corpus.scan`)."""
+
+from .analysis import (
+    distributions,
+    file_duplication,
+    layer_sharing,
+    load,
+    metadata_only_share,
+    most_shared,
+    write_report,
+)
+from .scan import ScanReport, read_specs, read_table, registry_specs, scan
+
+__all__ = [
+    "ScanReport",
+    "distributions",
+    "file_duplication",
+    "layer_sharing",
+    "load",
+    "metadata_only_share",
+    "most_shared",
+    "read_specs",
+    "read_table",
+    "registry_specs",
+    "scan",
+    "write_report",
+]

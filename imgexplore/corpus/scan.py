@@ -1,0 +1,348 @@
+"""Scanning many images at once on Dask: metadata per image, file tables per unique layer.
+
+The output is a Parquet dataset, one folder per table, one file per unit of work:
+
+    DIR/images/       one row per image (its spec, resolved digest, platform, sizes)
+    DIR/layers/       one row per layer digest (size, media type, diff_id, tar size once indexed)
+    DIR/image_layers/ which image uses which layer at which position (with chain ids)
+    DIR/history/      one row per history step
+    DIR/files/        per indexed layer: path, type, size (and sha256 with hash_files)
+    DIR/layer_sizes/  per indexed layer: diff_id and uncompressed (tar) size
+    DIR/errors/       images or layers that failed, with the reason
+
+Each part is written by the client as its task finishes, atomically (temporary file, then
+rename), and named after the image spec or layer digest, so an interrupted scan resumes
+where it stopped: a rerun skips every image and layer whose part exists, and retries the
+ones that failed."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+TABLES = ("images", "layers", "image_layers", "history", "files", "layer_sizes", "errors")
+
+
+def _key(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _part(out: str, table: str, key: str) -> str:
+    return os.path.join(out, table, f"part-{key}.parquet")
+
+
+def _write_part(out: str, table: str, key: str, frame: pd.DataFrame) -> None:
+    from ..cache import atomic_writer
+
+    path = _part(out, table, key)
+    with atomic_writer(path) as f:
+        frame.to_parquet(f, index=False)
+
+
+def read_specs(source: str | os.PathLike | Iterable[str]) -> list[str]:
+    """Image specs from a text file (one per line, ``#`` comments) or any iterable of strings
+    (a DataFrame column works), without duplicates, in order."""
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, encoding="utf-8") as f:
+            lines = [line.split("#", 1)[0].strip() for line in f]
+    else:
+        lines = [str(item).strip() for item in source]
+    return list(dict.fromkeys(line for line in lines if line))
+
+
+def registry_specs(host: str, *, page_size: int = 100, **client_options) -> list[str]:
+    """Every ``host/repository:tag`` of a registry, walking ``/v2/_catalog`` and tag lists."""
+    from ..registry import RegistryClient
+
+    with RegistryClient(host, **client_options) as client:
+        return [
+            f"{host}/{repo}:{tag}"
+            for repo in client.list_repositories(page_size)
+            for tag in client.list_tags(repo, page_size)
+        ]
+
+
+# -- the work (runs on Dask workers) ------------------------------------------------------------
+
+
+def image_metadata(spec: str, platform: str | None = None) -> dict[str, pd.DataFrame]:
+    """Manifest and config of one image, as rows of the images, layers, image_layers and
+    history tables (or one errors row)."""
+    from ..errors import ImgExploreError
+    from ..opener import open_image
+
+    started = time.perf_counter()
+    try:
+        image = open_image(spec, platform)
+    except ImgExploreError as exc:
+        return {
+            "errors": pd.DataFrame(
+                [{"key": spec, "stage": "metadata", "error": type(exc).__name__, "message": str(exc)[:500]}]
+            )
+        }
+    layers = [layer for layer in image.layers]
+    images = pd.DataFrame(
+        [
+            {
+                "spec": spec,
+                "digest": image.digest,
+                "media_type": image.media_type,
+                "platform": str(image.platform) if image.platform else "",
+                "layers": len(layers),
+                "empty_layers": sum(1 for layer in layers if layer.empty),
+                "compressed_size": sum(
+                    max(layer.size, 0) for layer in {layer.digest: layer for layer in layers}.values()
+                ),
+                "history_steps": len(image.history),
+                "empty_steps": sum(1 for step in image.history if step.empty_layer),
+                "seconds": time.perf_counter() - started,
+            }
+        ]
+    )
+    layer_rows = pd.DataFrame(
+        [
+            {
+                "digest": layer.digest,
+                "size": layer.size,
+                "media_type": layer.media_type,
+                "diff_id": layer.diff_id,
+                "empty": layer.empty,
+            }
+            for layer in layers
+        ]
+    )
+    uses = pd.DataFrame(
+        [
+            {
+                "spec": spec,
+                "image_digest": image.digest,
+                "position": layer.index,
+                "digest": layer.digest,
+                "diff_id": layer.diff_id,
+                "chain_id": layer.chain_id,
+                "created_by": layer.created_by,
+            }
+            for layer in layers
+        ]
+    )
+    history = pd.DataFrame(
+        [
+            {
+                "spec": spec,
+                "step": step.step,
+                "created": step.created,
+                "created_by": step.created_by,
+                "empty_layer": step.empty_layer,
+                "layer_index": step.layer_index,
+            }
+            for step in image.history
+        ]
+    )
+    return {
+        "images": images,
+        "layers": layer_rows.drop_duplicates("digest"),
+        "image_layers": uses,
+        "history": history,
+    }
+
+
+def index_layer(spec: str, digest: str, hash_files: bool = False, platform: str | None = None) -> dict:
+    """The file table of one layer (found through an image that uses it), reduced to the
+    corpus columns; or an errors row."""
+    from ..errors import ImgExploreError
+    from ..layerfiles import layer_table
+    from ..opener import open_image
+
+    try:
+        image = open_image(spec, platform)
+        layer = next(layer for layer in image.layers if layer.digest == digest)
+        table = layer_table(layer, hash_files=hash_files)
+    except (ImgExploreError, StopIteration) as exc:
+        return {
+            "errors": pd.DataFrame(
+                [{"key": digest, "stage": "files", "error": type(exc).__name__, "message": str(exc)[:500]}]
+            )
+        }
+    columns = ["path", "type", "size"] + (["sha256"] if hash_files else [])
+    files = table.loc[table["whiteout"].isna() & ~table["opaque"], columns].copy()
+    files.insert(0, "digest", digest)
+    files.insert(1, "diff_id", table.attrs["diff_id"])
+    return {
+        "files": files,
+        "tar_size": int(table.attrs.get("tar_size", -1)),
+        "diff_id": table.attrs["diff_id"],
+    }
+
+
+# -- the driver -----------------------------------------------------------------------------------
+
+
+@dataclass
+class ScanReport:
+    """What one run of :func:`scan` did."""
+
+    images_done: int = 0
+    images_skipped: int = 0
+    layers_indexed: int = 0
+    layers_skipped: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    failed: list[str] = field(default_factory=list)
+
+
+def _client(client, scheduler: str | None, workers: int | None):
+    if client is not None:
+        return client, False
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        return Client(scheduler), True
+    cluster = LocalCluster(
+        n_workers=workers or os.cpu_count() or 1,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        host="127.0.0.1",
+    )
+    return Client(cluster), True
+
+
+def scan(
+    specs: Iterable[str] | str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    files: bool = False,
+    hash_files: bool = False,
+    platform: str | None = None,
+    client=None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    progress: bool | None = None,
+) -> ScanReport:
+    """Scan images into the dataset at ``out`` (see the module docstring). A Dask ``client``
+    may be given; else ``scheduler`` (an address) is used, else a LocalCluster of
+    ``workers`` processes is started and stopped here."""
+    from distributed import as_completed
+
+    started = time.perf_counter()
+    out = os.fspath(out)
+    for table in TABLES:
+        os.makedirs(os.path.join(out, table), exist_ok=True)
+    specs = read_specs(specs)
+    report = ScanReport()
+    todo = [s for s in specs if not os.path.exists(_part(out, "images", _key(s)))]
+    report.images_skipped = len(specs) - len(todo)
+    dask_client, owned = _client(client, scheduler, workers)
+    bar = _bar(len(todo), progress, "images")
+    try:
+        futures = dask_client.map(
+            image_metadata, todo, platform=platform, key=[f"meta-{_key(s)}" for s in todo], pure=False
+        )
+        for future, result in as_completed(futures, with_results=True):
+            spec = todo[futures.index(future)]
+            _store_image(out, spec, result, report)
+            bar.update(1)
+        bar.close()
+        if files:
+            _index_layers(out, dask_client, hash_files, platform, progress, report)
+    finally:
+        if owned:
+            cluster = getattr(dask_client, "cluster", None)
+            dask_client.close()
+            if cluster is not None:
+                cluster.close()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _store_image(out: str, spec: str, result: dict, report: ScanReport) -> None:
+    key = _key(spec)
+    if "errors" in result:
+        _write_part(out, "errors", key, result["errors"])
+        report.errors += 1
+        report.failed.append(spec)
+        return
+    for table in ("layers", "image_layers", "history"):
+        _write_part(out, table, key, result[table])
+    _write_part(out, "images", key, result["images"])  # last: its presence marks the image done
+    error = _part(out, "errors", key)
+    if os.path.exists(error):
+        os.unlink(error)  # an earlier failure, now retried successfully
+    report.images_done += 1
+
+
+def _index_layers(out: str, client, hash_files: bool, platform, progress, report: ScanReport) -> None:
+    from distributed import as_completed
+
+    uses = read_table(out, "image_layers")
+    if uses.empty:
+        return
+    first_use = uses.drop_duplicates("digest")[["digest", "spec"]]
+    todo = [
+        (row.spec, row.digest)
+        for row in first_use.itertuples()
+        if not os.path.exists(_part(out, "files", row.digest.split(":", 1)[1][:32]))
+    ]
+    report.layers_skipped = len(first_use) - len(todo)
+    bar = _bar(len(todo), progress, "layers")
+    futures = client.map(
+        index_layer,
+        [s for s, _ in todo],
+        [d for _, d in todo],
+        hash_files=hash_files,
+        platform=platform,
+        key=[f"files-{d.split(':', 1)[1][:32]}" for _, d in todo],
+        pure=False,
+    )
+    for future, result in as_completed(futures, with_results=True):
+        _, digest = todo[futures.index(future)]
+        key = digest.split(":", 1)[1][:32]
+        if "errors" in result:
+            _write_part(out, "errors", f"layer-{key}", result["errors"])
+            report.errors += 1
+            report.failed.append(digest)
+        else:
+            sizes = pd.DataFrame(
+                [{"digest": digest, "diff_id": result["diff_id"], "tar_size": result["tar_size"]}]
+            )
+            _write_part(out, "layer_sizes", key, sizes)
+            _write_part(out, "files", key, result["files"])
+            report.layers_indexed += 1
+        bar.update(1)
+    bar.close()
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _bar(total: int, enabled: bool | None, unit: str):
+    import sys
+
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    if not enabled or not total:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit=unit, desc=f"scanning {unit}")
+
+
+def read_table(out: str | os.PathLike, table: str) -> pd.DataFrame:
+    """One table of a scan's dataset (an empty DataFrame if nothing was written)."""
+    folder = os.path.join(os.fspath(out), table)
+    parts = sorted(p for p in os.listdir(folder) if p.endswith(".parquet")) if os.path.isdir(folder) else []
+    if not parts:
+        return pd.DataFrame()
+    frames = [pd.read_parquet(os.path.join(folder, p)) for p in parts]
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
