@@ -243,9 +243,9 @@ def scan(
         futures = dask_client.map(
             image_metadata, todo, platform=platform, key=[f"meta-{_key(s)}" for s in todo], pure=False
         )
+        spec_of = {future.key: spec for future, spec in zip(futures, todo, strict=True)}
         for future, result in as_completed(futures, with_results=True):
-            spec = todo[futures.index(future)]
-            _store_image(out, spec, result, report)
+            _store_image(out, spec_of[future.key], result, report)
             bar.update(1)
         bar.close()
         if files:
@@ -299,8 +299,9 @@ def _index_layers(out: str, client, hash_files: bool, platform, progress, report
         key=[f"files-{d.split(':', 1)[1][:32]}" for _, d in todo],
         pure=False,
     )
+    digest_of = {future.key: d for future, (_, d) in zip(futures, todo, strict=True)}
     for future, result in as_completed(futures, with_results=True):
-        _, digest = todo[futures.index(future)]
+        digest = digest_of[future.key]
         key = digest.split(":", 1)[1][:32]
         if "errors" in result:
             _write_part(out, "errors", f"layer-{key}", result["errors"])

@@ -1,0 +1,149 @@
+"""Corpus mode against the real local registry, filled with a generated corpus: 210 images on
+three shared bases, 20 extra tags naming existing manifests. Expectations (reference
+counts, the duplicate-file ratio) are computed here from the generator's own data."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from corpusgen import BASES, EXTRA_TAGS, IMAGES, push_corpus
+
+from imgexplore.corpus import file_duplication, layer_sharing, load, scan
+
+ROOT = __import__("conftest").ROOT
+
+
+@pytest.fixture(scope="module")
+def corpus(registry, tmp_path_factory):
+    """Push the generated corpus; return (specs, bases, images)."""
+    os.environ.setdefault("DOCKER_CONFIG", str(tmp_path_factory.mktemp("no-docker-config")))
+    return push_corpus(registry.host)
+
+
+def test_scan_sharing_and_duplication(corpus, tmp_path, isolated_cache):
+    specs, bases, images = corpus
+    broken = [specs[0].rsplit(":", 1)[0] + ":missing", "127.0.0.1:1/nothing:here"]
+    report = scan(specs + broken, tmp_path / "ds", files=True, hash_files=True, workers=2, progress=False)
+    assert report.images_done == IMAGES + EXTRA_TAGS and report.errors == 2
+    tables = load(tmp_path / "ds")
+    assert tables["images"]["digest"].nunique() == IMAGES  # the alias tags name the same manifests
+    assert sorted(tables["errors"]["key"]) == sorted(broken)
+
+    sharing = layer_sharing(tables).set_index("digest")
+    per_base = [sum(1 for b, _ in images if b == base) for base in range(BASES)]
+    base_counts = sorted(sharing["images"][sharing["images"] > 1].tolist())
+    assert base_counts == sorted(per_base * 2)  # both base layers of each base, once per image
+    assert (sharing["images"] == 1).sum() == IMAGES  # every top layer is its own
+
+    # duplicate files, computed from the generator: all regular files of the unique layers
+    unique_layers = [f for base in bases for f in base] + [top for _, top in images]
+    contents = [data for files in unique_layers for data in files.values()]
+    expected = len(set(contents)) / len(contents)
+    dup = file_duplication(tables)
+    assert dup["files"] == len(contents)
+    assert dup["unique_ratio"] == pytest.approx(expected)
+    assert dup["bytes_saved_by_file_dedup"] == sum(map(len, contents)) - sum(map(len, set(contents)))
+
+
+def test_resume_after_kill(corpus, tmp_path, isolated_cache):
+    """Kill the CLI halfway, run it again: the same final tables, and nothing done twice."""
+    specs, _, _ = corpus
+    listing = tmp_path / "list.txt"
+    listing.write_text("\n".join(specs[:IMAGES]) + "\n")
+    out = tmp_path / "ds"
+    env = {**os.environ, "IMGEXPLORE_CACHE": str(isolated_cache)}
+    command = [
+        sys.executable,
+        "-m",
+        "imgexplore",
+        "corpus",
+        "scan",
+        str(listing),
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+        "--quiet",
+    ]
+    first = subprocess.Popen(
+        command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
+    parts = out / "images"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (not parts.exists() or len(list(parts.glob("*.parquet"))) < 40):
+        time.sleep(0.05)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    done_before = len(list(parts.glob("*.parquet")))
+    assert 0 < done_before < IMAGES
+    assert not list(out.rglob("*.partial"))  # nothing half-written is visible as a part
+
+    second = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert f"images: {IMAGES - done_before} scanned, {done_before} already done" in second
+
+    resumed = load(out)
+    fresh = tmp_path / "fresh"
+    scan(specs[:IMAGES], fresh, workers=2, progress=False)
+    clean = load(fresh)
+    for table, key in (
+        ("images", ["spec"]),
+        ("image_layers", ["spec", "position"]),
+        ("history", ["spec", "step"]),
+    ):
+        a = resumed[table].drop(columns=["seconds"], errors="ignore").sort_values(key).reset_index(drop=True)
+        b = clean[table].drop(columns=["seconds"], errors="ignore").sort_values(key).reset_index(drop=True)
+        assert a.equals(b), table
+
+
+def test_explicit_distributed_scheduler(corpus, tmp_path, isolated_cache):
+    """The same scan through a dask scheduler and two worker processes started by hand, as a
+    user with a cluster would (here all on 127.0.0.1)."""
+    from distributed import Client
+    from registry_server import free_port
+
+    specs, _, _ = corpus
+    port = free_port()
+    env = {**os.environ, "IMGEXPLORE_CACHE": str(isolated_cache)}
+    dask = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
+    scheduler = subprocess.Popen(
+        [*dask, "--host", "127.0.0.1", "--port", str(port), "--dashboard-address", ":0"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "distributed.cli.dask_worker",
+            f"tcp://127.0.0.1:{port}",
+            "--nworkers",
+            "2",
+            "--nthreads",
+            "1",
+            "--dashboard-address",
+            ":0",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        with Client(f"tcp://127.0.0.1:{port}", timeout=60) as client:
+            client.wait_for_workers(2, timeout=60)
+            report = scan(specs[:60], tmp_path / "ds", files=True, client=client, progress=False)
+            workers = list(client.scheduler_info()["workers"])
+        assert len(workers) == 2
+        assert report.images_done == 60 and report.errors == 0
+        tables = load(tmp_path / "ds")
+        assert len(tables["images"]) == 60 and not tables["files"].empty
+    finally:
+        worker.terminate()
+        scheduler.terminate()
+        worker.wait(30)
+        scheduler.wait(30)
