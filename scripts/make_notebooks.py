@@ -533,6 +533,84 @@ result = build_report(image, f"{OUTPUT}/report")
 print(len(result["tables"]), "tables,", len(result["figures"]), "figure files; open", result["index"])
 """),
     ],
+    "07_corpus.ipynb": [
+        md("""
+# 07 · Many images at once: layer sharing and file duplication
+
+Studies of Docker Hub (Zhao et al., *Large-Scale Analysis of the Docker Hub Dataset*, IEEE
+CLUSTER 2019) found that layers are widely shared between images and that only a small share
+of files is unique. Corpus mode asks the same questions of any list of images: it scans
+them on Dask (a local cluster here, or an existing one), writes a Parquet dataset that a
+rerun resumes, and answers from those tables.
+
+The list below is the bundled sample images; a text file of references, or
+`registry_specs("localhost:5000")` for a whole registry, works the same way.
+"""),
+        code(
+            """
+IMAGES = [
+    "../data/teaching/oci",
+    "../data/derived/oci",
+    "../data/multiarch/oci",
+    "../data/multiarch/docker-save.tar",
+    "../data/teaching/docker-save.tar",
+]
+OUTPUT = "figures/corpus-dataset"
+WORKERS = 2
+""",
+            tags=("parameters",),
+        ),
+        code("""
+import matplotlib.pyplot as plt
+
+from imgexplore import corpus
+from imgexplore.viz import plots
+
+report = corpus.scan(IMAGES, OUTPUT, files=True, hash_files=True, workers=WORKERS, progress=False)
+print(report)
+tables = corpus.load(OUTPUT)
+{name: len(table) for name, table in tables.items()}
+"""),
+        md("""
+## Layer sharing
+
+How many images use each layer, and the bytes a registry saves by storing a shared layer
+once. (`docker save` archives hold uncompressed layers, so they share content but not
+digests with the layouts of the same images.)
+"""),
+        code("""
+sharing = corpus.layer_sharing(tables)
+print(corpus.analysis.sharing_summary(tables))
+sharing.assign(digest=sharing["digest"].str[:19])[["digest", "images", "size", "bytes_saved", "created_by"]].head(8)
+"""),
+        md("""
+## File-level duplication
+
+Across the unique layers, how many regular files have content that appears nowhere else,
+and how many more bytes deduplicating by file would save on top of sharing layers.
+"""),
+        code("""
+corpus.file_duplication(tables)
+"""),
+        md("""
+## Metadata-only steps
+
+The share of history steps that made no layer (ENV, LABEL, CMD, …).
+"""),
+        code("""
+print(f"{corpus.metadata_only_share(tables):.0%} of the history steps made no layer")
+"""),
+        md("""
+## Distributions
+"""),
+        code("""
+samples = corpus.distributions(tables)
+plots.cdf(samples["layer compressed size (bytes)"], "layer compressed size (bytes)")
+"""),
+        code("""
+plots.cdf(samples["compression ratio"], "compression ratio (uncompressed / compressed)")
+"""),
+    ],
 }
 
 

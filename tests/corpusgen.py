@@ -8,6 +8,7 @@ import gzip
 import hashlib
 import io
 import json
+import random
 import tarfile
 
 from imgexplore import mediatypes as mt
@@ -32,7 +33,7 @@ def digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def generate(images_count: int = IMAGES, bases_count: int = BASES):
+def generate(images_count: int = IMAGES, bases_count: int = BASES, payload: int = 0):
     """(bases, images): every layer's files, so expectations can be computed without imgexplore."""
     bases = []
     for b in range(bases_count):
@@ -49,17 +50,24 @@ def generate(images_count: int = IMAGES, bases_count: int = BASES):
             f"app/unique-{i}.txt": f"image {i}\n".encode() * 10,
             "app/common.txt": b"the same in every image\n",
         }
+        if payload:  # incompressible bytes, for measuring indexing throughput
+            top["app/payload.bin"] = random.Random(i).randbytes(payload)
         images.append((i % bases_count, top))
     return bases, images
 
 
 def push_corpus(
-    host: str, images_count: int = IMAGES, extra_tags: int = EXTRA_TAGS, bases_count: int = BASES
+    host: str,
+    images_count: int = IMAGES,
+    extra_tags: int = EXTRA_TAGS,
+    bases_count: int = BASES,
+    payload: int = 0,
+    repository: str = "corpus/app",
 ):
     """Push the corpus; return (specs, bases, images)."""
     registry_host = host
     client = RegistryClient(registry_host)
-    bases, images = generate(images_count, bases_count)
+    bases, images = generate(images_count, bases_count, payload)
     blobs: dict[str, bytes] = {}
 
     def layer(files):
@@ -79,7 +87,7 @@ def push_corpus(
     specs = []
     manifests = []
     for i, (b, top) in enumerate(images):
-        repo = f"corpus/app{i % 30}"
+        repo = f"{repository}{i % 30}"
         descriptors = [*base_layers[b], layer(top)]
         config = json.dumps(
             {

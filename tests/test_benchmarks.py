@@ -51,3 +51,20 @@ def test_pull_benchmark_quick(tmp_path):
     assert result["metadata_requests"] == 3
     assert result["image_bytes"] > 30 * 1024 * 1024
     assert result["skopeo_s"] > 0 and result["imgexplore_s"] > 0
+
+
+def test_corpus_benchmark_quick(tmp_path):
+    import pytest
+
+    if not Path("/usr/bin/docker-registry").exists():
+        pytest.skip("docker-registry is needed (scripts/system-packages.sh)")
+    out = tmp_path / "corpus.json"
+    subprocess.run(
+        [sys.executable, str(BENCH / "bench_corpus.py"), "--quick", "--json", str(out)],
+        check=True,
+        capture_output=True,
+        timeout=900,
+    )
+    result = json.loads(out.read_text())
+    assert [(r["images"], r["workers"]) for r in result["metadata"]] == [(50, 1), (50, 2), (100, 1), (100, 2)]
+    assert all(r["layers"] == 20 + 6 for r in result["files"])  # 20 top layers and 3 bases × 2
