@@ -54,7 +54,7 @@ class _NoProgress:
 
 def _progress_bar(total: int, enabled: bool | None, desc: str):
     if enabled is None:
-        enabled = sys.stderr.isatty()
+        enabled = sys.stderr.isatty() or "ipykernel" in sys.modules  # a terminal or a notebook
     if not enabled:
         return _NoProgress()
     from tqdm.auto import tqdm

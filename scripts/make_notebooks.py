@@ -566,7 +566,7 @@ import matplotlib.pyplot as plt
 from imgexplore import corpus
 from imgexplore.viz import plots
 
-report = corpus.scan(IMAGES, OUTPUT, files=True, hash_files=True, workers=WORKERS, progress=False)
+report = corpus.scan(IMAGES, OUTPUT, files=True, hash_files=True, workers=WORKERS)  # progress bars while it runs
 print(report)
 tables = corpus.load(OUTPUT)
 {name: len(table) for name, table in tables.items()}

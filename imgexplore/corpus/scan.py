@@ -330,7 +330,7 @@ def _bar(total: int, enabled: bool | None, unit: str):
     import sys
 
     if enabled is None:
-        enabled = sys.stderr.isatty()
+        enabled = sys.stderr.isatty() or "ipykernel" in sys.modules  # a terminal or a notebook
     if not enabled or not total:
         return _NoBar()
     from tqdm.auto import tqdm
