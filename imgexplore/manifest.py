@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -422,8 +421,3 @@ def _schema1_created_by(v1: dict) -> str:
     if isinstance(cmd, str):
         return cmd
     return ""
-
-
-def manifest_to_json(manifest: Manifest) -> Any:
-    """The manifest as a JSON value (for display)."""
-    return json.loads(manifest.raw)

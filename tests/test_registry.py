@@ -130,10 +130,16 @@ def test_missing_blob(loaded, isolated_cache, tmp_path):
 
 
 def test_chunked_upload_and_mount(loaded, data_dir, isolated_cache):
-    report = push(str(data_dir / "teaching" / "oci"), f"{loaded}/samples/chunked:latest", chunk_size=4096)
+    client = RegistryClient(loaded)
+    report = push(
+        str(data_dir / "teaching" / "oci"), f"{loaded}/samples/chunked:latest", chunk_size=4096, client=client
+    )
     assert report.blobs == 7
-    patches = [e for e in RegistryClient(loaded).transcript.exchanges]  # fresh client: nothing yet
-    assert patches == []
+    patches = [e for e in client.transcript.exchanges if e.method == "PATCH"]
+    layers = imgexplore.open_image(data_dir / "teaching" / "oci").layers
+    config_size = len(imgexplore.open_image(data_dir / "teaching" / "oci").config_raw)
+    expected = sum(-(-size // 4096) for size in [layer.size for layer in layers] + [config_size])
+    assert len(patches) == expected  # one PATCH per 4096-byte chunk of every blob
     mounted = push(
         str(data_dir / "teaching" / "oci"), f"{loaded}/samples/mounted:latest", mount_from="samples/teaching"
     )

@@ -29,9 +29,6 @@ class TarIndex:
         for member in members:
             self._members[normalize_member_name(member.name)] = member
 
-    def names(self) -> list[str]:
-        return list(self._members)
-
     def __contains__(self, name: str) -> bool:
         member = self._members.get(normalize_member_name(name))
         return member is not None and (member.isfile() or member.issym() or member.islnk())
