@@ -26,6 +26,7 @@ class ImageFiles:
         self._progress = progress
         self._tables: list[pd.DataFrame] | None = None
         self._changes: pd.DataFrame | None = None
+        self._merged: dict[int, pd.DataFrame] = {}  # merged views by top layer, computed once
 
     @property
     def tables(self) -> list[pd.DataFrame]:
@@ -64,8 +65,12 @@ class ImageFiles:
         return filetree.stack(self.tables)
 
     def merged(self, upto: int | None = None) -> pd.DataFrame:
-        """The filesystem after layer ``upto`` (default: the whole image)."""
-        return filetree.merged_view(self.tables, None if upto is None else self._check(upto))
+        """The filesystem after layer ``upto`` (default: the whole image). Computed once per
+        ``upto`` and shared: copy it before changing it in place."""
+        top = len(self.tables) - 1 if upto is None else self._check(upto)
+        if top not in self._merged:
+            self._merged[top] = filetree.merged_view(self.tables, top)
+        return self._merged[top]
 
     def changes(self, layer: int | None = None) -> pd.DataFrame:
         """Added / modified / deleted paths of one layer, or of every layer."""
@@ -77,7 +82,9 @@ class ImageFiles:
 
     def waste(self) -> tuple[pd.DataFrame, dict]:
         """Wasted space per layer and for the image (see :data:`filetree.WASTE_EXPLANATION`)."""
-        return filetree.wasted_space(self.tables, [layer.size for layer in self.image.layers], self.changes())
+        return filetree.wasted_space(
+            self.tables, [layer.size for layer in self.image.layers], self.changes(), self.merged()
+        )
 
     def duplicates(self) -> pd.DataFrame:
         """Files whose content appears more than once across the layers."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from .errors import ImgExploreError
 from .manifest import Descriptor, ImageManifest, IndexManifest, Manifest, Schema1Manifest
 from .opener import choose_entry, flatten_index, open_source
 from .platforms import Platform
+from .progress import progress_bar
 from .sources.base import Source
 from .sources.layout import REF_NAME
 
@@ -42,24 +42,6 @@ class TransferReport:
         if self.skipped:
             text += "; skipped: " + "; ".join(self.skipped)
         return text
-
-
-class _NoProgress:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _progress_bar(total: int, enabled: bool | None, desc: str):
-    if enabled is None:
-        enabled = sys.stderr.isatty() or "ipykernel" in sys.modules  # a terminal or a notebook
-    if not enabled:
-        return _NoProgress()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=desc, leave=False)
 
 
 def _images_to_copy(
@@ -122,7 +104,15 @@ def pull(
                 continue
             blobs.setdefault(descriptor.digest, descriptor)
     missing = [d for d in blobs.values() if not src.store.has(d.digest)]
-    bar = _progress_bar(sum(max(d.size, 0) for d in missing), progress, f"pull {src.reference}")
+    bar = progress_bar(
+        sum(max(d.size, 0) for d in missing),
+        f"pull {src.reference}",
+        enabled=progress,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        leave=False,
+    )
 
     def fetch(descriptor: Descriptor) -> int:
         size = descriptor.size if descriptor.size >= 0 else None

@@ -205,19 +205,22 @@ def wasted_space(
     tables: list[pd.DataFrame],
     compressed_sizes: list[int] | None = None,
     changes: pd.DataFrame | None = None,
+    final: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, dict]:
     """Per-layer waste and an image summary (see :data:`WASTE_EXPLANATION`).
 
     Returns ``(per_layer, summary)``; ``per_layer`` has one row per layer with ``file_bytes``,
     ``wasted_bytes``, ``wasted_files``, ``superseded_by`` (the layers that hid its copies)
-    and, when ``compressed_sizes`` are given, ``wasted_compressed_estimate``."""
+    and, when ``compressed_sizes`` are given, ``wasted_compressed_estimate``. ``changes`` and
+    ``final`` (the merged view of every layer) are computed here unless passed in."""
     if changes is None:
         changes = all_changes(tables)
     superseded = changes[changes["change"].isin(["modified", "deleted"]) & changes["prev_layer"].notna()]
     superseded = superseded[superseded["prev_size"].fillna(0) > 0]
     # A copy that a visible hardlink of its own layer still points at is not lost: the
     # container reads those bytes through the link.
-    final = merged_view(tables)
+    if final is None:
+        final = merged_view(tables)
     links = final[final["type"] == "hardlink"]
     reachable = set(zip(links["layer"].astype(int), links["linkname"].str.strip("/"), strict=True))
     if reachable:

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from ..progress import progress_bar
+
 TABLES = ("images", "layers", "image_layers", "history", "files", "layer_sizes", "errors")
 
 
@@ -238,7 +240,7 @@ def scan(
     todo = [s for s in specs if not os.path.exists(_part(out, "images", _key(s)))]
     report.images_skipped = len(specs) - len(todo)
     dask_client, owned = _client(client, scheduler, workers)
-    bar = _bar(len(todo), progress, "images")
+    bar = progress_bar(len(todo), "scanning images", enabled=progress, unit="image")
     try:
         futures = dask_client.map(
             image_metadata, todo, platform=platform, key=[f"meta-{_key(s)}" for s in todo], pure=False
@@ -289,7 +291,7 @@ def _index_layers(out: str, client, hash_files: bool, platform, progress, report
         if not os.path.exists(_part(out, "files", row.digest.split(":", 1)[1][:32]))
     ]
     report.layers_skipped = len(first_use) - len(todo)
-    bar = _bar(len(todo), progress, "layers")
+    bar = progress_bar(len(todo), "indexing layers", enabled=progress, unit="layer")
     futures = client.map(
         index_layer,
         [s for s, _ in todo],
@@ -316,26 +318,6 @@ def _index_layers(out: str, client, hash_files: bool, platform, progress, report
             report.layers_indexed += 1
         bar.update(1)
     bar.close()
-
-
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _bar(total: int, enabled: bool | None, unit: str):
-    import sys
-
-    if enabled is None:
-        enabled = sys.stderr.isatty() or "ipykernel" in sys.modules  # a terminal or a notebook
-    if not enabled or not total:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit=unit, desc=f"scanning {unit}")
 
 
 def read_table(out: str | os.PathLike, table: str) -> pd.DataFrame:
