@@ -442,7 +442,6 @@ class RegistryClient:
         *,
         size: int | None = None,
         progress: Callable[[int], None] | None = None,
-        chunk_size: int = 1 << 20,
     ) -> int:
         """Stream a blob to ``path``: written to a temporary file beside it, resumed with
         ``Range`` after a dropped connection, verified against ``digest`` (and ``size``), then

@@ -30,7 +30,6 @@ class RegistrySource(Source):
         schema1: bool = False,
         insecure: bool = False,
         ca_bundle: str | None = None,
-        progress: bool = False,
     ):
         from ..registry.client import RegistryClient
 
@@ -41,7 +40,6 @@ class RegistrySource(Source):
         )
         self.store = store or BlobStore()
         self.schema1 = schema1
-        self.progress = progress
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
