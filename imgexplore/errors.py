@@ -48,6 +48,10 @@ class LimitExceededError(ImgExploreError):
     """Input went past a safety limit (size, depth, count); the message names the limit."""
 
 
+class CorpusError(ImgExploreError):
+    """A corpus dataset cannot be written or read as asked (e.g. another scan is writing it)."""
+
+
 class RegistryError(ImgExploreError):
     """A registry answered with an error, or could not be reached."""
 

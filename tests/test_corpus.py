@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import pandas as pd
 import pytest
 from corpusgen import BASES, EXTRA_TAGS, IMAGES, push_corpus
 
@@ -81,10 +82,13 @@ def test_resume_after_kill(corpus, tmp_path, isolated_cache):
     first.wait()
     done_before = len(list(parts.glob("*.parquet")))
     assert 0 < done_before < IMAGES
-    assert not list(out.rglob("*.partial"))  # nothing half-written is visible as a part
+    # A kill mid-write may leave a hidden temporary file, never a visible half-written part.
+    for part in out.rglob("*.parquet"):
+        pd.read_parquet(part)
 
     second = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert f"images: {IMAGES - done_before} scanned, {done_before} already done" in second
+    assert not list(out.rglob("*.partial"))  # the rerun cleared what the kill left
 
     resumed = load(out)
     fresh = tmp_path / "fresh"
@@ -147,3 +151,26 @@ def test_explicit_distributed_scheduler(corpus, tmp_path, isolated_cache):
         scheduler.terminate()
         worker.wait(30)
         scheduler.wait(30)
+
+
+def test_one_scan_per_dataset_and_leftovers_cleared(data_dir, tmp_path, isolated_cache):
+    """A second scan of a dataset being written is refused with the library's error; a temporary
+    file left by a killed scan is removed by the next one and never read as a part."""
+    from distributed import Client
+
+    from imgexplore.corpus.scan import _dataset_lock
+    from imgexplore.errors import CorpusError
+
+    out = tmp_path / "ds"
+    spec = str(data_dir / "teaching" / "oci")
+    with _dataset_lock(str(out)), pytest.raises(CorpusError, match="another scan is writing"):
+        scan([spec], out, progress=False)
+
+    leftover = out / "images" / ".part-0123.parquet.abcd.partial"
+    leftover.parent.mkdir(parents=True, exist_ok=True)
+    leftover.write_bytes(b"PAR1 half a part")
+    with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
+        report = scan([spec], out, client=client, progress=False)
+    assert report.images_done == 1 and report.errors == 0
+    assert not leftover.exists()
+    assert load(out)["images"]["spec"].tolist() == [spec]

@@ -13,10 +13,15 @@ The output is a Parquet dataset, one folder per table, one file per unit of work
 Each part is written by the client as its task finishes, atomically (temporary file, then
 rename), and named after the image spec or layer digest, so an interrupted scan resumes
 where it stopped: a rerun skips every image and layer whose part exists, and retries the
-ones that failed."""
+ones that failed. Only one scan may write a dataset at a time (a lock file, ``DIR/.lock``,
+held while it runs, is released by the system even if the scan is killed); a scan removes
+the temporary files of an earlier scan that was killed mid-write before it starts."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import glob
 import hashlib
 import os
 import time
@@ -44,6 +49,32 @@ def _write_part(out: str, table: str, key: str, frame: pd.DataFrame) -> None:
     path = _part(out, table, key)
     with atomic_writer(path) as f:
         frame.to_parquet(f, index=False)
+
+
+@contextlib.contextmanager
+def _dataset_lock(out: str):
+    """Hold ``out/.lock`` exclusively; refuse if another scan holds it."""
+    from ..errors import CorpusError
+
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, ".lock"), "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CorpusError(f"another scan is writing {out}; wait for it or choose another --out") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _remove_partials(out: str) -> int:
+    """Delete temporary part files left by a scan that was killed mid-write (safe: we hold the lock)."""
+    leftovers = glob.glob(os.path.join(glob.escape(out), "*", ".part-*.partial"))
+    for path in leftovers:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+    return len(leftovers)
 
 
 def read_specs(source: str | os.PathLike | Iterable[str]) -> list[str]:
@@ -229,10 +260,16 @@ def scan(
     """Scan images into the dataset at ``out`` (see the module docstring). A Dask ``client``
     may be given; else ``scheduler`` (an address) is used, else a LocalCluster of
     ``workers`` processes is started and stopped here."""
+    out = os.fspath(out)
+    with _dataset_lock(out):
+        return _scan_locked(specs, out, files, hash_files, platform, client, scheduler, workers, progress)
+
+
+def _scan_locked(specs, out, files, hash_files, platform, client, scheduler, workers, progress) -> ScanReport:
     from distributed import as_completed
 
     started = time.perf_counter()
-    out = os.fspath(out)
+    _remove_partials(out)
     for table in TABLES:
         os.makedirs(os.path.join(out, table), exist_ok=True)
     specs = read_specs(specs)
