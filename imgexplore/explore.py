@@ -75,7 +75,9 @@ class ImageFiles:
     def changes(self, layer: int | None = None) -> pd.DataFrame:
         """Added / modified / deleted paths of one layer, or of every layer."""
         if layer is not None:
-            return filetree.layer_changes(self.tables, self._check(layer))
+            index = self._check(layer)
+            below = self.merged(index - 1) if index > 0 else None
+            return filetree.layer_changes(self.tables, index, below)
         if self._changes is None:
             self._changes = filetree.all_changes(self.tables)
         return self._changes

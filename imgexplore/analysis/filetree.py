@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 CHANGE_COLUMNS = ["layer", "path", "change", "detail", "type", "size", "prev_layer", "prev_size"]
 _COMPARED_METADATA = ("mode", "uid", "gid", "mtime", "xattrs")
@@ -24,6 +26,33 @@ _COMPARED_METADATA = ("mode", "uid", "gid", "mtime", "xattrs")
 
 def _is_marker(table: pd.DataFrame) -> np.ndarray:
     return (table["whiteout"].notna() | table["opaque"]).to_numpy()
+
+
+def _isin(values: pd.Series, candidates) -> np.ndarray:
+    """``values.isin(candidates)`` as a bool array; done by Arrow, which is several times
+    faster than pandas' own ``isin`` on the large path columns here."""
+    if not len(values):
+        return np.zeros(0, dtype=bool)
+    if not isinstance(candidates, pd.Series):
+        candidates = pd.Series(list(candidates), dtype="str")
+    found = pc.is_in(pa.array(values, type=pa.string()), value_set=pa.array(candidates, type=pa.string()))
+    return found.to_numpy(zero_copy_only=False).astype(bool)
+
+
+def _under_any(paths: pd.Series, roots: list[str]) -> np.ndarray:
+    """Which ``paths`` lie below one of the directories ``roots``."""
+    prefixes = sorted({root + "/" for root in roots})
+    if len(prefixes) <= 8 or not paths.is_monotonic_increasing:
+        return paths.str.startswith(tuple(prefixes)).to_numpy()
+    # In sorted order the paths below "d/" form one run, from "d/" up to "d0" ("0" follows "/"),
+    # so many roots cost two binary searches each instead of a pass over every path.
+    ordered = paths.to_numpy(dtype=object)
+    starts = np.searchsorted(ordered, np.array(prefixes, dtype=object))
+    ends = np.searchsorted(ordered, np.array([p[:-1] + "0" for p in prefixes], dtype=object))
+    edges = np.zeros(len(paths) + 1, dtype=np.int64)
+    np.add.at(edges, starts, 1)
+    np.add.at(edges, ends, -1)
+    return np.cumsum(edges[:-1]) > 0
 
 
 def _parent(path: str) -> str:
@@ -39,33 +68,57 @@ def stack(tables: list[pd.DataFrame], upto: int | None = None) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _hidden_mask(all_rows: pd.DataFrame, tables: list[pd.DataFrame], last: int) -> np.ndarray:
-    """Rows of lower layers that an upper layer's whiteouts, opaque markers or
-    non-directory replacements hide."""
-    hidden = np.zeros(len(all_rows), dtype=bool)
-    paths = all_rows["path"]
-    layers = all_rows["layer"].to_numpy()
-    is_dir = (all_rows["type"] == "dir").to_numpy()
-    for i in range(1, last + 1):
-        table = tables[i]
-        whiteouts = table["whiteout"].dropna().tolist()
-        opaque_dirs = [_parent(p) for p in table.loc[table["opaque"], "path"]]
-        lower = layers < i
-        # non-directories of this layer that stand where a lower layer had a directory
-        own = table[~_is_marker(table) & (table["type"] != "dir").to_numpy()]
-        lower_dirs = paths[lower & is_dir & ~hidden]
-        replaced = own.loc[own["path"].isin(lower_dirs), "path"].tolist()
-        if not (whiteouts or opaque_dirs or replaced):
+def _hidden_by(below: pd.DataFrame, table: pd.DataFrame) -> np.ndarray:
+    """For each row of the merged view ``below``, why layer ``table`` hides it: ``whiteout``,
+    ``opaque`` or ``replaced`` (a non-directory now stands where its directory was), else ``""``."""
+    reasons = np.full(len(below), "", dtype=object)
+    if not len(below):
+        return reasons
+    whiteouts = table["whiteout"].dropna().tolist()
+    opaque_dirs = [_parent(p) for p in table.loc[table["opaque"], "path"]]
+    own = table[~_is_marker(table)]
+    below_dirs = below.loc[below["type"] == "dir", "path"]
+    replaced = own.loc[(own["type"] != "dir").to_numpy() & _isin(own["path"], below_dirs), "path"].tolist()
+    paths = below["path"]
+    rules = [("whiteout", whiteouts, True), ("opaque", opaque_dirs, False), ("replaced", replaced, False)]
+    for reason, roots, include_root in rules:
+        if not roots:
             continue
-        if "" in opaque_dirs:  # opaque root: every lower entry is hidden
-            hidden |= lower
-            continue
-        hit = paths.isin(whiteouts).to_numpy()
-        prefixes = tuple(p + "/" for p in whiteouts + replaced + opaque_dirs)
-        if prefixes:
-            hit = hit | paths.str.startswith(prefixes).to_numpy()
-        hidden |= lower & hit
-    return hidden
+        if reason == "opaque" and "" in roots:  # an opaque root hides everything below it
+            hit = np.ones(len(below), dtype=bool)
+        else:
+            hit = _under_any(paths, roots)
+            if include_root:
+                hit = hit | _isin(paths, roots)
+        reasons[hit & (reasons == "")] = reason
+    return reasons
+
+
+def _empty_view(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    return stack(tables, -1)
+
+
+def _apply(below: pd.DataFrame, table: pd.DataFrame, index: int) -> pd.DataFrame:
+    """The merged view after putting layer ``index`` (``table``) on top of ``below``."""
+    own = table[~_is_marker(table)].drop_duplicates("path", keep="last").assign(layer=index)
+    kept = below[(_hidden_by(below, table) == "") & ~_isin(below["path"], own["path"])]
+    if not len(kept):
+        merged = own
+    elif not len(own):
+        return kept.reset_index(drop=True)
+    else:
+        merged = pd.concat([kept, own], ignore_index=True)
+    return merged.sort_values("path", kind="stable").reset_index(drop=True)
+
+
+def iter_merged(tables: list[pd.DataFrame], upto: int | None = None):
+    """Yield ``(i, view)``: the merged view after each layer ``i`` up to ``upto``, built one
+    layer at a time (each view costs one pass over the one below it, not over every layer)."""
+    last = len(tables) - 1 if upto is None else upto
+    view = _empty_view(tables)
+    for i in range(last + 1):
+        view = _apply(view, tables[i], i)
+        yield i, view
 
 
 def merged_view(tables: list[pd.DataFrame], upto: int | None = None) -> pd.DataFrame:
@@ -74,16 +127,15 @@ def merged_view(tables: list[pd.DataFrame], upto: int | None = None) -> pd.DataF
     One row per visible path, sorted by path; ``layer`` says which layer the entry comes from.
     Whiteout and opaque markers are consumed, never shown."""
     last = len(tables) - 1 if upto is None else upto
-    if last < 0:
-        return stack(tables, -1)
-    all_rows = stack(tables, last)
-    visible = ~_hidden_mask(all_rows, tables, last) & ~_is_marker(all_rows)
-    merged = all_rows[visible].drop_duplicates("path", keep="last")
-    return merged.sort_values("path", kind="stable").reset_index(drop=True)
+    view = _empty_view(tables)
+    for i in range(last + 1):
+        view = _apply(view, tables[i], i)
+    return view
 
 
-def layer_changes(tables: list[pd.DataFrame], index: int) -> pd.DataFrame:
-    """Each path layer ``index`` touches, against the merged view below it:
+def layer_changes(tables: list[pd.DataFrame], index: int, below: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Each path layer ``index`` touches, against the merged view below it (``below``,
+    computed here unless given):
 
     * ``added`` — nothing was there;
     * ``modified`` — ``detail`` says ``content`` (bytes or link target differ), ``metadata``
@@ -92,7 +144,8 @@ def layer_changes(tables: list[pd.DataFrame], index: int) -> pd.DataFrame:
     * ``deleted`` — hidden by a whiteout, an opaque directory or a replaced directory.
     """
     table = tables[index]
-    below = merged_view(tables, index - 1) if index > 0 else stack(tables, -1)
+    if below is None:
+        below = merged_view(tables, index - 1) if index > 0 else _empty_view(tables)
     own = table[~_is_marker(table)]
     compared = ["type", "size", "sha256", "linkname", *_COMPARED_METADATA]
     old = (
@@ -133,58 +186,34 @@ def layer_changes(tables: list[pd.DataFrame], index: int) -> pd.DataFrame:
             "prev_size": pd.array(np.where(existed, m["size_old"], None), dtype="Int64"),
         }
     )
-    if index > 0 and len(below):
-        deleted = _deleted_rows(tables, index, below)
-        if deleted:
-            gone = pd.DataFrame(
-                {
-                    "layer": index,
-                    "path": [d["path"] for d in deleted],
-                    "change": "deleted",
-                    "detail": [d["reason"] for d in deleted],
-                    "type": [d["type"] for d in deleted],
-                    "size": 0,
-                    "prev_layer": pd.array([int(d["layer"]) for d in deleted], dtype="Int64"),
-                    "prev_size": pd.array([int(d["size"]) for d in deleted], dtype="Int64"),
-                }
-            )
-            changes = pd.concat([changes, gone], ignore_index=True)
+    reasons = _hidden_by(below, table)
+    # a hidden path the layer adds again is a modification, listed above
+    hidden = (reasons != "") & ~_isin(below["path"], own["path"])
+    gone = below[hidden]
+    if len(gone):
+        deleted = pd.DataFrame(
+            {
+                "layer": index,
+                "path": gone["path"].to_numpy(),
+                "change": "deleted",
+                "detail": reasons[hidden],
+                "type": gone["type"].to_numpy(),
+                "size": 0,
+                "prev_layer": pd.array(gone["layer"].astype("int64"), dtype="Int64"),
+                "prev_size": pd.array(gone["size"].astype("int64"), dtype="Int64"),
+            }
+        )
+        changes = pd.concat([changes, deleted], ignore_index=True)
     return changes[CHANGE_COLUMNS].sort_values("path", kind="stable").reset_index(drop=True)
-
-
-def _deleted_rows(tables: list[pd.DataFrame], index: int, below: pd.DataFrame) -> list[dict]:
-    """Entries of the merged view below ``index`` that the layer hides without replacing."""
-    table = tables[index]
-    own_paths = set(table.loc[~_is_marker(table), "path"])
-    whiteouts = table["whiteout"].dropna().tolist()
-    opaque_dirs = [_parent(p) for p in table.loc[table["opaque"], "path"]]
-    own = table[~_is_marker(table)]
-    below_dirs = below.loc[below["type"] == "dir", "path"]
-    replaced = own.loc[(own["type"] != "dir") & own["path"].isin(below_dirs), "path"].tolist()
-    result = []
-    paths = below["path"]
-    rules = [("whiteout", whiteouts, True), ("opaque", opaque_dirs, False), ("replaced", replaced, False)]
-    seen = set()
-    for reason, roots, include_root in rules:
-        if not roots:
-            continue
-        if "" in roots and reason == "opaque":
-            hit = np.ones(len(below), dtype=bool)
-        else:
-            hit = paths.str.startswith(tuple(r + "/" for r in roots)).to_numpy()
-            if include_root:
-                hit = hit | paths.isin(roots).to_numpy()
-        for old in below[hit].to_dict("records"):
-            if old["path"] in seen or old["path"] in own_paths:
-                continue  # re-added by the layer itself: that is a modification
-            seen.add(old["path"])
-            result.append({**old, "reason": reason})
-    return result
 
 
 def all_changes(tables: list[pd.DataFrame]) -> pd.DataFrame:
     """:func:`layer_changes` for every layer, in one table."""
-    frames = [layer_changes(tables, i) for i in range(len(tables))]
+    frames = []
+    below = _empty_view(tables)
+    for i, view in iter_merged(tables):
+        frames.append(layer_changes(tables, i, below))
+        below = view
     frames = [f for f in frames if len(f)]
     if not frames:
         return pd.DataFrame(columns=CHANGE_COLUMNS)
