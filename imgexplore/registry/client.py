@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import functools
 import hashlib
 import ipaddress
 import json
@@ -86,6 +87,25 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
+def _env_ca_settings(trust_env: bool) -> tuple[str | None, str | None]:
+    if not trust_env:
+        return None, None
+    return os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")
+
+
+@functools.lru_cache(maxsize=8)
+def _tls_context(bundle: str | None, cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    """One verifying TLS context per trust setting, shared by every client of the process:
+    loading a CA bundle takes ~30 ms, which would otherwise be paid for every image opened."""
+    if bundle:
+        return ssl.create_default_context(cafile=bundle)
+    if cert_file:
+        return ssl.create_default_context(cafile=cert_file)
+    if cert_dir:
+        return ssl.create_default_context(capath=cert_dir)
+    return httpx.create_ssl_context(verify=True, trust_env=False)
+
+
 class RegistryClient:
     """One registry host. ``credentials`` default to the docker CLI's saved login for the
     host (``~/.docker/config.json``); ``insecure`` allows plain HTTP to a non-loopback host;
@@ -121,9 +141,8 @@ class RegistryClient:
         bundle = ca_bundle or os.environ.get("IMGEXPLORE_CA_BUNDLE")
         if bundle and not os.path.isfile(bundle):
             raise ImgExploreError(f"CA bundle {bundle} does not exist")
-        verify: bool | ssl.SSLContext = ssl.create_default_context(cafile=bundle) if bundle else True
         self._http = httpx.Client(
-            verify=verify,
+            verify=_tls_context(bundle, *_env_ca_settings(transport is None)),
             timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
             follow_redirects=False,
             transport=transport,
