@@ -125,9 +125,16 @@ def summary_text(image: Image) -> str:
         lines.append(f"config:       {image.config_digest}")
     empty = sum(1 for layer in image.layers if layer.empty)
     sizes_known = all(layer.size >= 0 for layer in image.layers)
+    stored = {layer.declared_compression for layer in image.layers if not layer.empty}
+    if stored == {"none"}:
+        as_stored = "uncompressed, as stored"
+    elif "none" in stored:
+        as_stored = "as stored (some layers uncompressed)"
+    else:
+        as_stored = "compressed"
     lines.append(
         f"layers:       {len(image.layers)} ({empty} empty)"
-        + (f", {human_bytes(image.total_size)} compressed" if sizes_known else "")
+        + (f", {human_bytes(image.total_size)} {as_stored}" if sizes_known else "")
     )
     empty_steps = sum(1 for s in image.history if s.empty_layer)
     lines.append(f"history:      {len(image.history)} steps ({empty_steps} metadata-only)")
