@@ -343,6 +343,40 @@ def _corpus_parser(p: argparse.ArgumentParser) -> None:
     r.set_defaults(func=cmd_corpus_report)
 
 
+def cmd_cache(args: argparse.Namespace) -> str:
+    import pandas as pd
+
+    from .cache import cache_root, cache_usage, clear_cache, remove_leftovers
+    from .tables import human_bytes
+
+    lines = []
+    if args.clear:
+        lines.append(f"cleared {human_bytes(clear_cache())}")
+    elif args.clean:
+        removed = remove_leftovers(older_than=args.older_than)
+        lines.append(f"removed {len(removed)} leftover temporary file(s)")
+    usage = pd.DataFrame(cache_usage())
+    if args.format != "table":
+        return render(usage, args.format)
+    usage["size"] = usage["bytes"].map(human_bytes)
+    return "\n".join([*lines, f"cache: {cache_root()}", render(usage, "table")])
+
+
+def _cache_parser(p: argparse.ArgumentParser) -> None:
+    what = p.add_mutually_exclusive_group()
+    what.add_argument(
+        "--clean", action="store_true", help="remove temporary files left by interrupted downloads"
+    )
+    what.add_argument("--clear", action="store_true", help="remove every cached blob and file table")
+    p.add_argument(
+        "--older-than",
+        type=float,
+        default=3600.0,
+        help="with --clean: only files untouched for this many seconds (default 3600)",
+    )
+    p.add_argument("--format", choices=FORMATS, default="table")
+
+
 def cmd_platforms(args: argparse.Namespace) -> str:
     from .opener import list_platforms
 
@@ -509,6 +543,13 @@ COMMANDS: list[tuple[str, str, Callable, dict | None, Callable | None]] = [
         None,
         None,
         _corpus_parser,
+    ),
+    (
+        "cache",
+        "what the download and file-table cache holds; clean up interrupted downloads or clear it",
+        cmd_cache,
+        None,
+        _cache_parser,
     ),
     ("dag", "the layer DAG of one image, or of several merged by chain id", cmd_dag, None, _dag_parser),
     (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
 
@@ -126,3 +127,28 @@ def test_inspect_says_whether_sizes_are_compressed(data_dir):
     total = sum((blobs / r["digest"][7:]).stat().st_size for r in rows)
     layout = run("inspect", data_dir / "teaching" / "oci").stdout
     assert f"layers:       6 (0 empty), {total / 1024:.1f} KB compressed" in layout
+
+
+def test_cache_clear_removes_only_its_own_folders(tmp_path, data_dir):
+    """`cache --clear` empties blobs and file tables, and leaves anything else in the folder."""
+    env = {**os.environ, "IMGEXPLORE_CACHE": str(tmp_path)}
+    keep = tmp_path / "notes.txt"
+    keep.write_text("not ours")
+
+    def cache(*args):
+        proc = subprocess.run(
+            [sys.executable, "-m", "imgexplore", *args], env=env, capture_output=True, text=True
+        )
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    cache("tree", data_dir / "teaching" / "oci", "--format", "csv")  # lists (and caches) 6 layers
+    rows = {r["part"]: r for r in json.loads(cache("cache", "--format", "json"))}
+    tables = list((tmp_path / "filetree").glob("*.parquet"))
+    aliases = list((tmp_path / "filetree" / "by-digest").iterdir())  # gzip digest -> diff_id
+    assert (len(tables), len(aliases), rows["file tables"]["files"]) == (6, 6, 12)
+    assert rows["file tables"]["bytes"] == sum(p.stat().st_size for p in tables + aliases)
+    assert rows["other"]["files"] == 1
+    out = cache("cache", "--clear")
+    assert out.startswith("cleared ") and "file tables      0" in out
+    assert keep.read_text() == "not ours" and not (tmp_path / "filetree").exists()

@@ -5,6 +5,11 @@ cache afterwards holds only verified blobs."""
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
 
 import pytest
 from faultproxy import FaultProxy
@@ -146,3 +151,43 @@ def test_timeouts_are_retried_within_bounds(proxy, tmp_path, isolated_cache):
         pull(str(src.reference), tmp_path / "out", source=src)
     assert src.client.retries == 2 and len(delays) == 2
     assert time.perf_counter() - started < 3 * (0.5 + 1.0) + sum(delays)  # three attempts, each bounded
+
+
+def test_killed_pull_leaves_only_a_hidden_leftover_that_cache_clean_removes(
+    proxy, data_dir, tmp_path, isolated_cache
+):
+    """SIGKILL cannot be cleaned up after: the temporary file of the blob being downloaded stays.
+    It is never read as an entry, `imgexplore cache` counts it, `cache --clean` removes it once
+    it is old enough (a younger one may belong to a download still running), and a new pull
+    completes with verified content."""
+    layer = biggest_layer(data_dir)
+    proxy.add(match=f"/blobs/{layer.digest}", delay=30)
+    env = {**os.environ, "IMGEXPLORE_CACHE": str(isolated_cache)}
+    command = [sys.executable, "-m", "imgexplore"]
+    reference = f"{proxy.address}/faults/teaching:latest"
+    pulling = subprocess.Popen(
+        [*command, "pull", reference, "--dest", str(tmp_path / "first"), "--quiet", "--jobs", "1"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    blobs = BlobStore().root
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not list(blobs.rglob(f"{layer.digest[7:]}.*.partial")):
+        time.sleep(0.05)
+    pulling.kill()
+    pulling.wait()
+
+    def usage(*extra):
+        out = subprocess.run(
+            [*command, "cache", *extra, "--format", "json"], env=env, capture_output=True, text=True
+        )
+        assert out.returncode == 0, out.stderr
+        return {row["part"]: row["files"] for row in json.loads(out.stdout)}
+
+    assert usage()["leftovers"] == 1
+    assert layer.digest not in {f"sha256:{p.name}" for p in BlobStore().entries()}
+    assert usage("--clean")["leftovers"] == 1  # younger than an hour: maybe still downloading
+    assert usage("--clean", "--older-than", "0")["leftovers"] == 0
+    src = source(proxy)
+    assert pull(reference, tmp_path / "second", source=src).blobs == 7
