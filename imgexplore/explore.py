@@ -79,7 +79,8 @@ class ImageFiles:
             below = self.merged(index - 1) if index > 0 else None
             return filetree.layer_changes(self.tables, index, below)
         if self._changes is None:
-            self._changes = filetree.all_changes(self.tables)
+            self._changes, final = filetree.changes_and_final_view(self.tables)
+            self._merged.setdefault(len(self.tables) - 1, final)
         return self._changes
 
     def waste(self) -> tuple[pd.DataFrame, dict]:

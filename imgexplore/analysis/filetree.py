@@ -209,15 +209,19 @@ def layer_changes(tables: list[pd.DataFrame], index: int, below: pd.DataFrame | 
 
 def all_changes(tables: list[pd.DataFrame]) -> pd.DataFrame:
     """:func:`layer_changes` for every layer, in one table."""
+    return changes_and_final_view(tables)[0]
+
+
+def changes_and_final_view(tables: list[pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`all_changes` and the merged view of the whole image, from one pass over the layers."""
     frames = []
     below = _empty_view(tables)
     for i, view in iter_merged(tables):
         frames.append(layer_changes(tables, i, below))
         below = view
     frames = [f for f in frames if len(f)]
-    if not frames:
-        return pd.DataFrame(columns=CHANGE_COLUMNS)
-    return pd.concat(frames, ignore_index=True)
+    changes = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=CHANGE_COLUMNS)
+    return changes, below
 
 
 WASTE_EXPLANATION = (
