@@ -14,7 +14,7 @@ import tarfile
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .analysis.tarlist import normalize_path
+from .analysis.tarlist import normalize_path, shown_name
 from .errors import ArchiveError, ImgExploreError, LimitExceededError
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ def read_file(
         )
     wanted = row["path"]
     for member, tar in _members(image, int(row["layer"])):
-        if normalize_path(member.name) == wanted and member.isfile():
+        if normalize_path(shown_name(member.name)) == wanted and member.isfile():
             handle = tar.extractfile(member)
             return handle.read() if handle else b""
     raise ArchiveError(f"{wanted!r} is listed in layer {row['layer']} but was not found when reading it")
@@ -158,7 +158,7 @@ def extract(
         kept: dict[str, str] = {}
         try:
             for member, tar in _members(image, int(index)):
-                name = normalize_path(member.name)
+                name = normalize_path(shown_name(member.name))  # as the tables show it
                 if name in hidden_targets and member.isfile():
                     kept[name] = _keep_aside(dest, member, tar, len(kept))
                     continue
@@ -194,7 +194,7 @@ def _write_member(
     report: ExtractReport,
     kept: dict[str, str],
 ) -> None:
-    target = _safe_target(dest, name)
+    target = _safe_target(dest, normalize_path(member.name))  # the name's own bytes on disk
     mode = member.mode & 0o777  # no set-uid, set-gid or sticky bits
     if member.isdir():
         if not os.path.lexists(target):
@@ -223,10 +223,11 @@ def _write_member(
         report.written.append(name)
     elif member.islnk():
         source_path = normalize_path(member.linkname)
-        if source_path in kept:
+        shown_source = normalize_path(shown_name(member.linkname))
+        if shown_source in kept:
             if os.path.lexists(target):
                 os.unlink(target)
-            os.link(kept[source_path], target)
+            os.link(kept[shown_source], target)
             report.written.append(name)
             return
         try:

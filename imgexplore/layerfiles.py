@@ -97,7 +97,10 @@ class TreeCache:
         diff_id = table.attrs["diff_id"]
         arrow = pa.Table.from_pandas(table, preserve_index=False)
         arrow = arrow.replace_schema_metadata(
-            {**(arrow.schema.metadata or {}), b"tar_size": str(table.attrs.get("tar_size", -1)).encode()}
+            {
+                **(arrow.schema.metadata or {}),
+                b"tar_size": str(table.attrs.get("tar_size", -1)).encode(),
+            }
         )
         with atomic_writer(self._path(diff_id)) as f:
             pq.write_table(arrow, f)

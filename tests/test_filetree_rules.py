@@ -8,7 +8,7 @@ import io
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tarmaker import tar_bytes
+from tarmaker import tar_bytes, write_layout
 
 from imgexplore.analysis import filetree
 from imgexplore.layerfiles import tar_table
@@ -102,3 +102,74 @@ def test_merged_view_and_changes_follow_the_model(layer_ops):
         assert found == expected
         in_all = everything[everything["layer"] == index].reset_index(drop=True)
         assert in_all.equals(changes) or (in_all.empty and changes.empty)
+
+
+def test_paths_that_are_not_utf8():
+    """A Latin-1 file name is shown with its odd byte escaped (as Python prints it), stored,
+    whited out and extracted (under its own bytes) like any other."""
+    import tarfile
+
+    def latin1_tar(names):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT, encoding="latin-1") as tar:
+            for name in names:
+                tar.addfile(tarfile.TarInfo(name), io.BytesIO(b""))
+        return buf.getvalue()
+
+    lower = tar_table(io.BytesIO(latin1_tar(["d/caf\xe9", "d/x", "e/y", *(f"z{i}/q" for i in range(12))])))
+    upper = tar_table(io.BytesIO(latin1_tar(["d/.wh.caf\xe9", *(f"z{i}/.wh.q" for i in range(12))])))
+    assert lower["path"][0] == "d/caf\\xe9"
+    assert filetree.merged_view([lower, upper])["path"].tolist() == ["d/x", "e/y"]
+    deleted = filetree.layer_changes([lower, upper], 1)
+    assert sorted(deleted["path"]) == sorted(["d/caf\\xe9", *(f"z{i}/q" for i in range(12))])
+    assert set(deleted["detail"]) == {"whiteout"}
+
+
+def test_non_utf8_names_through_cache_cli_and_extraction(tmp_path, isolated_cache):
+    import json
+    import os
+    import subprocess
+    import sys
+    import tarfile
+
+    import imgexplore
+    from imgexplore.extract import extract, read_file
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT, encoding="latin-1") as tar:
+        for name, data in (("etc/caf\xe9", b"latin-1 name\n"), ("etc/plain", b"ascii\n")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        link = tarfile.TarInfo("etc/link")
+        link.type, link.linkname = tarfile.LNKTYPE, "etc/caf\xe9"
+        tar.addfile(link)
+    layout = write_layout(tmp_path / "img", [buf.getvalue()])
+
+    first = imgexplore.open_image(layout).files()  # listed, then written to the Parquet cache
+    again = imgexplore.open_image(layout).files()  # read back from it
+    assert (
+        again.layer(0)["path"].tolist()
+        == first.layer(0)["path"].tolist()
+        == [
+            "etc/caf\\xe9",
+            "etc/plain",
+            "etc/link",
+        ]
+    )
+    image = imgexplore.open_image(layout)
+    assert read_file(image, "etc/caf\\xe9") == b"latin-1 name\n"
+    report = extract(image, "etc", tmp_path / "out")
+    assert sorted(report.written) == ["etc/caf\\xe9", "etc/link", "etc/plain"]
+    on_disk = tmp_path / "out" / "etc"
+    assert sorted(os.listdir(os.fsencode(on_disk))) == [b"caf\xe9", b"link", b"plain"]  # the name's own bytes
+    assert os.stat(os.path.join(os.fsencode(on_disk), b"link")).st_nlink == 2
+
+    cli = subprocess.run(
+        [sys.executable, "-m", "imgexplore", "tree", layout, "--format", "json"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+    )
+    assert cli.returncode == 0, cli.stderr
+    assert [row["path"] for row in json.loads(cli.stdout)] == ["etc/caf\\xe9", "etc/link", "etc/plain"]

@@ -33,8 +33,9 @@ def _isin(values: pd.Series, candidates) -> np.ndarray:
     faster than pandas' own ``isin`` on the large path columns here."""
     if not len(values):
         return np.zeros(0, dtype=bool)
-    if not isinstance(candidates, pd.Series):
-        candidates = pd.Series(list(candidates), dtype="str")
+    candidates = (
+        candidates if isinstance(candidates, pd.Series) else pd.Series(list(candidates), dtype=object)
+    )
     found = pc.is_in(pa.array(values, type=pa.string()), value_set=pa.array(candidates, type=pa.string()))
     return found.to_numpy(zero_copy_only=False).astype(bool)
 
@@ -191,18 +192,13 @@ def layer_changes(tables: list[pd.DataFrame], index: int, below: pd.DataFrame | 
     hidden = (reasons != "") & ~_isin(below["path"], own["path"])
     gone = below[hidden]
     if len(gone):
-        deleted = pd.DataFrame(
-            {
-                "layer": index,
-                "path": gone["path"].to_numpy(),
-                "change": "deleted",
-                "detail": reasons[hidden],
-                "type": gone["type"].to_numpy(),
-                "size": 0,
-                "prev_layer": pd.array(gone["layer"].astype("int64"), dtype="Int64"),
-                "prev_size": pd.array(gone["size"].astype("int64"), dtype="Int64"),
-            }
-        )
+        deleted = gone[["path", "type"]].reset_index(drop=True)
+        deleted.insert(0, "layer", index)
+        deleted.insert(2, "change", "deleted")
+        deleted.insert(3, "detail", reasons[hidden])
+        deleted["size"] = 0
+        deleted["prev_layer"] = pd.array(gone["layer"].astype("int64"), dtype="Int64")
+        deleted["prev_size"] = pd.array(gone["size"].astype("int64"), dtype="Int64")
         changes = pd.concat([changes, deleted], ignore_index=True)
     return changes[CHANGE_COLUMNS].sort_values("path", kind="stable").reset_index(drop=True)
 

@@ -86,8 +86,20 @@ def _number(field_bytes: bytes, what: str, offset: int) -> int:
         raise ArchiveError(f"tar header at byte {offset}: {what} field {text[:20]!r} is not octal") from None
 
 
+# Tar names are bytes. UTF-8 ones (nearly all) become text as they are; any other byte is
+# shown as \xNN, the escape Python itself prints, so that every name can be displayed, stored
+# in Parquet and JSON, and compared — surrogate escapes could do none of these.
+NAME_ERRORS = "backslashreplace"
+
+
+def shown_name(name: str) -> str:
+    """A name as Python's ``tarfile`` decodes it (other bytes as surrogate escapes), in the
+    form imgexplore's tables use."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", NAME_ERRORS)
+
+
 def _cstring(field_bytes: bytes) -> str:
-    return field_bytes.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+    return field_bytes.split(b"\0", 1)[0].decode("utf-8", NAME_ERRORS)
 
 
 def _pax_number(meta: dict[str, str], key: str, offset: int) -> int:
@@ -126,7 +138,7 @@ def _parse_pax(data: bytes, offset: int) -> dict[str, str]:
         key, sep, value = record.partition(b"=")
         if not sep:
             raise ArchiveError(f"tar PAX header at byte {offset}: record without '='")
-        records[key.decode("utf-8", "surrogateescape")] = value.decode("utf-8", "surrogateescape")
+        records[key.decode("utf-8", NAME_ERRORS)] = value.decode("utf-8", NAME_ERRORS)
         pos += length
     return records
 
@@ -323,9 +335,9 @@ def _walk(reader: _Reader, hash_files: bool, max_entries: int, max_header_bytes:
             elif typeflag == b"g":
                 global_pax.update(_parse_pax(data, offset))
             elif typeflag == b"L":
-                long_name = data.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+                long_name = data.split(b"\0", 1)[0].decode("utf-8", NAME_ERRORS)
             else:
-                long_link = data.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+                long_link = data.split(b"\0", 1)[0].decode("utf-8", NAME_ERRORS)
             continue
 
         row = len(offsets)
@@ -539,9 +551,9 @@ def _text_column(matrix: np.ndarray, start: int, width: int) -> list[str]:
     joined with NUL (which no field can contain before its terminator) and split again."""
     raw = np.ascontiguousarray(matrix[:, start : start + width]).view(f"S{width}").ravel().tolist()
     joined = b"\0".join(raw)
-    texts = joined.decode("utf-8", "surrogateescape").split("\0")
+    texts = joined.decode("utf-8", NAME_ERRORS).split("\0")
     if len(texts) != len(raw):  # bytes after a terminator: decode field by field
-        texts = [r.split(b"\0", 1)[0].decode("utf-8", "surrogateescape") for r in raw]
+        texts = [r.split(b"\0", 1)[0].decode("utf-8", NAME_ERRORS) for r in raw]
     return texts
 
 
