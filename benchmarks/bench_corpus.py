@@ -41,7 +41,14 @@ def timed_scan(specs, work: str, label: str, workers: int, **options) -> tuple[f
         Client(cluster) as client,
     ):
         start = time.perf_counter()
-        report = scan(specs, os.path.join(work, f"ds-{label}"), progress=False, client=client, **options)
+        report = scan(
+            specs,
+            os.path.join(work, f"ds-{label}"),
+            progress=False,
+            client=client,
+            workers_write=True,
+            **options,
+        )
         return time.perf_counter() - start, report
 
 

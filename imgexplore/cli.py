@@ -295,6 +295,7 @@ def cmd_corpus_scan(args: argparse.Namespace) -> str:
         scheduler=args.scheduler,
         workers=args.workers,
         progress=None if not args.quiet else False,
+        workers_write=True if args.workers_write else None,
     )
     lines = [
         f"images: {report.images_done} scanned, {report.images_skipped} already done; "
@@ -333,6 +334,11 @@ def _corpus_parser(p: argparse.ArgumentParser) -> None:
     s.add_argument("--scheduler", help="address of an existing Dask scheduler (default: a local cluster)")
     s.add_argument(
         "--workers", type=int, help="worker processes of the local cluster (default: one per core)"
+    )
+    s.add_argument(
+        "--workers-write",
+        action="store_true",
+        help="with --scheduler: workers write file tables into --out themselves (a shared filesystem)",
     )
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     _tls_options(s)

@@ -39,6 +39,10 @@ def _key(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
+def _layer_key(digest: str) -> str:
+    return digest.split(":", 1)[1][:32]
+
+
 def _part(out: str, table: str, key: str) -> str:
     return os.path.join(out, table, f"part-{key}.parquet")
 
@@ -184,9 +188,12 @@ def image_metadata(spec: str, platform: str | None = None) -> dict[str, pd.DataF
     }
 
 
-def index_layer(spec: str, digest: str, hash_files: bool = False, platform: str | None = None) -> dict:
+def index_layer(
+    spec: str, digest: str, hash_files: bool = False, platform: str | None = None, out: str | None = None
+) -> dict:
     """The file table of one layer (found through an image that uses it), reduced to the
-    corpus columns; or an errors row."""
+    corpus columns; or an errors row. With ``out`` the table is written into the dataset
+    there (by the worker) and only its size comes back."""
     from ..errors import ImgExploreError
     from ..layerfiles import layer_table
     from ..opener import open_image
@@ -205,11 +212,22 @@ def index_layer(spec: str, digest: str, hash_files: bool = False, platform: str 
     files = table.loc[table["whiteout"].isna() & ~table["opaque"], columns].copy()
     files.insert(0, "digest", digest)
     files.insert(1, "diff_id", table.attrs["diff_id"])
-    return {
+    result = {
         "files": files,
         "tar_size": int(table.attrs.get("tar_size", -1)),
         "diff_id": table.attrs["diff_id"],
     }
+    if out is not None:
+        _store_layer(out, digest, result)
+        return {"stored": len(files)}
+    return result
+
+
+def _store_layer(out: str, digest: str, result: dict) -> None:
+    key = _layer_key(digest)
+    sizes = pd.DataFrame([{"digest": digest, "diff_id": result["diff_id"], "tar_size": result["tar_size"]}])
+    _write_part(out, "layer_sizes", key, sizes)
+    _write_part(out, "files", key, result["files"])  # last: its presence marks the layer done
 
 
 # -- the driver -----------------------------------------------------------------------------------
@@ -256,16 +274,28 @@ def scan(
     scheduler: str | None = None,
     workers: int | None = None,
     progress: bool | None = None,
+    workers_write: bool | None = None,
 ) -> ScanReport:
     """Scan images into the dataset at ``out`` (see the module docstring). A Dask ``client``
     may be given; else ``scheduler`` (an address) is used, else a LocalCluster of
-    ``workers`` processes is started and stopped here."""
+    ``workers`` processes is started and stopped here.
+
+    File tables can hold millions of rows: with ``workers_write`` the workers write them
+    into ``out`` themselves instead of sending them to this process. That needs ``out`` to
+    be visible to every worker: the default is True for the local cluster started here,
+    False for a given ``client`` or ``scheduler`` (pass True when they share a filesystem)."""
     out = os.fspath(out)
+    if workers_write is None:
+        workers_write = client is None and not scheduler
     with _dataset_lock(out):
-        return _scan_locked(specs, out, files, hash_files, platform, client, scheduler, workers, progress)
+        return _scan_locked(
+            specs, out, files, hash_files, platform, client, scheduler, workers, progress, workers_write
+        )
 
 
-def _scan_locked(specs, out, files, hash_files, platform, client, scheduler, workers, progress) -> ScanReport:
+def _scan_locked(
+    specs, out, files, hash_files, platform, client, scheduler, workers, progress, workers_write
+) -> ScanReport:
     from distributed import as_completed
 
     started = time.perf_counter()
@@ -288,7 +318,7 @@ def _scan_locked(specs, out, files, hash_files, platform, client, scheduler, wor
             bar.update(1)
         bar.close()
         if files:
-            _index_layers(out, dask_client, hash_files, platform, progress, report)
+            _index_layers(out, dask_client, hash_files, platform, progress, report, workers_write)
     finally:
         if owned:
             cluster = getattr(dask_client, "cluster", None)
@@ -315,7 +345,9 @@ def _store_image(out: str, spec: str, result: dict, report: ScanReport) -> None:
     report.images_done += 1
 
 
-def _index_layers(out: str, client, hash_files: bool, platform, progress, report: ScanReport) -> None:
+def _index_layers(
+    out: str, client, hash_files: bool, platform, progress, report: ScanReport, workers_write: bool
+) -> None:
     from distributed import as_completed
 
     uses = read_table(out, "image_layers")
@@ -325,7 +357,7 @@ def _index_layers(out: str, client, hash_files: bool, platform, progress, report
     todo = [
         (row.spec, row.digest)
         for row in first_use.itertuples()
-        if not os.path.exists(_part(out, "files", row.digest.split(":", 1)[1][:32]))
+        if not os.path.exists(_part(out, "files", _layer_key(row.digest)))
     ]
     report.layers_skipped = len(first_use) - len(todo)
     bar = progress_bar(len(todo), "indexing layers", enabled=progress, unit="layer")
@@ -335,23 +367,20 @@ def _index_layers(out: str, client, hash_files: bool, platform, progress, report
         [d for _, d in todo],
         hash_files=hash_files,
         platform=platform,
-        key=[f"files-{d.split(':', 1)[1][:32]}" for _, d in todo],
+        out=out if workers_write else None,
+        key=[f"files-{_layer_key(d)}" for _, d in todo],
         pure=False,
     )
     digest_of = {future.key: d for future, (_, d) in zip(futures, todo, strict=True)}
     for future, result in as_completed(futures, with_results=True):
         digest = digest_of[future.key]
-        key = digest.split(":", 1)[1][:32]
         if "errors" in result:
-            _write_part(out, "errors", f"layer-{key}", result["errors"])
+            _write_part(out, "errors", f"layer-{_layer_key(digest)}", result["errors"])
             report.errors += 1
             report.failed.append(digest)
         else:
-            sizes = pd.DataFrame(
-                [{"digest": digest, "diff_id": result["diff_id"], "tar_size": result["tar_size"]}]
-            )
-            _write_part(out, "layer_sizes", key, sizes)
-            _write_part(out, "files", key, result["files"])
+            if "stored" not in result:
+                _store_layer(out, digest, result)
             report.layers_indexed += 1
         bar.update(1)
     bar.close()
