@@ -10,8 +10,8 @@ The output is a Parquet dataset, one folder per table, one file per unit of work
     DIR/layer_sizes/  per indexed layer: diff_id and uncompressed (tar) size
     DIR/errors/       images or layers that failed, with the reason
 
-Each part is written by the client as its task finishes, atomically (temporary file, then
-rename), and named after the image spec or layer digest, so an interrupted scan resumes
+Each part is written as its task finishes (by the scanning process, or for file tables by
+the worker itself when it can see the dataset), atomically (temporary file, then rename), and named after the image spec or layer digest, so an interrupted scan resumes
 where it stopped: a rerun skips every image and layer whose part exists, and retries the
 ones that failed. Only one scan may write a dataset at a time (a lock file, ``DIR/.lock``,
 held while it runs, is released by the system even if the scan is killed); a scan removes
