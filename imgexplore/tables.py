@@ -54,8 +54,8 @@ def layers_table(image: Image) -> pd.DataFrame:
 
 
 ALIGNED_COLUMNS = [
-    "step", "created", "created_by", "empty", "layer_index", "digest", "diff_id", "chain_id",
-    "size", "uncompressed_size", "v1_id", "v1_parent", "comment",
+    "step", "created", "created_by", "empty", "layer_index", "digest", "media_type", "diff_id",
+    "chain_id", "size", "uncompressed_size", "v1_id", "v1_parent", "comment",
 ]  # fmt: skip
 
 
@@ -74,6 +74,7 @@ def aligned_table(image: Image, uncompressed_sizes: list[int] | None = None) -> 
                 "empty": step.empty_layer or bool(layer and layer.empty),
                 "layer_index": step.layer_index,
                 "digest": layer.digest if layer else None,
+                "media_type": layer.media_type if layer else None,
                 "diff_id": layer.diff_id if layer else None,
                 "chain_id": layer.chain_id if layer else None,
                 "size": layer.size if layer else None,

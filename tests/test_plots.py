@@ -111,3 +111,57 @@ def test_rich_display(data_dir):
     assert "unknown until decompressed" not in layer  # the empty layer's diff_id is known
     index = imgexplore.open_image(data_dir / "multiarch" / "oci").index._repr_html_()
     assert "application/vnd.oci.image.index.v1+json" in index
+
+
+@pytest.mark.parametrize("which", ["schema2", "schema1", "merged"])
+def test_dag_labels_are_inside_the_axes(data_dir, which):
+    """Every node is labelled and every label is drawn inside the plot (a chain with no step
+    nodes once had all its labels clipped away)."""
+    teaching = imgexplore.open_image(data_dir / "teaching" / "oci")
+    graph = {
+        "schema2": lambda: dag.image_dag(teaching),
+        "schema1": lambda: dag.image_dag(imgexplore.open_image(data_dir / "teaching" / "schema1.json")),
+        "merged": lambda: dag.merge_dags([teaching, imgexplore.open_image(data_dir / "derived" / "oci")]),
+    }[which]()
+    figure = plots.dag(graph)
+    ax = figure.axes[0]
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    frame = ax.get_window_extent(renderer)
+    assert len(ax.texts) == graph.number_of_nodes()
+    for text in ax.texts:
+        box = text.get_window_extent(renderer)
+        assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1, (
+            text.get_text()
+        )
+    if which == "schema1":
+        assert sum("sha256:a3ed95ca" in t.get_text() for t in ax.texts) == 6  # the 6 empty-layer steps
+
+
+def test_byte_ticks_are_round_in_their_unit(teaching):
+    image, _, uncompressed = teaching
+    ax = plots.layer_sizes(image.layers_table(), uncompressed).axes[0]
+    ax.figure.draw_without_rendering()
+    ticks = [t for t in ax.get_yticks() if 0 <= t <= ax.get_ylim()[1]]
+    assert ticks[:3] == [0, 10 * 1024, 20 * 1024]  # the tallest bar is 51,200 bytes: 0, 10 KB, 20 KB…
+    assert [t.get_text() for t in ax.get_yticklabels()][1] == "10.0 KB"
+
+
+def test_sizes_that_are_unknown_or_uncompressed_are_not_called_compressed(data_dir):
+    """Schema 1 records no layer sizes (-1): no bar or curve may show them as 0. docker save's
+    legacy layers are plain tars: their sizes are labelled as stored, not compressed."""
+    schema1 = imgexplore.open_image(data_dir / "teaching" / "schema1.json")
+    sizes = plots.layer_sizes(schema1.layers_table())
+    assert not bars(sizes)
+    assert any("schema 1 manifests do not record" in t.get_text() for t in sizes.axes[0].texts)
+    cumulative = plots.cumulative_size(dag.aligned_table(schema1))
+    assert not cumulative.axes[0].lines and not cumulative.axes[0].get_yticks().size
+
+    saved = imgexplore.open_image(data_dir / "teaching" / "docker-save.tar")
+    legend = plots.layer_sizes(saved.layers_table()).axes[0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["stored (uncompressed tar)"]
+    curve = plots.cumulative_size(dag.aligned_table(saved)).axes[0].lines[0]
+    assert (
+        list(curve.get_ydata())[-1] == 174_080
+    )  # the six tars: 40,960 + 51,200 + 40,960 + 10,240 × 2 + 20,480

@@ -284,9 +284,14 @@ def aligned_table(image: Image, uncompressed_sizes: Sequence[int] | None = None)
 # -- drawing ---------------------------------------------------------------------------------
 
 
+STEP_OFFSET = -1.3  # steps sit left of their layer, so their arrows never cross its label
+STEP_SPREAD = 0.26  # vertical distance between the steps of one layer
+
+
 def layered_layout(graph: nx.DiGraph) -> dict[str, tuple[float, float]]:
     """Deterministic positions: one rank per layer from the base (y = 0) upwards; steps sit
-    to the right of the layer they belong to, images above their top layer. Needs no Graphviz."""
+    to the left of the layer they belong to, spread around its rank, images above their top
+    layer. Needs no Graphviz."""
     positions: dict[str, tuple[float, float]] = {}
     structural = graph.subgraph(
         n for n, d in graph.nodes(data=True) if d.get("kind") in ("scratch", "layer", "v1", "missing")
@@ -304,21 +309,22 @@ def layered_layout(graph: nx.DiGraph) -> dict[str, tuple[float, float]]:
         nodes.sort(key=lambda n: (str(graph.nodes[n].get("images", "")), n))
         for i, node in enumerate(nodes):
             positions[node] = (i - (len(nodes) - 1) / 2, float(rank))
-    side: dict[str, int] = {}
+    steps_of: dict[str, list[str]] = {}
     for node, data in sorted(graph.nodes(data=True), key=lambda item: (item[1].get("step") or 0, item[0])):
         kind = data.get("kind")
         if kind == "step":
             anchor = next(iter(graph.successors(node)), None) if graph.out_degree(node) else None
             if anchor is None or graph.nodes[anchor].get("kind") == "step":
                 anchor = next(iter(graph.predecessors(node)), SCRATCH)
-            x, y = positions.get(anchor, (0.0, 0.0))
-            side[anchor] = side.get(anchor, 0) + 1
-            positions[node] = (x + 1.2, y + 0.18 * (side[anchor] - 1))
+            steps_of.setdefault(anchor, []).append(node)
         elif kind == "image":
             anchor = next(iter(graph.predecessors(node)), SCRATCH)
             x, y = positions.get(anchor, (0.0, 0.0))
-            side[node] = 1
             positions[node] = (x, y + 1)
+    for anchor, steps in steps_of.items():
+        x, y = positions.get(anchor, (0.0, 0.0))
+        for k, node in enumerate(steps):  # the first step lowest, centred on the layer's rank
+            positions[node] = (x + STEP_OFFSET, y + STEP_SPREAD * (k - (len(steps) - 1) / 2))
     for node in graph:
         positions.setdefault(node, (0.0, -1.0))
     return positions

@@ -4,6 +4,7 @@ way on every run, so notebooks, the command line and tests all draw the same pic
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable
 
@@ -13,7 +14,7 @@ import networkx as nx
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, Locator, MaxNLocator
 
 from ..digest import short
 from ..tables import human_bytes
@@ -45,8 +46,25 @@ class ReportFigure(Figure):
         return buffer.getvalue()
 
 
+class _BinaryLocator(Locator):
+    """Ticks at round numbers of the unit the labels use (1, 2, 2.5 or 5 × 10^n KB, MB…),
+    so a byte axis reads 10 KB, 20 KB… rather than 9.8 KB, 19.5 KB…"""
+
+    def __call__(self):
+        vmin, vmax = self.axis.get_view_interval()
+        return self.tick_values(vmin, vmax)
+
+    def tick_values(self, vmin, vmax):
+        top = max(abs(vmin), abs(vmax), 1.0)
+        unit = 1024.0 ** min(int(math.log(top, 1024)), 4)
+        ticks = MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]).tick_values(vmin / unit, vmax / unit)
+        return [tick * unit for tick in ticks]
+
+
 def bytes_axis(axis) -> None:
-    """Label an axis in B/KB/MB/GB (powers of 1024)."""
+    """Label an axis in B/KB/MB/GB (powers of 1024), with round ticks on a linear axis."""
+    if axis.get_scale() == "linear":
+        axis.set_major_locator(_BinaryLocator())
     axis.set_major_formatter(FuncFormatter(lambda value, _: human_bytes(value)))
 
 
@@ -61,6 +79,41 @@ def _label(text: str, limit: int = 38) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+UNKNOWN_SIZES = "compressed sizes unknown: schema 1 manifests do not record them"
+
+
+def _stored_label(media_types: Iterable) -> str:
+    """What a layer's recorded size measures: a compressed blob, or (docker save's legacy
+    layers, uncompressed OCI layers) the plain tar as stored."""
+    from ..mediatypes import layer_compression_from_media_type
+
+    kinds = {layer_compression_from_media_type(m) for m in media_types if isinstance(m, str)}
+    if kinds == {"none"}:
+        return "stored (uncompressed tar)"
+    if "none" in kinds:
+        return "stored (compressed or not)"
+    return "compressed (downloaded)"
+
+
+def _note_unknown(ax: Axes, nothing_to_show: bool) -> None:
+    """Say that sizes are unknown; with nothing else to draw, say it in the middle and drop
+    the meaningless size axis."""
+    if nothing_to_show:
+        ax.set_yticks([])
+        ax.text(
+            0.5,
+            0.55,
+            UNKNOWN_SIZES + ";\ndecompress the layers (diff_ids) to learn the uncompressed ones",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            fontsize=9,
+            color="#555555",
+        )
+    else:
+        ax.text(0.01, 0.98, UNKNOWN_SIZES, transform=ax.transAxes, va="top", fontsize=8, color="#555555")
+
+
 def layer_sizes(
     layers: pd.DataFrame, uncompressed: Iterable[int] | None = None, title: str = "Layer sizes"
 ) -> Figure:
@@ -68,11 +121,20 @@ def layer_sizes(
     size (what the layer's tar holds). Empty layers are grey and marked."""
     fig, ax = _figure()
     x = list(range(len(layers)))
-    sizes = [max(int(s), 0) for s in layers["size"]]
+    known = [int(s) >= 0 for s in layers["size"]]  # schema 1 records no sizes (-1)
     colors = [EMPTY if e else COMPRESSED for e in layers["empty"]]
     width = 0.4 if uncompressed is not None else 0.7
     offset = -width / 2 if uncompressed is not None else 0
-    ax.bar([i + offset for i in x], sizes, width, color=colors, label="compressed (downloaded)")
+    if any(known):
+        ax.bar(
+            [i + offset for i, k in zip(x, known, strict=True) if k],
+            [int(s) for s, k in zip(layers["size"], known, strict=True) if k],
+            width,
+            color=[c for c, k in zip(colors, known, strict=True) if k],
+            label=_stored_label(layers.get("media_type", [])),
+        )
+    if not all(known):
+        _note_unknown(ax, nothing_to_show=not any(known) and uncompressed is None)
     if uncompressed is not None:
         ax.bar(
             [i + width / 2 for i in x],
@@ -84,14 +146,24 @@ def layer_sizes(
     for i, empty in zip(x, layers["empty"], strict=True):
         if empty:
             ax.annotate("empty", (i, 0), xytext=(0, 4), textcoords="offset points", ha="center", fontsize=8)
+    many = len(x) > 8  # long labels side by side would overlap: slant them
     ax.set_xticks(
-        x, [f"{i}\n{_label(c, 18)}" for i, c in zip(x, layers["created_by"], strict=True)], fontsize=7
+        x,
+        [
+            f"{i}: {_label(c, 18)}" if many else f"{i}\n{_label(c, 18)}"
+            for i, c in zip(x, layers["created_by"], strict=True)
+        ],
+        fontsize=7,
+        rotation=45 if many else 0,
+        ha="right" if many else "center",
     )
     ax.set_xlabel("layer (base first) and the step that made it")
     ax.set_ylabel("size")
-    bytes_axis(ax.yaxis)
+    if any(known) or uncompressed is not None:
+        bytes_axis(ax.yaxis)
     ax.set_title(title)
-    ax.legend(loc="upper right", fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper right", fontsize=8)
     return fig
 
 
@@ -100,26 +172,30 @@ def cumulative_size(aligned: pd.DataFrame, title: str = "Image size, step by ste
     aligned table has it); metadata-only steps add nothing and are marked."""
     fig, ax = _figure()
     steps = list(aligned["step"])
-    compressed = aligned["size"].fillna(0).clip(lower=0).astype(int).cumsum()
-    ax.step(steps, compressed, where="post", color=COMPRESSED, label="compressed")
+    made_layer = aligned["layer_index"].notna()
+    sizes_known = bool((aligned.loc[made_layer, "size"] >= 0).all())  # schema 1: -1
+    curve = None
+    if sizes_known:
+        curve = aligned["size"].fillna(0).astype(int).cumsum()
+        label = _stored_label(aligned.get("media_type", pd.Series(dtype=object)).dropna())
+        ax.step(steps, curve, where="post", color=COMPRESSED, label=label)
     if aligned["uncompressed_size"].notna().any():
-        ax.step(
-            steps,
-            aligned["uncompressed_size"].fillna(0).astype(int).cumsum(),
-            where="post",
-            color=UNCOMPRESSED,
-            label="uncompressed",
+        uncompressed = aligned["uncompressed_size"].fillna(0).astype(int).cumsum()
+        ax.step(steps, uncompressed, where="post", color=UNCOMPRESSED, label="uncompressed")
+        curve = uncompressed if curve is None else curve
+    if not sizes_known:
+        _note_unknown(ax, nothing_to_show=curve is None)
+    if curve is not None:
+        empty = aligned["empty"].astype(bool).to_numpy()  # no layer, or an empty one (schema 1)
+        ax.scatter(
+            [s for s, e in zip(steps, empty, strict=True) if e],
+            [c for c, e in zip(curve, empty, strict=True) if e],
+            marker="o",
+            facecolors="white",
+            edgecolors=EMPTY,
+            zorder=3,
+            label="metadata-only step",
         )
-    empty = aligned["layer_index"].isna()
-    ax.scatter(
-        [s for s, e in zip(steps, empty, strict=True) if e],
-        [c for c, e in zip(compressed, empty, strict=True) if e],
-        marker="o",
-        facecolors="white",
-        edgecolors=EMPTY,
-        zorder=3,
-        label="metadata-only step",
-    )
     ax.set_xticks(
         steps,
         [f"{s}: {_label(c, 16)}" for s, c in zip(steps, aligned["created_by"], strict=True)],
@@ -129,9 +205,11 @@ def cumulative_size(aligned: pd.DataFrame, title: str = "Image size, step by ste
     )
     ax.set_xlabel("history step")
     ax.set_ylabel("cumulative size")
-    bytes_axis(ax.yaxis)
+    if curve is not None:
+        ax.set_ylim(bottom=0)
+        bytes_axis(ax.yaxis)
+        ax.legend(fontsize=8)
     ax.set_title(title)
-    ax.legend(fontsize=8)
     return fig
 
 
@@ -168,27 +246,32 @@ def history_timeline(history: pd.DataFrame, title: str = "Build history over tim
         label="metadata only",
         zorder=3,
     )
+    import matplotlib.dates as mdates
+
+    locator = mdates.AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # the date once, then times
     ax.set_xlabel("created (UTC)")
     ax.set_ylabel("step")
     ax.set_title(title)
     ax.legend(fontsize=8)
-    fig.autofmt_xdate()
     return fig
 
 
 def dag(graph: nx.DiGraph, title: str = "Layer DAG", positions: dict | None = None) -> Figure:
     """A layer DAG drawn with the deterministic layered layout (base at the bottom). Layer
-    nodes show a short digest and the step; shared layers of a merged graph are darker."""
+    nodes show a short digest and the step; history steps sit to their left; shared layers of
+    a merged graph are darker."""
     from ..analysis.dag import layered_layout
 
     positions = positions or layered_layout(graph)
-    height = 1.5 + 0.6 * (max((y for _, y in positions.values()), default=1) + 1)
-    width = 4 + 2.2 * (
-        max((x for x, _ in positions.values()), default=0)
-        - min((x for x, _ in positions.values()), default=0)
-    )
+    xs = [x for x, _ in positions.values()] or [0.0]
+    ys = [y for _, y in positions.values()] or [0.0]
+    height = 1.5 + 0.6 * (max(ys) + 1)
+    width = 4 + 2.2 * (max(xs) - min(xs))
     fig, ax = _figure(min(max(width, 7), 16), min(max(height, 4), 14))
     kinds = nx.get_node_attributes(graph, "kind")
+    sizes = {node: 110 if kinds.get(node) == "step" else 300 for node in graph}
     colors = []
     for node in graph:
         data = graph.nodes[node]
@@ -200,37 +283,48 @@ def dag(graph: nx.DiGraph, title: str = "Layer DAG", positions: dict | None = No
         if data.get("problem"):
             color = WASTED
         colors.append(color)
+    node_sizes = [sizes[node] for node in graph]
     nx.draw_networkx_edges(
-        graph, positions, ax=ax, arrows=True, arrowsize=8, edge_color="#888888", node_size=300
+        graph, positions, ax=ax, arrows=True, arrowsize=8, edge_color="#888888", node_size=node_sizes
     )
     nx.draw_networkx_nodes(
-        graph, positions, ax=ax, node_color=colors, node_size=300, edgecolors="#333333", linewidths=0.5
+        graph, positions, ax=ax, node_color=colors, node_size=node_sizes, edgecolors="#333333", linewidths=0.5
     )
-    labels = {}
     for node, data in graph.nodes(data=True):
         kind = data.get("kind")
+        x, y = positions[node]
         if kind in ("layer", "v1"):
-            labels[node] = f"{short(data.get('digest'), 8)}\n{_label(data.get('created_by', ''), 24)}"
+            text = f"{short(data.get('digest'), 8)}\n{_label(data.get('created_by', ''), 24)}"
         elif kind == "step":
-            labels[node] = f"step {data.get('step')}"
+            text = f"step {data.get('step')}"
         elif kind == "image":
-            labels[node] = data.get("name", "")
+            text = data.get("name", "")
         else:
-            labels[node] = str(node)[:16]
-    label_positions = {n: (x + 0.07, y) for n, (x, y) in positions.items()}
-    nx.draw_networkx_labels(
-        graph,
-        label_positions,
-        labels,
-        ax=ax,
-        font_size=6,
-        verticalalignment="center",
-        horizontalalignment="left",
-    )
+            text = str(node)[:16]
+        left = kind == "step"  # step labels go left, away from the arrows to their layer
+        ax.annotate(
+            text,
+            (x, y),
+            xytext=(-7 if left else 11, 0),
+            textcoords="offset points",
+            ha="right" if left else "left",
+            va="center",
+            fontsize=6,
+        )
+    # room for the labels: they are drawn in points beside the nodes, outside the data range
+    has_steps = "step" in kinds.values()
+    ax.set_xlim(min(xs) - (0.9 if has_steps else 0.6), max(xs) + 1.6)
+    ax.set_ylim(min(ys) - 0.6, max(ys) + 0.6)
     ax.set_title(title)
-    ax.set_xlabel("layers of one image stack upwards; steps sit to the right of their layer")
+    merged = any(len(data.get("images", [])) > 1 for _, data in graph.nodes(data=True))
+    ax.set_xlabel(
+        "layers stack upwards from the base"
+        + ("; the history steps of a layer sit to its left" if has_steps else "")
+        + ("; layers shared by several images are darker" if merged else "")
+    )
     ax.set_ylabel("layer depth (base = 1)")
-    ax.margins(x=0.25, y=0.08)
+    ax.set_xticks([])
+    ax.set_yticks([])
     return fig
 
 
