@@ -60,6 +60,8 @@ def test_other_figures(teaching, data_dir):
     treemap = plots.treemap(files.merged())
     assert "79.0 KB" not in treemap.axes[0].get_xlabel()  # the whole image, not layer 2
     assert "folders" in treemap.axes[0].get_xlabel()
+    boxes = {t.get_text().split("\n")[0] for t in treemap.axes[0].texts}
+    assert {"/app (files in it)", "/app/bin", "/usr/bin"} <= boxes  # /app's own files beside /app/bin
     images = [
         imgexplore.open_image(data_dir / "multiarch" / "oci", p) for p in ("linux/amd64", "linux/arm64")
     ]

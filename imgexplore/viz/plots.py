@@ -360,10 +360,16 @@ def treemap(
                 )
             )
             if rect["dx"] > 8 and rect["dy"] > 5:
+                # a folder shown beside its own subfolders holds only the files directly in it
+                nested = any(
+                    other.startswith(f"{directory}/" if directory else "")
+                    for other in groups.index
+                    if other != directory
+                )
                 ax.text(
                     rect["x"] + rect["dx"] / 2,
                     rect["y"] + rect["dy"] / 2,
-                    f"/{directory}\n{human_bytes(size)}",
+                    f"/{directory}{' (files in it)' if nested else ''}\n{human_bytes(size)}",
                     ha="center",
                     va="center",
                     fontsize=7,
