@@ -162,7 +162,8 @@ class Explorer(w.VBox):
         self.info.value = (
             f"<b>layer {index}</b> · step {layer.history_step if step else '–'}: "
             f"<code>{html.escape((step.created_by if step else layer.created_by) or '')}</code><br>"
-            f"compressed {human_bytes(layer.size)} · uncompressed "
+            f"{'stored as a plain tar' if layer.declared_compression == 'none' else 'compressed'} "
+            f"{human_bytes(layer.size)} · uncompressed "
             f"{human_bytes(self.files.tables[index].attrs.get('tar_size'))} · "
             f"{counts.get('added', 0)} added, {counts.get('modified', 0)} modified, {counts.get('deleted', 0)} deleted"
         )
