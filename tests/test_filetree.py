@@ -198,8 +198,72 @@ def test_dive_image_waste(realdata):
     assert lineage["change"].tolist() == ["added", "modified", "deleted"]
     assert lineage["layer"].tolist() == [3, 4, 9]
     assert lineage["detail"].tolist() == ["", "metadata", "whiteout"]  # chmod 444, then rm -rf
-    _, summary = files.waste()
-    assert 0 < summary["wasted_bytes"] < summary["file_bytes_all_layers"]
+    per_layer, summary = files.waste()
+    expected = _waste_by_replaying(image)
+    assert per_layer["wasted_bytes"].tolist() == expected
+    assert summary["wasted_bytes"] == sum(expected) == 32_025  # five superseded 6,405-byte copies
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["data/teaching/oci", "data/derived/oci", "realdata/wagoodman__dive/.data/test-kaniko-image.tar"],
+)
+def test_waste_matches_an_independent_replay(where, data_dir, request):
+    root, _, rest = where.partition("/")
+    base = data_dir if root == "data" else request.getfixturevalue("realdata")  # skips when absent
+    image = imgexplore.open_image(base / rest)
+    per_layer, _ = image.files(cache=False).waste()
+    assert per_layer["wasted_bytes"].tolist() == _waste_by_replaying(image)
+
+
+def _waste_by_replaying(image) -> list[int]:
+    """Wasted bytes per layer worked out independently: Python's tarfile reads each layer and
+    the layers are replayed onto a dict (path -> (layer, type, size)) by the OCI rules; a
+    regular file's bytes are wasted when a later layer replaces or deletes it, unless a hardlink
+    of its own layer that survives to the end still reaches it."""
+    import tarfile
+
+    fs: dict[str, tuple[int, str, int]] = {}
+    wasted = [0] * len(image.layers)
+    lost: list[tuple[int, str, int]] = []
+
+    def drop(path: str) -> None:
+        layer, kind, size = fs.pop(path)
+        if kind == "file" and size > 0:
+            lost.append((layer, path, size))
+
+    for index, layer in enumerate(image.layers):
+        with layer.open_tar() as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
+            members = [(m.name.strip("/").removeprefix("./"), m) for m in tar]
+        for name, _ in members:
+            parent, _, base = name.rpartition("/")
+            below = (parent + "/") if parent else ""
+            if base == ".wh..wh..opq":
+                for path in [p for p in fs if p.startswith(below)]:
+                    drop(path)
+            elif base.startswith(".wh."):
+                gone = below + base[4:]
+                for path in [p for p in fs if p == gone or p.startswith(gone + "/")]:
+                    drop(path)
+        for name, member in members:
+            if name.rpartition("/")[2].startswith(".wh."):
+                continue
+            kind = "dir" if member.isdir() else "file" if member.isfile() else "link"
+            if name in fs:
+                if fs[name][1] == "dir" and kind != "dir":
+                    for path in [p for p in fs if p.startswith(name + "/")]:
+                        drop(path)
+                drop(name)
+            fs[name] = (index, kind, member.size if member.isfile() else 0)
+            if member.islnk():
+                fs[name] = (index, "hardlink:" + member.linkname.strip("/"), 0)
+    reachable = {
+        (layer, kind.split(":", 1)[1]) for layer, kind, _ in fs.values() if kind.startswith("hardlink:")
+    }
+    for layer, path, size in lost:
+        if (layer, path) not in reachable:
+            wasted[layer] += size
+    return wasted
 
 
 def test_ggcr_whiteout_archive(realdata):
