@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from .errors import ImgExploreError
-from .output import FORMATS, render
+from .output import FORMATS, octal_modes, render
 
 SOURCE_HELP = (
     "an OCI layout folder or tar (oci:PATH[:TAG]), a docker save tarball "
@@ -60,9 +60,7 @@ def cmd_history(args: argparse.Namespace) -> str:
 
 def _table_view(table, fmt: str):
     """Octal modes for people; numbers for programs."""
-    if fmt == "table" and "mode" in table:
-        table = table.assign(mode=table["mode"].map(lambda m: f"{int(m):04o}"))
-    return table
+    return octal_modes(table) if fmt == "table" else table
 
 
 TREE_COLUMNS = [

@@ -14,6 +14,14 @@ FORMATS = ("table", "csv", "json")
 _DIGEST_COLUMNS = ("digest", "diff_id", "chain_id", "layer_digest", "config_digest")
 
 
+def octal_modes(table: pd.DataFrame) -> pd.DataFrame:
+    """A copy of a file table with ``mode`` as people read it (``0755``); the tables themselves
+    keep numbers, for programs."""
+    if "mode" not in table:
+        return table
+    return table.assign(mode=table["mode"].map(lambda m: f"{int(m):04o}"))
+
+
 def records(table: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows as plain dicts, with pandas' missing values turned into ``None``."""
     rows = table.astype(object).where(table.notna(), None).to_dict(orient="records")

@@ -355,6 +355,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 import imgexplore
+from imgexplore.output import octal_modes
 from imgexplore.viz import plots
 
 image = imgexplore.open_image(IMAGE)
@@ -366,11 +367,7 @@ files = image.files()
 Layer 3 overwrites `app/config.json` and deletes a file and a directory with two whiteouts.
 """),
         code("""
-def octal_modes(table):
-    return table.assign(mode=table["mode"].map("{:04o}".format))
-
-
-octal_modes(files.layer(3)[["path", "type", "size", "mode", "whiteout", "opaque"]])
+octal_modes(files.layer(3)[["path", "type", "size", "mode", "whiteout", "opaque"]])  # modes as 0755, not 493
 """),
         code("""
 files.changes(3)

@@ -17,6 +17,7 @@ from IPython.display import display
 
 from ..digest import short
 from ..errors import ImgExploreError
+from ..output import octal_modes
 from ..tables import human_bytes
 
 TABLE_ROWS = 200
@@ -175,8 +176,7 @@ class Explorer(w.VBox):
         if prefix:
             table = table[(table["path"] == prefix) | table["path"].str.startswith(prefix + "/")]
         self.table = table
-        shown = table[[c for c in TABLE_COLUMNS if c in table]].head(TABLE_ROWS).copy()
-        shown["mode"] = shown["mode"].map(lambda m: f"{int(m):04o}")
+        shown = octal_modes(table[[c for c in TABLE_COLUMNS if c in table]].head(TABLE_ROWS))
         self.table_out.clear_output(wait=True)
         with self.table_out:
             caption = f"{self.view} view after layer {index}" if self.view == "merged" else f"layer {index}"
