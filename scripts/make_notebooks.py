@@ -8,6 +8,7 @@ Keeping the source here makes notebook changes reviewable as plain diffs; rerun 
 from __future__ import annotations
 
 import os
+import sys
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
@@ -611,18 +612,18 @@ plots.cdf(samples["compression ratio"], "compression ratio (uncompressed / compr
 }
 
 
-def main() -> None:
-    os.makedirs(OUT, exist_ok=True)
+def main(out: str = OUT) -> None:
+    os.makedirs(out, exist_ok=True)
     for name, cells in NOTEBOOKS.items():
         nb = new_notebook(cells=cells)
         for number, cell in enumerate(nb.cells):
             cell.id = f"cell-{number:02d}"  # stable ids: regenerating changes nothing
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nb.metadata["language_info"] = {"name": "python"}
-        with open(os.path.join(OUT, name), "w") as f:
+        with open(os.path.join(out, name), "w") as f:
             nbformat.write(nb, f)
-    print(f"wrote {len(NOTEBOOKS)} notebooks to {os.path.abspath(OUT)}")
+    print(f"wrote {len(NOTEBOOKS)} notebooks to {os.path.abspath(out)}")
 
 
 if __name__ == "__main__":
-    main()
+    main(*sys.argv[1:2])
