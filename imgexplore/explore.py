@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -11,6 +12,9 @@ from .analysis import filetree
 if TYPE_CHECKING:
     from .image import Image
     from .layerfiles import TreeCache
+
+
+MERGED_VIEWS_KEPT = 3  # besides the whole image's
 
 
 class ImageFiles:
@@ -26,7 +30,9 @@ class ImageFiles:
         self._progress = progress
         self._tables: list[pd.DataFrame] | None = None
         self._changes: pd.DataFrame | None = None
-        self._merged: dict[int, pd.DataFrame] = {}  # merged views by top layer, computed once
+        # merged views by top layer: the whole image's, and the few most recently used others
+        # (each can be as big as the image's file list, so not every layer's is kept)
+        self._merged: OrderedDict[int, pd.DataFrame] = OrderedDict()
 
     @property
     def tables(self) -> list[pd.DataFrame]:
@@ -65,12 +71,26 @@ class ImageFiles:
         return filetree.stack(self.tables)
 
     def merged(self, upto: int | None = None) -> pd.DataFrame:
-        """The filesystem after layer ``upto`` (default: the whole image). Computed once per
-        ``upto`` and shared: copy it before changing it in place."""
+        """The filesystem after layer ``upto`` (default: the whole image). Shared between
+        callers: copy it before changing it in place. Built from the nearest view below it
+        that is still at hand, one layer at a time."""
         top = len(self.tables) - 1 if upto is None else self._check(upto)
-        if top not in self._merged:
-            self._merged[top] = filetree.merged_view(self.tables, top)
-        return self._merged[top]
+        if top in self._merged:
+            self._merged.move_to_end(top)
+            return self._merged[top]
+        start = max((k for k in self._merged if k < top), default=-1)
+        view = self._merged[start] if start >= 0 else filetree.empty_view(self.tables)
+        for index in range(start + 1, top + 1):
+            view = filetree.apply_layer(view, self.tables[index], index)
+        self._keep(top, view)
+        return view
+
+    def _keep(self, top: int, view: pd.DataFrame) -> None:
+        self._merged[top] = view
+        final = len(self.tables) - 1
+        others = [k for k in self._merged if k != final]
+        for old in others[: max(0, len(others) - MERGED_VIEWS_KEPT)]:
+            del self._merged[old]
 
     def changes(self, layer: int | None = None) -> pd.DataFrame:
         """Added / modified / deleted paths of one layer, or of every layer."""
@@ -80,7 +100,7 @@ class ImageFiles:
             return filetree.layer_changes(self.tables, index, below)
         if self._changes is None:
             self._changes, final = filetree.changes_and_final_view(self.tables)
-            self._merged.setdefault(len(self.tables) - 1, final)
+            self._keep(len(self.tables) - 1, final)
         return self._changes
 
     def waste(self) -> tuple[pd.DataFrame, dict]:

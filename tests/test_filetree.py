@@ -367,3 +367,17 @@ def test_gzip_layers_in_a_layout(tmp_path):
     image = imgexplore.open_image(write_layout(tmp_path / "oci", [raw], compress=gzip.compress))
     assert image.files(cache=False).layer(0)["path"].tolist() == ["dir", "dir/f"]
     assert filetree.merged_view(image.files(cache=False).tables)["path"].tolist() == ["dir", "dir/f"]
+
+
+def test_merged_views_in_any_order_are_right_and_few_are_kept(data_dir):
+    """An explorer jumps between layers: each merged view is built from the nearest one at
+    hand, must equal one built from scratch, and only a few views stay in memory."""
+    from imgexplore.explore import MERGED_VIEWS_KEPT
+
+    files = imgexplore.open_image(data_dir / "teaching" / "oci").files(cache=False)
+    for upto in (3, 1, 5, 0, 4, 2, 3, None, 1):
+        expected = filetree.merged_view(files.tables, upto)
+        pd.testing.assert_frame_equal(files.merged(upto), expected)
+        assert len(files._merged) <= MERGED_VIEWS_KEPT + 1
+    files.changes()
+    assert 5 in files._merged and len(files._merged) <= MERGED_VIEWS_KEPT + 1

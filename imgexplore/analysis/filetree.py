@@ -95,12 +95,14 @@ def _hidden_by(below: pd.DataFrame, table: pd.DataFrame) -> np.ndarray:
     return reasons
 
 
-def _empty_view(tables: list[pd.DataFrame]) -> pd.DataFrame:
+def empty_view(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """The merged view below the base layer: no rows, the tables' columns."""
     return stack(tables, -1)
 
 
-def _apply(below: pd.DataFrame, table: pd.DataFrame, index: int) -> pd.DataFrame:
-    """The merged view after putting layer ``index`` (``table``) on top of ``below``."""
+def apply_layer(below: pd.DataFrame, table: pd.DataFrame, index: int) -> pd.DataFrame:
+    """The merged view after putting layer ``index`` (``table``) on top of the merged view
+    ``below`` (that of the layers under it)."""
     own = table[~_is_marker(table)].drop_duplicates("path", keep="last").assign(layer=index)
     kept = below[(_hidden_by(below, table) == "") & ~_isin(below["path"], own["path"])]
     if not len(kept):
@@ -116,9 +118,9 @@ def iter_merged(tables: list[pd.DataFrame], upto: int | None = None):
     """Yield ``(i, view)``: the merged view after each layer ``i`` up to ``upto``, built one
     layer at a time (each view costs one pass over the one below it, not over every layer)."""
     last = len(tables) - 1 if upto is None else upto
-    view = _empty_view(tables)
+    view = empty_view(tables)
     for i in range(last + 1):
-        view = _apply(view, tables[i], i)
+        view = apply_layer(view, tables[i], i)
         yield i, view
 
 
@@ -128,9 +130,9 @@ def merged_view(tables: list[pd.DataFrame], upto: int | None = None) -> pd.DataF
     One row per visible path, sorted by path; ``layer`` says which layer the entry comes from.
     Whiteout and opaque markers are consumed, never shown."""
     last = len(tables) - 1 if upto is None else upto
-    view = _empty_view(tables)
+    view = empty_view(tables)
     for i in range(last + 1):
-        view = _apply(view, tables[i], i)
+        view = apply_layer(view, tables[i], i)
     return view
 
 
@@ -146,7 +148,7 @@ def layer_changes(tables: list[pd.DataFrame], index: int, below: pd.DataFrame | 
     """
     table = tables[index]
     if below is None:
-        below = merged_view(tables, index - 1) if index > 0 else _empty_view(tables)
+        below = merged_view(tables, index - 1) if index > 0 else empty_view(tables)
     own = table[~_is_marker(table)]
     compared = ["type", "size", "sha256", "linkname", *_COMPARED_METADATA]
     old = (
@@ -211,7 +213,7 @@ def all_changes(tables: list[pd.DataFrame]) -> pd.DataFrame:
 def changes_and_final_view(tables: list[pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """:func:`all_changes` and the merged view of the whole image, from one pass over the layers."""
     frames = []
-    below = _empty_view(tables)
+    below = empty_view(tables)
     for i, view in iter_merged(tables):
         frames.append(layer_changes(tables, i, below))
         below = view
