@@ -304,21 +304,22 @@ def duplicate_files(tables: list[pd.DataFrame]) -> pd.DataFrame:
     files = all_rows[(all_rows["type"] == "file") & (all_rows["size"] > 0) & ~_is_marker(all_rows)]
     sizes = files["size"].value_counts()
     candidates = files[files["size"].isin(sizes[sizes > 1].index) & files["sha256"].notna()]
-    groups = []
-    for (sha, size), group in candidates.groupby(["sha256", "size"], sort=False):
-        if len(group) < 2:
-            continue
-        groups.append(
-            {
-                "sha256": sha,
-                "size": int(size),
-                "copies": len(group),
-                "extra_bytes": int(size) * (len(group) - 1),
-                "paths": sorted(set(group["path"])),
-                "layers": sorted(set(int(v) for v in group["layer"])),
-            }
+    repeated = candidates[candidates.duplicated(["sha256", "size"], keep=False)]  # only real copies
+    columns = ["sha256", "size", "copies", "extra_bytes", "paths", "layers"]
+    if not len(repeated):
+        return pd.DataFrame(columns=columns)
+    result = (
+        repeated.groupby(["sha256", "size"], sort=False)
+        .agg(
+            copies=("path", "size"),
+            paths=("path", lambda p: sorted(set(p))),
+            layers=("layer", lambda v: sorted({int(x) for x in v})),
         )
-    result = pd.DataFrame(groups, columns=["sha256", "size", "copies", "extra_bytes", "paths", "layers"])
+        .reset_index()
+    )
+    result["size"] = result["size"].astype("int64")
+    result["extra_bytes"] = result["size"] * (result["copies"] - 1)
+    result = result[columns]
     return result.sort_values(["extra_bytes", "sha256"], ascending=[False, True], kind="stable").reset_index(
         drop=True
     )
