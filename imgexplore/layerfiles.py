@@ -23,17 +23,22 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _INT_COLUMNS = ("size", "mode", "uid", "gid", "mtime")
+_STRING_COLUMNS = ("path",)
+_STRING = "str"  # Arrow-backed in pandas 3
 _CACHE_FORMAT = "v1"
 
 
 def table_from_listing(columns: dict[str, np.ndarray]) -> pd.DataFrame:
-    """The listing's columns as a DataFrame (ints as int64, text as objects)."""
+    """The listing's columns as a DataFrame (ints as int64, paths as Arrow-backed strings —
+    compact, and compared without conversion —, other text as objects)."""
     data = {}
     for name in COLUMNS:
         if name in _INT_COLUMNS:
             data[name] = np.asarray(columns[name], dtype=np.int64)
         elif name == "opaque":
             data[name] = np.asarray(columns[name], dtype=bool)
+        elif name in _STRING_COLUMNS:
+            data[name] = pd.Series(columns[name], dtype=_STRING)
         else:
             data[name] = pd.Series(np.asarray(columns[name], dtype=object), dtype=object, copy=False)
     return pd.DataFrame(data, copy=False)
@@ -85,7 +90,9 @@ class TreeCache:
         meta = arrow.schema.metadata or {}
         table = arrow.to_pandas()
         for name in COLUMNS:
-            if name not in _INT_COLUMNS and name != "opaque":
+            if name in _STRING_COLUMNS:
+                table[name] = table[name].astype(_STRING)
+            elif name not in _INT_COLUMNS and name != "opaque":
                 table[name] = table[name].astype(object).where(table[name].notna(), None)
         table.attrs.update(diff_id=diff_id, tar_size=int(meta.get(b"tar_size", b"-1")))
         return table
