@@ -11,7 +11,7 @@ import pandas as pd
 from .digest import short
 
 FORMATS = ("table", "csv", "json")
-_DIGEST_COLUMNS = ("digest", "diff_id", "chain_id", "layer_digest", "config_digest")
+_DIGEST_COLUMNS = ("digest", "diff_id", "chain_id", "layer_digest", "config_digest", "sha256")
 
 
 def octal_modes(table: pd.DataFrame) -> pd.DataFrame:
@@ -44,11 +44,16 @@ def render(table: pd.DataFrame, fmt: str, *, wide: bool = False, max_text: int =
     if fmt != "table":
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     shown = table.copy()
+    for column in shown.columns:
+        if shown[column].dtype == object:  # lists (paths, layers) read better without brackets
+            shown[column] = shown[column].map(
+                lambda v: ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else v
+            )
     if not wide:
         for column in shown.columns:
             if column in _DIGEST_COLUMNS:
                 shown[column] = shown[column].map(lambda v: short(v) if isinstance(v, str) else v)
-            elif shown[column].dtype == object:
+            elif shown[column].dtype == object or pd.api.types.is_string_dtype(shown[column]):
                 shown[column] = shown[column].map(
                     lambda v: v if not isinstance(v, str) or len(v) <= max_text else v[: max_text - 1] + "…"
                 )

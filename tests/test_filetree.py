@@ -360,6 +360,15 @@ def test_cli_tree_json_has_layer_column(data_dir, tmp_path):
         ).stdout
     )
     assert waste["summary"]["wasted_bytes"] == 45649
+    text = subprocess.run(
+        [sys.executable, "-m", "imgexplore", "waste", str(data_dir / "teaching/oci")],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    ).stdout
+    # the duplicates table: short content hash, lists without brackets
+    assert text.splitlines()[-1].split() == ["2b96248ed989", "8000", "2", "8000", "app/bin/server", "2,", "5"]
 
 
 def test_gzip_layers_in_a_layout(tmp_path):
