@@ -72,7 +72,9 @@ def write_layout(
                 "type": "layers",
                 "diff_ids": ["sha256:" + hashlib.sha256(t).hexdigest() for t in layer_tars],
             },
-            "history": history or [{"created_by": f"step {i}"} for i in range(len(layer_tars))],
+            "history": history
+            if history is not None
+            else [{"created_by": f"step {i}"} for i in range(len(layer_tars))],
         }
     ).encode()
     manifest = json.dumps(

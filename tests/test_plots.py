@@ -167,3 +167,31 @@ def test_sizes_that_are_unknown_or_uncompressed_are_not_called_compressed(data_d
     assert (
         list(curve.get_ydata())[-1] == 174_080
     )  # the six tars: 40,960 + 51,200 + 40,960 + 10,240 × 2 + 20,480
+
+
+def test_timeline_and_report_without_build_times(tmp_path):
+    """`created` is optional in a config's history (and some builders leave history out): the
+    timeline says so instead of failing, and the whole report is still written."""
+    from tarmaker import tar_bytes, write_layout
+
+    from imgexplore.report import build_report
+
+    layers = [tar_bytes([{"name": "etc/a", "data": b"one"}]), tar_bytes([{"name": "etc/a", "data": b"two"}])]
+    undated = imgexplore.open_image(
+        write_layout(tmp_path / "undated", layers, history=[{"created_by": "ADD a"}, {"created_by": "RUN b"}])
+    )
+    ax = plots.history_timeline(undated.history_table()).axes[0]
+    assert not ax.collections and "no created times" in ax.texts[0].get_text()
+    partly = imgexplore.open_image(
+        write_layout(
+            tmp_path / "partly",
+            layers,
+            history=[{"created": "2024-01-01T00:00:00Z", "created_by": "ADD a"}, {"created_by": "RUN b"}],
+        )
+    )
+    ax = plots.history_timeline(partly.history_table()).axes[0]
+    assert sum(len(c.get_offsets()) for c in ax.collections) == 1
+    assert "1 step(s) without a time not shown" in ax.get_xlabel()
+    no_history = imgexplore.open_image(write_layout(tmp_path / "bare", layers, history=[]))
+    result = build_report(no_history, tmp_path / "report")
+    assert len(result["figures"]) == 12 and (tmp_path / "report" / "history_timeline.svg").exists()

@@ -233,27 +233,42 @@ def waste(per_layer: pd.DataFrame, title: str = "Where the bytes of each layer e
 
 def history_timeline(history: pd.DataFrame, title: str = "Build history over time") -> Figure:
     """One point per history step at its ``created`` time: filled for steps that made a
-    layer, hollow for metadata-only steps."""
-    fig, ax = _figure(8, 3.5)
-    times = pd.to_datetime(history["created"], errors="coerce", utc=True)
-    made = history["layer_index"].notna()
-    ax.scatter(times[made], history["step"][made], color=COMPRESSED, label="made a layer", zorder=3)
-    ax.scatter(
-        times[~made],
-        history["step"][~made],
-        facecolors="white",
-        edgecolors=EMPTY,
-        label="metadata only",
-        zorder=3,
-    )
+    layer, hollow for metadata-only steps. Steps without a time (``created`` is optional)
+    are left out, and the figure says how many."""
     import matplotlib.dates as mdates
 
+    fig, ax = _figure(8, 3.5)
+    times = pd.to_datetime(history["created"], errors="coerce", utc=True)
+    dated = times.notna().to_numpy()
+    made = history["layer_index"].notna().to_numpy()
+    steps = history["step"].to_numpy()
+    ax.set_title(title)
+    ax.set_ylabel("step")
+    if not dated.any():
+        ax.text(
+            0.5,
+            0.5,
+            "no step records when it was made (history has no created times)",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            fontsize=9,
+            color="#555555",
+        )
+        ax.set_xticks([])
+        ax.set_xlabel("created (UTC)")
+        return fig
+    for layer_made, style in (
+        (True, {"color": COMPRESSED, "label": "made a layer"}),
+        (False, {"facecolors": "white", "edgecolors": EMPTY, "label": "metadata only"}),
+    ):
+        chosen = dated & (made == layer_made)
+        ax.scatter(times[chosen], steps[chosen], zorder=3, **style)
     locator = mdates.AutoDateLocator()
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # the date once, then times
-    ax.set_xlabel("created (UTC)")
-    ax.set_ylabel("step")
-    ax.set_title(title)
+    undated = int((~dated).sum())
+    ax.set_xlabel("created (UTC)" + (f"; {undated} step(s) without a time not shown" if undated else ""))
     ax.legend(fontsize=8)
     return fig
 
