@@ -20,6 +20,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .tarlist import COLUMNS
+
 CHANGE_COLUMNS = ["layer", "path", "change", "detail", "type", "size", "prev_layer", "prev_size"]
 _COMPARED_METADATA = ("mode", "uid", "gid", "mtime", "xattrs")
 
@@ -64,8 +66,8 @@ def stack(tables: list[pd.DataFrame], upto: int | None = None) -> pd.DataFrame:
     """All layers' entries in one table, with a ``layer`` column, base layer first."""
     last = len(tables) - 1 if upto is None else upto
     frames = [t.assign(layer=i) for i, t in enumerate(tables[: last + 1])]
-    if not frames:
-        return pd.DataFrame(columns=[*(tables[0].columns if tables else []), "layer"])
+    if not frames:  # no layers (yet): no rows, but every column
+        return pd.DataFrame(columns=[*(tables[0].columns if tables else COLUMNS), "layer"])
     return pd.concat(frames, ignore_index=True)
 
 
@@ -279,7 +281,16 @@ def wasted_space(
                 round(row["wasted_bytes"] * compressed_sizes[i] / tar_size)
             )
         rows.append(row)
-    per_layer = pd.DataFrame(rows)
+    base_columns = [
+        "layer",
+        "files",
+        "file_bytes",
+        "wasted_files",
+        "wasted_bytes",
+        "superseded_by",
+        "tar_size",
+    ]
+    per_layer = pd.DataFrame(rows, columns=list(rows[0]) if rows else base_columns)
     total = int(per_layer["file_bytes"].sum()) if len(per_layer) else 0
     wasted = int(per_layer["wasted_bytes"].sum()) if len(per_layer) else 0
     summary = {
