@@ -117,6 +117,36 @@ class ImageFiles:
         """Every layer that adds, changes or deletes ``path``, with the step that did it."""
         return filetree.lineage(self.changes(), path, self.image.layers_table())
 
+    def markers(self) -> pd.DataFrame:
+        """Every whiteout and opaque marker in the image: ``layer``, ``path`` (the marker's own
+        entry), ``kind`` (``whiteout`` or ``opaque``) and ``hides`` (the path it deletes, or
+        the directory whose lower contents it hides)."""
+        return filetree.markers(self.tables)
+
+    def most_changed_layer(self) -> int | None:
+        """The layer that modifies or deletes the most paths of the layers below it (the
+        lowest such layer on a tie); ``None`` when no layer does."""
+        changes = self.changes()
+        counts = changes[changes["change"] != "added"].groupby("layer").size()
+        return int(counts.sort_index().idxmax()) if len(counts) else None
+
+    def most_changed_path(self) -> str | None:
+        """The non-directory path that most layers touch (then: most content changes, then
+        by name); a good first argument for :meth:`lineage`."""
+        changes = self.changes()
+        touched = changes[changes["type"] != "dir"]
+        if touched.empty:
+            return None
+        score = (
+            touched.assign(content=touched["detail"] == "content")
+            .groupby("path")
+            .agg(layers=("layer", "nunique"), content=("content", "sum"))
+        )
+        ranked = score.reset_index().sort_values(
+            ["layers", "content", "path"], ascending=[False, False, True], kind="stable"
+        )
+        return str(ranked["path"].iloc[0])
+
     def directory_sizes(
         self, layer: int | None = None, *, merged: bool = True, max_depth: int | None = None
     ) -> pd.DataFrame:

@@ -238,14 +238,18 @@ pd.DataFrame(rows, columns=["step", "id", "parent", "blobSum", "throwaway"])
 A layer's diff_id names its own content; its **chain id** names the layer *and everything
 below it*: `ChainID(L1) = DiffID(L1)`, `ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln))`.
 Two images share a layer only if they share its chain id. Schema 1 records no diff_ids, so
-they are computed here by decompressing the layers.
+they are computed here by decompressing the layers; when `SCHEMA1_MANIFEST` and `IMAGE` are
+the same image (as the sample files are), both columns agree.
 """),
         code("""
 schema1.compute_diff_ids()
 image = imgexplore.open_image(IMAGE)
+from_schema1 = [d["chain_id"] for d in dag.layer_chain(dag.image_dag(schema1))]
+from_config = [d["chain_id"] for d in dag.layer_chain(dag.image_dag(image))]
+print("the same chain ids:", from_schema1 == from_config)
 pd.DataFrame({
-    "schema 1 (computed)": [d["chain_id"][:19] for d in dag.layer_chain(dag.image_dag(schema1))],
-    "schema 2 (from the config)": [d["chain_id"][:19] for d in dag.layer_chain(dag.image_dag(image))],
+    "schema 1 (computed)": pd.Series(from_schema1).str[:19],
+    "schema 2 (from the config)": pd.Series(from_config).str[:19],
 })
 """),
         md("""
@@ -255,7 +259,7 @@ Schema 2 keys layers by chain id; the history steps hang off them: a step that m
 points at it, a metadata-only step sits beside the layer that was on top when it ran.
 """),
         code("""
-plots.dag(dag.image_dag(image), title="Teaching image: layers and history steps")
+plots.dag(dag.image_dag(image), title="Layers and the history steps that made them")
 """),
         md("""
 ## Several images sharing a base
@@ -266,7 +270,7 @@ registry or a host saves by storing them once.
 """),
         code("""
 other = imgexplore.open_image(OTHER_IMAGE)
-merged = dag.merge_dags([image, other], ["teaching", "derived"])
+merged = dag.merge_dags([image, other], ["IMAGE", "OTHER_IMAGE"])
 table = dag.shared_layers(merged)
 print(dag.sharing_summary(merged))
 table[["digest", "size", "images", "bytes_saved"]].assign(digest=table["digest"].str[:19])
@@ -348,12 +352,13 @@ notebook reads the teaching image, which was built to show each of these.
         code(
             """
 IMAGE = "../data/teaching/oci"
+LAYER = None  # the layer to look at closely; None: the one that modifies or deletes the most
+PATH = None  # the file whose history to follow; None: the one the most layers touch
 """,
             tags=("parameters",),
         ),
         code("""
 import matplotlib.pyplot as plt
-import pandas as pd
 
 import imgexplore
 from imgexplore.output import octal_modes
@@ -361,27 +366,41 @@ from imgexplore.viz import plots
 
 image = imgexplore.open_image(IMAGE)
 files = image.files()
+layer = LAYER if LAYER is not None else (files.most_changed_layer() or 0)
+path = PATH or files.most_changed_path()
+print(f"looking closely at layer {layer}; following {path}")
 """),
         md("""
 ## One layer's entries
 
-Layer 3 overwrites `app/config.json` and deletes a file and a directory with two whiteouts.
+On the teaching image that is layer 3: it overwrites `app/config.json` and deletes a file
+and a directory with two whiteouts. Its tar holds the new file and the two `.wh.` markers.
 """),
         code("""
-octal_modes(files.layer(3)[["path", "type", "size", "mode", "whiteout", "opaque"]])  # modes as 0755, not 493
-"""),
-        code("""
-files.changes(3)
+octal_modes(files.layer(layer)[["path", "type", "size", "mode", "whiteout", "opaque"]])  # modes as 0755, not 493
 """),
         md("""
-## An opaque directory
-
-Layer 4 empties `/var/cache/apt` and writes a new `README` into it. The opaque marker hides
-what the *lower* layers had there, wherever it stands in the tar (here, after the README),
-so the layer's own file survives.
+Against the merged view below it, each path is added, modified (content or only metadata)
+or deleted — a whiteout deletes the path and everything under it.
 """),
         code("""
-files.changes(4)
+files.changes(layer)
+"""),
+        md("""
+## Every whiteout and opaque marker
+
+`hides` is what the marker removes from the layers below: a path (whiteout) or the old
+contents of a directory (opaque). On the teaching image, layer 4 empties `/var/cache/apt` and
+writes a new `README` into it; the opaque marker hides what the *lower* layers had there,
+wherever it stands in the tar (here, after the README), so the layer's own file survives.
+"""),
+        code("""
+markers = files.markers()
+markers
+"""),
+        code("""
+opaque = markers.loc[markers["kind"] == "opaque", "layer"]
+files.changes(int(opaque.iloc[0])) if len(opaque) else print("no opaque directory in this image")
 """),
         md("""
 ## The merged view
@@ -414,7 +433,7 @@ plots.waste(per_layer)
 Every layer that touched a path, with the build step that did it.
 """),
         code("""
-files.lineage("app/config.json")[["layer", "change", "detail", "size", "created_by"]]
+files.lineage(path)[["layer", "change", "detail", "size", "created_by"]]
 """),
         md("""
 ## Where the bytes are

@@ -273,3 +273,23 @@ def test_cli_diff(data_dir):
     files = {r["path"]: r["change"] for r in result["files"]}
     assert files["etc/passwd"] == "changed" and files["home/worker/worker.py"] == "added"
     assert files["app/config.json"] == "removed"
+
+
+def test_merging_the_same_image_twice_numbers_the_second(data_dir):
+    """`imgexplore dag A A` once ended in a ValueError traceback."""
+    image = imgexplore.open_image(data_dir / "teaching" / "oci")
+    graph = dag.merge_dags([image, image], ["t", "t"])
+    assert sorted(n for n, d in graph.nodes(data=True) if d["kind"] == "image") == ["image:t", "image:t #2"]
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "imgexplore",
+            "dag",
+            data_dir / "teaching" / "oci",
+            data_dir / "teaching" / "oci",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr

@@ -390,3 +390,14 @@ def test_merged_views_in_any_order_are_right_and_few_are_kept(data_dir):
         assert len(files._merged) <= MERGED_VIEWS_KEPT + 1
     files.changes()
     assert 5 in files._merged and len(files._merged) <= MERGED_VIEWS_KEPT + 1
+
+
+def test_markers_and_the_most_changed_layer_and_path(teaching):
+    markers = teaching.markers()
+    assert markers.to_dict("records") == [
+        {"layer": 3, "path": "etc/.wh.motd", "kind": "whiteout", "hides": "etc/motd"},
+        {"layer": 3, "path": "tmp/.wh.build", "kind": "whiteout", "hides": "tmp/build"},
+        {"layer": 4, "path": "var/cache/apt/.wh..wh..opq", "kind": "opaque", "hides": "var/cache/apt"},
+    ]
+    assert teaching.most_changed_layer() == 3  # 1 modified + 5 deleted, against layer 4's 4
+    assert teaching.most_changed_path() == "app/config.json"  # 2 layers, one content change

@@ -1,8 +1,10 @@
-"""Every notebook runs top to bottom in a real Jupyter kernel, offline, on data/."""
+"""Every notebook runs top to bottom in a real Jupyter kernel, offline, on data/ — and again
+with its parameters cell pointed at another image on a registry, the one edit a user makes."""
 
 from __future__ import annotations
 
 import pathlib
+import re
 
 import nbformat
 import pytest
@@ -43,3 +45,42 @@ def test_committed_notebooks_are_what_the_generator_writes(tmp_path):
     assert [p.name for p in generated] == [p.name for p in NOTEBOOKS]
     for fresh, committed in zip(generated, NOTEBOOKS, strict=True):
         assert fresh.read_text() == committed.read_text(), committed.name
+
+
+@pytest.fixture(scope="module")
+def other_image(registry, tmp_path_factory):
+    """A two-layer image unlike the teaching one (a file, then its whiteout), pushed to the
+    test registry: a reference a user could type."""
+    import os
+
+    from tarmaker import tar_bytes, write_layout
+
+    from imgexplore.transfer import push
+
+    os.environ.setdefault("DOCKER_CONFIG", str(tmp_path_factory.mktemp("no-docker-config")))
+    layout = write_layout(
+        tmp_path_factory.mktemp("other") / "oci",
+        [tar_bytes([{"name": "etc/a", "data": b"x"}]), tar_bytes([{"name": "etc/.wh.a"}])],
+    )
+    reference = f"{registry.host}/notebooks/other:1"
+    push(layout, reference)
+    return reference
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if not p.name.startswith("07")], ids=lambda p: p.name)
+def test_notebook_runs_on_another_image(path, other_image, isolated_cache):
+    """Only IMAGE (IMAGE_A) changes; nothing in the notebook may assume the teaching image."""
+    nb = nbformat.read(path, as_version=4)
+    (parameters,) = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    parameters.source, count = re.subn(
+        r"^(IMAGE|IMAGE_A) = .*$", rf'\1 = "{other_image}"', parameters.source, flags=re.M
+    )
+    assert count == 1
+    NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    ).execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    from imgexplore.blobstore import BlobStore
+
+    assert BlobStore(isolated_cache / "blobs").entries()  # it really read the image from the registry

@@ -166,15 +166,23 @@ def layer_chain(graph: nx.DiGraph) -> list[dict]:
 # -- many images --------------------------------------------------------------------------
 
 
+def _unique(names: list[str]) -> list[str]:
+    """Names as given, a repeated one numbered (``x``, ``x #2``): image nodes need distinct names."""
+    seen: dict[str, int] = {}
+    result = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        result.append(name if seen[name] == 1 else f"{name} #{seen[name]}")
+    return result
+
+
 def merge_dags(images: Sequence[Image], names: Sequence[str] | None = None) -> nx.DiGraph:
     """One graph for several images: layers keyed by chain id (so shared layers are shared
     nodes), an ``image`` node per image pointing at its top layer. Each layer node lists the
     ``images`` that contain it."""
-    names = (
+    names = _unique(
         list(names) if names is not None else [image.name or f"image {i}" for i, image in enumerate(images)]
     )
-    if len(set(names)) != len(names):
-        raise ValueError("image names must be unique")
     graph = nx.DiGraph(kind="merged", problems=[])
     graph.add_node(SCRATCH, kind="scratch", images=[])
     for name, image in zip(names, images, strict=True):

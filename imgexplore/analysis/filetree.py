@@ -306,6 +306,28 @@ def wasted_space(
     return per_layer, summary
 
 
+MARKER_COLUMNS = ["layer", "path", "kind", "hides"]
+
+
+def markers(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """The whiteout and opaque markers of every layer (see :meth:`ImageFiles.markers`)."""
+    rows = stack(tables)
+    rows = rows[_is_marker(rows)]
+    if not len(rows):
+        return pd.DataFrame(columns=MARKER_COLUMNS)
+    opaque = rows["opaque"].to_numpy(dtype=bool)
+    return pd.DataFrame(
+        {
+            "layer": rows["layer"].to_numpy(),
+            "path": rows["path"].to_numpy(),
+            "kind": np.where(opaque, "opaque", "whiteout"),
+            "hides": [
+                _parent(p) if o else w for p, o, w in zip(rows["path"], opaque, rows["whiteout"], strict=True)
+            ],
+        }
+    )
+
+
 def duplicate_files(tables: list[pd.DataFrame]) -> pd.DataFrame:
     """Regular files whose content appears more than once across the layers (same size,
     then same sha256), with the bytes the extra copies take."""
