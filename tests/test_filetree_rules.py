@@ -13,8 +13,18 @@ from tarmaker import tar_bytes, write_layout
 from imgexplore.analysis import filetree
 from imgexplore.layerfiles import tar_table
 
-DIRS = ["a", "a/c", "b"]
-FILES = ["a/f", "a/g", "a/c/h", "b/f", "c", "a/c/i"]
+DIRS = ["a", "a/c", "b", "ü dir"]
+FILES = [
+    "a/f",
+    "a/g",
+    "a/c/h",
+    "b/f",
+    "c",
+    "a/c/i",
+    "ü dir/é",
+    "a0",
+    "a/c0",
+]  # a0, a/c0 sort right after a/, a/c/
 PATHS = DIRS + FILES
 
 entry = st.one_of(
@@ -173,3 +183,26 @@ def test_non_utf8_names_through_cache_cli_and_extraction(tmp_path, isolated_cach
     )
     assert cli.returncode == 0, cli.stderr
     assert [row["path"] for row in json.loads(cli.stdout)] == ["etc/caf\\xe9", "etc/link", "etc/plain"]
+
+
+names = st.text(alphabet="ab/.0-é", min_size=1, max_size=6).filter(
+    lambda p: not p.startswith("/") and "//" not in p
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    st.lists(names, min_size=1, max_size=40, unique=True),
+    st.lists(names, min_size=9, max_size=20, unique=True),
+)
+def test_paths_below_many_roots_match_a_plain_prefix_test(paths, roots):
+    """With more than 8 roots the merged view finds the paths under them by binary search in
+    the sorted paths; it must agree with testing every path against every root."""
+    import pandas as pd
+
+    from imgexplore.analysis.filetree import _under_any
+
+    ordered = pd.Series(sorted(paths), dtype="str")
+    assert ordered.is_monotonic_increasing  # so the binary search, not the fallback, is tested
+    expected = [any(p.startswith(r + "/") for r in roots) for p in ordered]
+    assert _under_any(ordered, roots).tolist() == expected
