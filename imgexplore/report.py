@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import html
 import os
+import shutil
+import tempfile
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -21,7 +23,6 @@ def build_report(
     from .viz import plots
 
     out = os.fspath(out_dir)
-    os.makedirs(out, exist_ok=True)
     files = image.files()
     tables_by_layer = files.tables
     uncompressed = [t.attrs.get("tar_size", -1) for t in tables_by_layer]
@@ -40,12 +41,6 @@ def build_report(
     }
     if image.transcript is not None:
         tables["transcript"] = image.transcript
-    written_tables = []
-    for name, table in tables.items():
-        path = os.path.join(out, f"{name}.csv")
-        table.to_csv(path, index=False)
-        written_tables.append(path)
-
     figures = {
         "layer_sizes": plots.layer_sizes(image.layers_table(), uncompressed, title="Layer sizes"),
         "cumulative_size": plots.cumulative_size(aligned),
@@ -54,14 +49,28 @@ def build_report(
         "dag": plots.dag(dag.image_dag(image), title="Layer DAG"),
         "treemap": plots.treemap(merged, depth=2),
     }
-    written_figures = []
-    for name, figure in figures.items():
-        written_figures += plots.save(figure, os.path.join(out, name), formats)
-
-    index = os.path.join(out, "index.html")
-    with open(index, "w", encoding="utf-8") as f:
-        f.write(_index_html(image, summary, tables, figures))
-    return {"tables": written_tables, "figures": written_figures, "index": index}
+    # Everything is written to a temporary folder first and moved into place only when all
+    # of it is written: a report that fails halfway leaves no half a report behind.
+    os.makedirs(out, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".report-", dir=out)
+    try:
+        staged = []
+        for name, table in tables.items():
+            table.to_csv(os.path.join(staging, f"{name}.csv"), index=False)
+            staged.append(f"{name}.csv")
+        for name, figure in figures.items():
+            staged += [os.path.basename(p) for p in plots.save(figure, os.path.join(staging, name), formats)]
+        with open(os.path.join(staging, "index.html"), "w", encoding="utf-8") as f:
+            f.write(_index_html(image, summary, tables, figures))
+        for name in staged + ["index.html"]:
+            os.replace(os.path.join(staging, name), os.path.join(out, name))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return {
+        "tables": [os.path.join(out, f"{name}.csv") for name in tables],
+        "figures": [os.path.join(out, name) for name in staged if not name.endswith(".csv")],
+        "index": os.path.join(out, "index.html"),
+    }
 
 
 def _index_html(image: Image, summary: dict, tables: dict, figures: dict) -> str:

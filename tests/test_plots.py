@@ -97,6 +97,33 @@ def test_report_command(data_dir, tmp_path):
         assert f"{table}.csv" in names
     index = (out / "index.html").read_text()
     assert index.count("<img ") == 6 and "waste_per_layer.csv" in index
+    assert len(names) == 8 + 12 + 1  # tables, figures, index.html: no staging folder left
+
+
+def test_a_report_that_fails_halfway_leaves_the_previous_one_whole(data_dir, tmp_path, monkeypatch):
+    """A failure while writing (a full disk, say: simulated here by making the fourth figure
+    file fail, since a real full disk cannot be had in a test) leaves the report folder as it
+    was: no half-written files, no staging folder."""
+    from imgexplore.report import build_report
+
+    image = imgexplore.open_image(data_dir / "teaching" / "oci")
+    out = tmp_path / "report"
+    build_report(image, out)
+    for p in out.iterdir():  # mark the previous report, so that any overwrite would show
+        p.write_bytes(b"previous " + p.name.encode())
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real_save, calls = plots.save, []
+
+    def failing_save(figure, path, formats):
+        calls.append(path)
+        if len(calls) == 4:
+            raise OSError(28, "No space left on device")
+        return real_save(figure, path, formats)
+
+    monkeypatch.setattr(plots, "save", failing_save)
+    with pytest.raises(OSError):
+        build_report(image, out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
 def test_rich_display(data_dir):
