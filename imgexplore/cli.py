@@ -606,6 +606,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImgExploreError as exc:
         print(f"imgexplore: error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # a path the user gave that cannot be read or written
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"imgexplore: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("imgexplore: interrupted", file=sys.stderr)
         return 130

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .analysis.tarlist import normalize_path, shown_name
+from .cache import make_folder
 from .errors import ArchiveError, ImgExploreError, LimitExceededError
 
 if TYPE_CHECKING:
@@ -130,7 +131,7 @@ def extract(
     ``dest``, keeping image paths: ``usr/bin/env`` lands at ``dest/usr/bin/env``."""
     path = normalize_path(path)
     dest = os.path.realpath(os.fspath(dest))
-    os.makedirs(dest, exist_ok=True)
+    make_folder(dest, "folder to extract into")
     files = image.files()
     table = files.merged() if layer is None else files.layer(layer).assign(layer=layer)
     table = table[table["whiteout"].isna() & ~table["opaque"]]

@@ -20,6 +20,7 @@ def build_report(
 ) -> dict:
     """Write the report; returns ``{"tables": [...], "figures": [...], "index": path}``."""
     from .analysis import dag
+    from .cache import make_folder
     from .viz import plots
 
     out = os.fspath(out_dir)
@@ -51,7 +52,7 @@ def build_report(
     }
     # Everything is written to a temporary folder first and moved into place only when all
     # of it is written: a report that fails halfway leaves no half a report behind.
-    os.makedirs(out, exist_ok=True)
+    make_folder(out, "report folder")
     staging = tempfile.mkdtemp(prefix=".report-", dir=out)
     try:
         staged = []

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from . import mediatypes as mt
+from .cache import make_folder
 from .errors import ImgExploreError
 from .manifest import Descriptor, ImageManifest, IndexManifest, Manifest, Schema1Manifest
 from .opener import choose_entry, flatten_index, open_source
@@ -92,6 +93,7 @@ def pull(
     src = source or RegistrySource(reference, **registry_options)
     if not isinstance(src, RegistrySource):
         raise ImgExploreError("pull reads from a registry; for local sources use open_image")
+    layout = make_folder(dest, "destination layout")  # before downloading anything
     report = TransferReport()
     before = len(src.client.transcript)
     root = src.root_manifest()
@@ -126,7 +128,6 @@ def pull(
         bar.close()
     report.blobs = len(blobs)
 
-    layout = os.fspath(dest)
     os.makedirs(os.path.join(layout, "blobs", "sha256"), exist_ok=True)
     for digest in blobs:
         _link_into(src.store.path(digest), _layout_path(layout, digest))

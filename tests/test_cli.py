@@ -98,6 +98,20 @@ def test_saved_schema2_manifest_with_config(data_dir):
         (("inspect", "data/multiarch/oci", "--platform", "linux/s390x"), "no image for platform linux/s390x"),
         (("inspect", "data/teaching/manifest.json"), "blob sha256:fa29186301c4"),
         (("inspect", "NOT/Valid"), "not a file or folder here|invalid|no such"),
+        (("inspect", "README.md"), r"README.md: not a readable tar archive \(invalid header\)$"),
+        (
+            ("extract", "data/teaching/oci", "app", "--dest", "README.md"),
+            "README.md' as the folder to extract into: it is a file",
+        ),
+        (
+            ("report", "data/teaching/oci", "-o", "README.md"),
+            "'README.md' as the report folder: it is a file",
+        ),
+        (
+            ("corpus", "scan", "no-such-list.txt", "--out", "/nonexistent/ds"),
+            "cannot read the list of images 'no-such-list.txt'",
+        ),
+        (("corpus", "report", "data", "-o", "/nonexistent/r"), "'data' is not a corpus dataset"),
     ],
 )
 def test_errors_are_one_line_without_traceback(data_dir, args, message):

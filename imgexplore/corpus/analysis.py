@@ -14,6 +14,12 @@ from .scan import read_table
 def load(out: str | os.PathLike) -> dict[str, pd.DataFrame]:
     """Every table of a scan; ``layers`` deduplicated by digest, with uncompressed sizes
     where the layer was indexed."""
+    if not os.path.isdir(os.path.join(os.fspath(out), "images")):
+        from ..errors import CorpusError
+
+        raise CorpusError(
+            f"{os.fspath(out)!r} is not a corpus dataset (no images/ folder): make one with corpus scan"
+        )
     tables = {
         name: read_table(out, name)
         for name in ("images", "layers", "image_layers", "history", "files", "layer_sizes", "errors")
@@ -125,11 +131,11 @@ def write_report(out: str | os.PathLike, report_dir: str | os.PathLike) -> dict:
     import html
     import json
 
+    from ..cache import make_folder
     from ..viz import plots
 
     tables = load(out)
-    report_dir = os.fspath(report_dir)
-    os.makedirs(report_dir, exist_ok=True)
+    report_dir = make_folder(report_dir, "report folder")
     sharing = layer_sharing(tables)
     sharing.to_csv(os.path.join(report_dir, "layer_sharing.csv"), index=False)
     tables["images"].to_csv(os.path.join(report_dir, "images.csv"), index=False)

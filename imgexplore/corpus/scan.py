@@ -58,9 +58,10 @@ def _write_part(out: str, table: str, key: str, frame: pd.DataFrame) -> None:
 @contextlib.contextmanager
 def _dataset_lock(out: str):
     """Hold ``out/.lock`` exclusively; refuse if another scan holds it."""
+    from ..cache import make_folder
     from ..errors import CorpusError
 
-    os.makedirs(out, exist_ok=True)
+    make_folder(out, "dataset folder")
     with open(os.path.join(out, ".lock"), "a") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -85,8 +86,13 @@ def read_specs(source: str | os.PathLike | Iterable[str]) -> list[str]:
     """Image specs from a text file (one per line, ``#`` comments) or any iterable of strings
     (a DataFrame column works), without duplicates, in order."""
     if isinstance(source, (str, os.PathLike)):
-        with open(source, encoding="utf-8") as f:
-            lines = [line.split("#", 1)[0].strip() for line in f]
+        from ..errors import CorpusError
+
+        try:
+            with open(source, encoding="utf-8") as f:
+                lines = [line.split("#", 1)[0].strip() for line in f]
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CorpusError(f"cannot read the list of images {os.fspath(source)!r}: {exc}") from None
     else:
         lines = [str(item).strip() for item in source]
     return list(dict.fromkeys(line for line in lines if line))

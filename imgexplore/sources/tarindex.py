@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import posixpath
+import re
 import tarfile
 from typing import BinaryIO
 
@@ -15,6 +16,14 @@ def normalize_member_name(name: str) -> str:
     return "" if name == "." else name
 
 
+def _reason(exc: BaseException) -> str:
+    """One line for why tarfile could not open a file: it lists every decompression it
+    tried, one per line; the last line is the plain tar's own reason."""
+    last = (str(exc).splitlines() or [type(exc).__name__])[-1]
+    quoted = re.search(r"'([^']+)'", last)
+    return quoted.group(1) if quoted and last.lstrip("- ").startswith("method") else last
+
+
 class TarIndex:
     """Lists a tar file's members once, then opens any regular member by name."""
 
@@ -24,7 +33,7 @@ class TarIndex:
             self._tar = tarfile.open(path, mode="r:*")
             members = self._tar.getmembers()
         except (tarfile.TarError, EOFError, OSError) as exc:
-            raise ArchiveError(f"{path}: not a readable tar archive ({exc})") from None
+            raise ArchiveError(f"{path}: not a readable tar archive ({_reason(exc)})") from None
         self._members: dict[str, tarfile.TarInfo] = {}
         for member in members:
             self._members[normalize_member_name(member.name)] = member
