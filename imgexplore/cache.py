@@ -1,5 +1,5 @@
-"""The on-disk cache: where it lives and how files get into it without ever leaving a
-half-written entry behind."""
+"""The on-disk cache: where it lives, how files get into it without ever leaving a
+half-written entry behind, what it holds, and how to clean it."""
 
 from __future__ import annotations
 
@@ -40,20 +40,6 @@ def atomic_writer(path: str | os.PathLike) -> Iterator[BinaryIO]:
 
 
 LEFTOVER_SUFFIX = ".partial"
-
-
-def make_folder(path: str | os.PathLike, what: str) -> str:
-    """Create the output folder ``path`` (and its parents) if needed; a clear error of the
-    library's own type when it is a file or cannot be created."""
-    from .errors import ImgExploreError
-
-    path = os.fspath(path)
-    try:
-        os.makedirs(path, exist_ok=True)
-    except OSError as exc:
-        reason = "it is a file" if os.path.exists(path) and not os.path.isdir(path) else exc.strerror
-        raise ImgExploreError(f"cannot use {path!r} as the {what}: {reason}") from None
-    return path
 
 
 def _parts(root: pathlib.Path) -> dict[str, list[pathlib.Path]]:

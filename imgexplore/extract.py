@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .analysis.tarlist import normalize_path, shown_name
-from .cache import make_folder
 from .errors import ArchiveError, ImgExploreError, LimitExceededError
+from .folders import make_folder
 
 if TYPE_CHECKING:
     import pandas as pd

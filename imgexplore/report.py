@@ -20,7 +20,7 @@ def build_report(
 ) -> dict:
     """Write the report; returns ``{"tables": [...], "figures": [...], "index": path}``."""
     from .analysis import dag
-    from .cache import make_folder
+    from .folders import make_folder
     from .viz import plots
 
     out = os.fspath(out_dir)

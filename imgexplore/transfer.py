@@ -13,8 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from . import mediatypes as mt
-from .cache import make_folder
 from .errors import ImgExploreError
+from .folders import make_folder
 from .manifest import Descriptor, ImageManifest, IndexManifest, Manifest, Schema1Manifest
 from .opener import choose_entry, flatten_index, open_source
 from .platforms import Platform

@@ -131,7 +131,7 @@ def write_report(out: str | os.PathLike, report_dir: str | os.PathLike) -> dict:
     import html
     import json
 
-    from ..cache import make_folder
+    from ..folders import make_folder
     from ..viz import plots
 
     tables = load(out)

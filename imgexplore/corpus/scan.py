@@ -58,8 +58,8 @@ def _write_part(out: str, table: str, key: str, frame: pd.DataFrame) -> None:
 @contextlib.contextmanager
 def _dataset_lock(out: str):
     """Hold ``out/.lock`` exclusively; refuse if another scan holds it."""
-    from ..cache import make_folder
     from ..errors import CorpusError
+    from ..folders import make_folder
 
     make_folder(out, "dataset folder")
     with open(os.path.join(out, ".lock"), "a") as handle:
