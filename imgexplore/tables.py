@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from . import mediatypes as mt
 from .digest import short
 
 if TYPE_CHECKING:
@@ -110,6 +112,15 @@ def human_bytes(n: int | float | None) -> str:
     return f"{n:.1f} TB"
 
 
+def stored_as(media_types: Iterable[str]) -> str:
+    """What the recorded sizes of layers with these media types measure: ``compressed``
+    blobs, ``uncompressed`` tars (docker save's legacy layers, plain OCI layers) or ``mixed``."""
+    kinds = {mt.layer_compression_from_media_type(m) for m in media_types if isinstance(m, str)}
+    if kinds == {"none"}:
+        return "uncompressed"
+    return "mixed" if "none" in kinds else "compressed"
+
+
 def summary_text(image: Image) -> str:
     """What ``imgexplore inspect`` prints."""
     lines = [
@@ -126,13 +137,11 @@ def summary_text(image: Image) -> str:
         lines.append(f"config:       {image.config_digest}")
     empty = sum(1 for layer in image.layers if layer.empty)
     sizes_known = all(layer.size >= 0 for layer in image.layers)
-    stored = {layer.declared_compression for layer in image.layers if not layer.empty}
-    if stored == {"none"}:
-        as_stored = "uncompressed, as stored"
-    elif "none" in stored:
-        as_stored = "as stored (some layers uncompressed)"
-    else:
-        as_stored = "compressed"
+    as_stored = {
+        "compressed": "compressed",
+        "uncompressed": "uncompressed, as stored",
+        "mixed": "as stored (some layers uncompressed)",
+    }[stored_as(layer.media_type for layer in image.layers if not layer.empty)]
     lines.append(
         f"layers:       {len(image.layers)} ({empty} empty)"
         + (f", {human_bytes(image.total_size)} {as_stored}" if sizes_known else "")

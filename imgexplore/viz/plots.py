@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, Locator, MaxNLocator
 
 from ..digest import short
-from ..tables import human_bytes
+from ..tables import human_bytes, stored_as
 
 COMPRESSED = "#4C72B0"
 UNCOMPRESSED = "#DD8452"
@@ -83,16 +83,12 @@ UNKNOWN_SIZES = "compressed sizes unknown: schema 1 manifests do not record them
 
 
 def _stored_label(media_types: Iterable) -> str:
-    """What a layer's recorded size measures: a compressed blob, or (docker save's legacy
-    layers, uncompressed OCI layers) the plain tar as stored."""
-    from ..mediatypes import layer_compression_from_media_type
-
-    kinds = {layer_compression_from_media_type(m) for m in media_types if isinstance(m, str)}
-    if kinds == {"none"}:
-        return "stored (uncompressed tar)"
-    if "none" in kinds:
-        return "stored (compressed or not)"
-    return "compressed (downloaded)"
+    """The legend for layers' recorded sizes: compressed blobs, or plain tars as stored."""
+    return {
+        "compressed": "compressed (downloaded)",
+        "uncompressed": "stored (uncompressed tar)",
+        "mixed": "stored (compressed or not)",
+    }[stored_as(media_types)]
 
 
 def _note_unknown(ax: Axes, nothing_to_show: bool) -> None:

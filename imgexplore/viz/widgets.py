@@ -18,7 +18,7 @@ from IPython.display import display
 from ..digest import short
 from ..errors import ImgExploreError
 from ..output import octal_modes
-from ..tables import human_bytes
+from ..tables import human_bytes, stored_as
 
 TABLE_ROWS = 200
 TABLE_COLUMNS = ["path", "type", "size", "mode", "uid", "gid", "linkname", "layer"]
@@ -163,7 +163,7 @@ class Explorer(w.VBox):
         self.info.value = (
             f"<b>layer {index}</b> · step {layer.history_step if step else '–'}: "
             f"<code>{html.escape((step.created_by if step else layer.created_by) or '')}</code><br>"
-            f"{'stored as a plain tar' if layer.declared_compression == 'none' else 'compressed'} "
+            f"{'stored as a plain tar' if stored_as([layer.media_type]) == 'uncompressed' else 'compressed'} "
             f"{human_bytes(layer.size)} · uncompressed "
             f"{human_bytes(self.files.tables[index].attrs.get('tar_size'))} · "
             f"{counts.get('added', 0)} added, {counts.get('modified', 0)} modified, {counts.get('deleted', 0)} deleted"
