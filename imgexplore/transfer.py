@@ -74,6 +74,9 @@ def _blobs_of(manifest: Manifest) -> list[Descriptor]:
     return []
 
 
+LOCAL_PREFIXES = ("oci:", "docker-archive:", "manifest:")
+
+
 def pull(
     reference: str,
     dest: str | os.PathLike,
@@ -90,6 +93,11 @@ def pull(
     from .sources.registry import RegistrySource
 
     started = time.perf_counter()
+    if source is None and (os.path.exists(reference) or reference.startswith(LOCAL_PREFIXES)):
+        raise ImgExploreError(
+            f"{reference!r} is a local image: pull copies from a registry. Every other command "
+            "reads a local image as it is; `imgexplore push` puts it on a registry"
+        )
     src = source or RegistrySource(reference, **registry_options)
     if not isinstance(src, RegistrySource):
         raise ImgExploreError("pull reads from a registry; for local sources use open_image")

@@ -112,6 +112,10 @@ def test_saved_schema2_manifest_with_config(data_dir):
             "cannot read the list of images 'no-such-list.txt'",
         ),
         (("corpus", "report", "data", "-o", "/nonexistent/r"), "'data' is not a corpus dataset"),
+        (
+            ("pull", "data/teaching/oci", "--dest", "/nonexistent/p"),
+            "is a local image: pull copies from a registry",
+        ),
     ],
 )
 def test_errors_are_one_line_without_traceback(data_dir, args, message):
