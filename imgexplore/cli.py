@@ -585,6 +585,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="imgexplore",
         description="Look inside container images: manifests, layers, history, file trees.",
     )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"imgexplore {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, help_text, func, options, extra in COMMANDS:
         p = sub.add_parser(name, help=help_text, description=help_text)

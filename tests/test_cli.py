@@ -170,3 +170,13 @@ def test_cache_clear_removes_only_its_own_folders(tmp_path, data_dir):
     out = cache("cache", "--clear")
     assert out.startswith("cleared ") and "file tables      0" in out
     assert keep.read_text() == "not ours" and not (tmp_path / "filetree").exists()
+
+
+def test_version_is_the_package_version():
+    import importlib.metadata
+
+    import imgexplore
+
+    out = run("--version").stdout.strip()
+    assert out == f"imgexplore {imgexplore.__version__}"
+    assert importlib.metadata.version("imgexplore") == imgexplore.__version__  # one source of truth
