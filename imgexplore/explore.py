@@ -80,8 +80,7 @@ class ImageFiles:
             return self._merged[top]
         start = max((k for k in self._merged if k < top), default=-1)
         view = self._merged[start] if start >= 0 else filetree.empty_view(self.tables)
-        for index in range(start + 1, top + 1):
-            view = filetree.apply_layer(view, self.tables[index], index)
+        view = filetree.apply_layers(view, self.tables, start + 1, top)
         self._keep(top, view)
         return view
 

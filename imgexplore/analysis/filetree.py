@@ -102,28 +102,47 @@ def empty_view(tables: list[pd.DataFrame]) -> pd.DataFrame:
     return stack(tables, -1)
 
 
+class _LayerOnView:
+    """Layer ``index`` (``table``) against the merged view ``below``: its own entries, why it
+    hides each row of ``below`` (see :func:`_hidden_by`) and which rows it writes again.
+    Computed once, used both to build the next view and to list the layer's changes."""
+
+    def __init__(self, below: pd.DataFrame, table: pd.DataFrame, index: int):
+        self.below, self.index = below, index
+        self.own = table[~_is_marker(table)]
+        self.reasons = _hidden_by(below, table)
+        self.rewritten = _isin(below["path"], self.own["path"])
+
+    def view(self) -> pd.DataFrame:
+        own = self.own.drop_duplicates("path", keep="last").assign(layer=self.index)
+        kept = self.below[(self.reasons == "") & ~self.rewritten]
+        if not len(kept):
+            merged = own
+        elif not len(own):
+            return kept.reset_index(drop=True)
+        else:
+            merged = pd.concat([kept, own], ignore_index=True)
+        return merged.sort_values("path", kind="stable").reset_index(drop=True)
+
+    def deleted(self) -> tuple[pd.DataFrame, np.ndarray]:
+        """Rows of ``below`` the layer hides and does not write again (those it writes again
+        are modifications), with the reason for each."""
+        hidden = (self.reasons != "") & ~self.rewritten
+        return self.below[hidden], self.reasons[hidden]
+
+
 def apply_layer(below: pd.DataFrame, table: pd.DataFrame, index: int) -> pd.DataFrame:
     """The merged view after putting layer ``index`` (``table``) on top of the merged view
     ``below`` (that of the layers under it)."""
-    own = table[~_is_marker(table)].drop_duplicates("path", keep="last").assign(layer=index)
-    kept = below[(_hidden_by(below, table) == "") & ~_isin(below["path"], own["path"])]
-    if not len(kept):
-        merged = own
-    elif not len(own):
-        return kept.reset_index(drop=True)
-    else:
-        merged = pd.concat([kept, own], ignore_index=True)
-    return merged.sort_values("path", kind="stable").reset_index(drop=True)
+    return _LayerOnView(below, table, index).view()
 
 
-def iter_merged(tables: list[pd.DataFrame], upto: int | None = None):
-    """Yield ``(i, view)``: the merged view after each layer ``i`` up to ``upto``, built one
-    layer at a time (each view costs one pass over the one below it, not over every layer)."""
-    last = len(tables) - 1 if upto is None else upto
-    view = empty_view(tables)
-    for i in range(last + 1):
-        view = apply_layer(view, tables[i], i)
-        yield i, view
+def apply_layers(view: pd.DataFrame, tables: list[pd.DataFrame], first: int, last: int) -> pd.DataFrame:
+    """The merged view after layers ``first`` to ``last`` in turn on top of ``view`` (the view
+    after layer ``first - 1``): each layer costs one pass over the view below it."""
+    for index in range(first, last + 1):
+        view = apply_layer(view, tables[index], index)
+    return view
 
 
 def merged_view(tables: list[pd.DataFrame], upto: int | None = None) -> pd.DataFrame:
@@ -131,11 +150,7 @@ def merged_view(tables: list[pd.DataFrame], upto: int | None = None) -> pd.DataF
 
     One row per visible path, sorted by path; ``layer`` says which layer the entry comes from.
     Whiteout and opaque markers are consumed, never shown."""
-    last = len(tables) - 1 if upto is None else upto
-    view = empty_view(tables)
-    for i in range(last + 1):
-        view = apply_layer(view, tables[i], i)
-    return view
+    return apply_layers(empty_view(tables), tables, 0, len(tables) - 1 if upto is None else upto)
 
 
 def layer_changes(tables: list[pd.DataFrame], index: int, below: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -148,10 +163,13 @@ def layer_changes(tables: list[pd.DataFrame], index: int, below: pd.DataFrame | 
       directory…), ``unchanged`` (an identical copy) or ``content?`` (same size, no hashes);
     * ``deleted`` — hidden by a whiteout, an opaque directory or a replaced directory.
     """
-    table = tables[index]
     if below is None:
         below = merged_view(tables, index - 1) if index > 0 else empty_view(tables)
-    own = table[~_is_marker(table)]
+    return _changes(_LayerOnView(below, tables[index], index))
+
+
+def _changes(step: _LayerOnView) -> pd.DataFrame:
+    below, own, index = step.below, step.own, step.index
     compared = ["type", "size", "sha256", "linkname", *_COMPARED_METADATA]
     old = (
         below[["path", "layer", *compared]]
@@ -191,15 +209,12 @@ def layer_changes(tables: list[pd.DataFrame], index: int, below: pd.DataFrame | 
             "prev_size": pd.array(np.where(existed, m["size_old"], None), dtype="Int64"),
         }
     )
-    reasons = _hidden_by(below, table)
-    # a hidden path the layer adds again is a modification, listed above
-    hidden = (reasons != "") & ~_isin(below["path"], own["path"])
-    gone = below[hidden]
+    gone, reasons = step.deleted()
     if len(gone):
         deleted = gone[["path", "type"]].reset_index(drop=True)
         deleted.insert(0, "layer", index)
         deleted.insert(2, "change", "deleted")
-        deleted.insert(3, "detail", reasons[hidden])
+        deleted.insert(3, "detail", reasons)
         deleted["size"] = 0
         deleted["prev_layer"] = pd.array(gone["layer"].astype("int64"), dtype="Int64")
         deleted["prev_size"] = pd.array(gone["size"].astype("int64"), dtype="Int64")
@@ -216,9 +231,10 @@ def changes_and_final_view(tables: list[pd.DataFrame]) -> tuple[pd.DataFrame, pd
     """:func:`all_changes` and the merged view of the whole image, from one pass over the layers."""
     frames = []
     below = empty_view(tables)
-    for i, view in iter_merged(tables):
-        frames.append(layer_changes(tables, i, below))
-        below = view
+    for index, table in enumerate(tables):
+        step = _LayerOnView(below, table, index)
+        frames.append(_changes(step))
+        below = step.view()
     frames = [f for f in frames if len(f)]
     changes = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=CHANGE_COLUMNS)
     return changes, below
