@@ -43,10 +43,10 @@ def build_report(
     if image.transcript is not None:
         tables["transcript"] = image.transcript
     figures = {
-        "layer_sizes": plots.layer_sizes(image.layers_table(), uncompressed, title="Layer sizes"),
+        "layer_sizes": plots.layer_sizes(tables["layers"], uncompressed, title="Layer sizes"),
         "cumulative_size": plots.cumulative_size(aligned),
         "waste": plots.waste(per_layer),
-        "history_timeline": plots.history_timeline(image.history_table()),
+        "history_timeline": plots.history_timeline(tables["history"]),
         "dag": plots.dag(dag.image_dag(image), title="Layer DAG"),
         "treemap": plots.treemap(merged, depth=2),
     }
