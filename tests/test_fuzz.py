@@ -132,17 +132,22 @@ def _sample_tar() -> bytes:
 SAMPLE_TAR = _sample_tar()
 
 
+def mutated(original: bytes, flips: list[tuple[int, int]], cut: int) -> bytes:
+    """``original`` cut to ``cut`` bytes (0: whole), then with bytes set as ``flips`` says."""
+    data = bytearray(original[:cut] if cut else original)
+    for index, value in flips:
+        if index < len(data):
+            data[index] = value
+    return bytes(data)
+
+
 @FUZZ
 @given(
     st.lists(st.tuples(st.integers(0, len(SAMPLE_TAR) - 1), st.integers(0, 255)), max_size=8),
     st.integers(0, len(SAMPLE_TAR)),
 )
 def test_tar_lister_on_mutated_tars(flips, cut):
-    data = bytearray(SAMPLE_TAR[:cut] if cut else SAMPLE_TAR)
-    for index, value in flips:
-        if index < len(data):
-            data[index] = value
-    only_our_errors(list_tar, io.BytesIO(bytes(data)))
+    only_our_errors(list_tar, io.BytesIO(mutated(SAMPLE_TAR, flips, cut)))
 
 
 @FUZZ
@@ -160,10 +165,7 @@ GZIPPED = gzip.compress(SAMPLE_TAR, mtime=0)
     st.integers(0, len(GZIPPED)),
 )
 def test_decompression_of_mutated_gzip(flips, cut):
-    data = bytearray(GZIPPED[:cut] if cut else GZIPPED)
-    for index, value in flips:
-        if index < len(data):
-            data[index] = value
+    data = mutated(GZIPPED, flips, cut)
 
     def read():
         stream, _ = open_decompressed(io.BytesIO(bytes(data)), max_uncompressed_bytes=1 << 20)
