@@ -68,3 +68,24 @@ def tls_registry(tmp_path_factory):
     registry = start_registry(str(work), tls=(cert_path, key_path))
     yield registry, str(ca_path)
     registry.stop()
+
+
+def pull_through_redirecting_proxy(registry, image_dir, repository, dest):
+    """Push ``image_dir`` to the Basic-auth ``registry`` and pull it back through a proxy on
+    127.0.0.1 that sends every blob GET to another loopback host (127.0.0.2) with a signed
+    URL, as object-store backed registries do. Returns ``(report, client, seen)``: the pull
+    report, the registry client (with its transcript), and the headers the other host saw."""
+    from netfixtures import RedirectingProxy
+
+    from imgexplore.registry import RegistryClient
+    from imgexplore.registry.credentials import Credentials
+    from imgexplore.sources.registry import RegistrySource
+    from imgexplore.transfer import pull, push
+
+    push(str(image_dir), f"{registry.host}/{repository}:latest")
+    basic = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    address, seen = RedirectingProxy(upstream=registry.host, upstream_auth=basic).start()
+    client = RegistryClient(address, credentials=Credentials(USER, PASSWORD))
+    reference = f"{address}/{repository}:latest"
+    report = pull(reference, dest, source=RegistrySource(reference, client=client))
+    return report, client, seen

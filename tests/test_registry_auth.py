@@ -5,7 +5,6 @@ with a certificate from a test CA."""
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import stat
@@ -15,12 +14,10 @@ import pytest
 
 import imgexplore
 from imgexplore.registry import RegistryClient
-from imgexplore.registry.credentials import Credentials
-from imgexplore.transfer import pull, push
+from imgexplore.transfer import push
 
 pytest.importorskip("cryptography", reason="the token and TLS tests sign with cryptography")
-from authfixtures import PASSWORD, USER, docker_config  # noqa: E402
-from netfixtures import RedirectingProxy  # noqa: E402
+from authfixtures import PASSWORD, USER, docker_config, pull_through_redirecting_proxy  # noqa: E402
 
 
 def no_secret_in(*texts):
@@ -70,20 +67,9 @@ def test_credential_helper(basic_registry, tmp_path, monkeypatch, isolated_cache
 def test_redirect_does_not_forward_authorization(
     basic_registry, data_dir, tmp_path, monkeypatch, isolated_cache
 ):
-    host = basic_registry.host
-    monkeypatch.setenv("DOCKER_CONFIG", docker_config(tmp_path / "docker", host))
-    push(str(data_dir / "teaching" / "oci"), f"{host}/private/teaching:latest")
-    proxy = RedirectingProxy(
-        upstream=host, upstream_auth="Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-    )
-    address, seen = proxy.start()
-    client = RegistryClient(address, credentials=Credentials(USER, PASSWORD))
-    report = pull(
-        f"{address}/private/teaching:latest",
-        tmp_path / "layout",
-        source=imgexplore.sources.registry.RegistrySource(
-            f"{address}/private/teaching:latest", client=client
-        ),
+    monkeypatch.setenv("DOCKER_CONFIG", docker_config(tmp_path / "docker", basic_registry.host))
+    report, client, seen = pull_through_redirecting_proxy(
+        basic_registry, data_dir / "teaching" / "oci", "private/teaching", tmp_path / "layout"
     )
     assert report.blobs == 7
     assert len(seen) == 7  # every layer and the config came from the other host ...

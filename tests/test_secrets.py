@@ -76,25 +76,12 @@ def test_logs_and_transcript(token_registry, data_dir, tmp_path, monkeypatch, is
 
 
 def test_signed_urls_masked_in_logs(basic_registry, data_dir, tmp_path, monkeypatch, isolated_cache, caplog):
-    from netfixtures import RedirectingProxy
+    from authfixtures import pull_through_redirecting_proxy
 
-    from imgexplore.registry import RegistryClient
-    from imgexplore.registry.credentials import Credentials
-    from imgexplore.sources.registry import RegistrySource
-
-    host = basic_registry.host
-    monkeypatch.setenv("DOCKER_CONFIG", docker_config(tmp_path / "docker", host))
-    push(str(data_dir / "derived" / "oci"), f"{host}/secret/redirected:latest")
-    proxy = RedirectingProxy(
-        upstream=host, upstream_auth="Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-    )
-    address, _ = proxy.start()
+    monkeypatch.setenv("DOCKER_CONFIG", docker_config(tmp_path / "docker", basic_registry.host))
     caplog.set_level(logging.DEBUG)
-    client = RegistryClient(address, credentials=Credentials(USER, PASSWORD))
-    pull(
-        f"{address}/secret/redirected:latest",
-        tmp_path / "out",
-        source=RegistrySource(f"{address}/secret/redirected:latest", client=client),
+    _, client, _ = pull_through_redirecting_proxy(
+        basic_registry, data_dir / "derived" / "oci", "secret/redirected", tmp_path / "out"
     )
     assert "s3cr3t" not in caplog.text and "X-Amz-Signature=%2A%2A%2A" in caplog.text
     assert_clean(caplog.text + client.transcript.table().to_csv())
