@@ -10,23 +10,19 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
-def test_filetree_benchmark_quick(tmp_path):
-    out = tmp_path / "result.json"
+def run_quick(script: str, out: Path, *extra: str, timeout: int = 600) -> dict:
+    """Run ``benchmarks/SCRIPT --quick`` and return the JSON it writes to ``out``."""
     subprocess.run(
-        [
-            sys.executable,
-            str(BENCH / "bench_filetree.py"),
-            "--quick",
-            "--workdir",
-            str(tmp_path),
-            "--json",
-            str(out),
-        ],
+        [sys.executable, str(BENCH / script), "--quick", *extra, "--json", str(out)],
         check=True,
         capture_output=True,
-        timeout=600,
+        timeout=timeout,
     )
-    result = json.loads(out.read_text())
+    return json.loads(out.read_text())
+
+
+def test_filetree_benchmark_quick(tmp_path):
+    result = run_quick("bench_filetree.py", tmp_path / "result.json", "--workdir", str(tmp_path))
     cases = {r["case"]: r for r in result["results"]}
     assert cases["small-files"]["entries"] == 2020  # 2,000 files in 20 folders
     assert cases["big-layer"]["uncompressed_bytes"] > 20 * 1024 * 1024
@@ -40,14 +36,7 @@ def test_pull_benchmark_quick(tmp_path):
 
     if not shutil.which("skopeo") or not Path("/usr/bin/docker-registry").exists():
         pytest.skip("skopeo and docker-registry are needed (scripts/system-packages.sh)")
-    out = tmp_path / "pull.json"
-    subprocess.run(
-        [sys.executable, str(BENCH / "bench_pull.py"), "--quick", "--json", str(out)],
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
-    result = json.loads(out.read_text())
+    result = run_quick("bench_pull.py", tmp_path / "pull.json")
     assert result["metadata_requests"] == 3
     assert result["image_bytes"] > 30 * 1024 * 1024
     assert result["skopeo_s"] > 0 and result["imgexplore_s"] > 0
@@ -58,13 +47,6 @@ def test_corpus_benchmark_quick(tmp_path):
 
     if not Path("/usr/bin/docker-registry").exists():
         pytest.skip("docker-registry is needed (scripts/system-packages.sh)")
-    out = tmp_path / "corpus.json"
-    subprocess.run(
-        [sys.executable, str(BENCH / "bench_corpus.py"), "--quick", "--json", str(out)],
-        check=True,
-        capture_output=True,
-        timeout=900,
-    )
-    result = json.loads(out.read_text())
+    result = run_quick("bench_corpus.py", tmp_path / "corpus.json", timeout=900)
     assert [(r["images"], r["workers"]) for r in result["metadata"]] == [(50, 1), (50, 2), (100, 1), (100, 2)]
     assert all(r["layers"] == 20 + 6 for r in result["files"])  # 20 top layers and 3 bases × 2
