@@ -397,7 +397,9 @@ def _from_schema1(source: Source, manifest: Schema1Manifest) -> Image:
                 step=i,
                 created=s1.created,
                 created_by=s1.created_by,
-                empty_layer=s1.throwaway,
+                # older schema 1 manifests never wrote throwaway: their metadata-only
+                # steps show only as the 32-byte empty blob
+                empty_layer=s1.throwaway or s1.blob_sum in mt.EMPTY_LAYER_DIGESTS,
                 layer_index=i,
                 author=s1.author,
                 comment=s1.comment,

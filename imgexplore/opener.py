@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 
 from . import mediatypes as mt
 from .errors import LimitExceededError, ManifestError, PlatformNotFoundError, SourceError
 from .image import Image, image_from_manifest
+from .jsonutil import MAX_MANIFEST_BYTES
 from .limits import MAX_INDEX_DEPTH
 from .manifest import Descriptor, ImageManifest, IndexManifest, Manifest, Schema1Manifest
 from .platforms import FALLBACK_PLATFORM, Platform, host_platform
@@ -77,9 +79,19 @@ def _archive(path: str, tag: str | None) -> Source:
     files = open_files(path)
     if not isinstance(files, TarFiles):
         raise SourceError(f"{path}: a docker save archive is a tar file, not a folder")
-    if is_oci_layout(files):  # Docker 25+ and OCI layout tars
-        return OCILayoutSource(path, tag, files=files)
+    if is_oci_layout(files) and not (files.exists("manifest.json") and _index_lists_nothing(files)):
+        return OCILayoutSource(path, tag, files=files)  # Docker 25+ and OCI layout tars
     return DockerArchiveSource(path, tag, files=files)
+
+
+def _index_lists_nothing(files: TarFiles) -> bool:
+    """Some Docker 25+ archives write ``"manifests": null`` in ``index.json``; their
+    ``manifest.json`` (the legacy listing, which they also carry) then names the image."""
+    try:
+        index = json.loads(files.read("index.json", MAX_MANIFEST_BYTES))
+    except (ValueError, UnicodeDecodeError):
+        return False  # a broken index.json is reported by the layout reader
+    return isinstance(index, dict) and not index.get("manifests")
 
 
 def _registry(reference: str, options: dict) -> Source:

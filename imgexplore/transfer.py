@@ -45,7 +45,17 @@ class TransferReport:
         return text
 
 
-def _images_to_copy(
+def root_to_copy(src: Source) -> Manifest:
+    """The manifest a copy of ``src`` names: its root, except that a layout's ``index.json``
+    naming one image (or one index) stands for that image."""
+    root = src.root_manifest()
+    if isinstance(root, IndexManifest) and len(root.manifests) == 1 and src.kind == "oci-layout":
+        only = root.manifests[0]
+        root = src.fetch_manifest(only.digest, only.media_type, only.size)
+    return root
+
+
+def images_to_copy(
     source: Source, root: Manifest, platform: str | Platform | None
 ) -> tuple[Manifest, list[tuple[Descriptor | None, Manifest]]]:
     """The manifest to name (root or the chosen image) and every image manifest below it."""
@@ -66,7 +76,7 @@ def _images_to_copy(
     return child, [(entry.descriptor, child)]
 
 
-def _blobs_of(manifest: Manifest) -> list[Descriptor]:
+def blobs_of(manifest: Manifest) -> list[Descriptor]:
     if isinstance(manifest, Schema1Manifest):
         return [Descriptor(mt.DOCKER_LAYER_GZIP, d, -1) for d in dict.fromkeys(manifest.fs_layers)]
     if isinstance(manifest, ImageManifest):
@@ -105,10 +115,10 @@ def pull(
     report = TransferReport()
     before = len(src.client.transcript)
     root = src.root_manifest()
-    top, images = _images_to_copy(src, root, platform)
+    top, images = images_to_copy(src, root, platform)
     blobs: dict[str, Descriptor] = {}
     for _, manifest in images:
-        for descriptor in _blobs_of(manifest):
+        for descriptor in blobs_of(manifest):
             if descriptor.is_foreign and descriptor.urls:
                 report.skipped.append(f"foreign layer {descriptor.digest} (served from {descriptor.urls[0]})")
                 continue
@@ -237,17 +247,14 @@ def push(
     started = time.perf_counter()
     ref = parse_reference(dest)
     src = open_source(source)
-    root = src.root_manifest()
-    if isinstance(root, IndexManifest) and len(root.manifests) == 1 and src.kind == "oci-layout":
-        only = root.manifests[0]  # a layout's index.json naming one image (or one index): push that
-        root = src.fetch_manifest(only.digest, only.media_type, only.size)
-    top, images = _images_to_copy(src, root, platform)
+    root = root_to_copy(src)
+    top, images = images_to_copy(src, root, platform)
     registry = client or RegistryClient(ref.api_host, **registry_options)
     report = TransferReport()
     before = len(registry.transcript)
     repo = ref.repository
     for _, manifest in images:
-        for descriptor in _blobs_of(manifest):
+        for descriptor in blobs_of(manifest):
             if registry.blob_exists(repo, descriptor.digest, push=True):
                 continue
             if mount_from and registry.mount_blob(repo, descriptor.digest, mount_from):

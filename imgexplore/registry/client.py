@@ -68,6 +68,22 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def base_url(
+    host: str, *, insecure: bool = False, ca_bundle: str | None = None, scheme: str | None = None
+) -> str:
+    """``http://HOST`` or ``https://HOST``: plain HTTP only for registries on this machine
+    (unless a CA bundle says TLS is wanted) or when ``insecure``; never plain HTTP otherwise.
+
+    >>> base_url("127.0.0.1:5000"), base_url("ghcr.io")
+    ('http://127.0.0.1:5000', 'https://ghcr.io')
+    """
+    if scheme is None:
+        scheme = "http" if (insecure or is_loopback(host)) and ca_bundle is None else "https"
+    if scheme == "http" and not (insecure or is_loopback(host)):
+        raise ImgExploreError(f"refusing plain HTTP to {host}: use TLS, or pass insecure=True (--insecure)")
+    return f"{scheme}://{host}"
+
+
 def _origin(url: str) -> tuple[str, str]:
     parts = urlsplit(url)
     return parts.scheme, parts.netloc
@@ -130,13 +146,7 @@ class RegistryClient:
         sleep: Callable[[float], None] = time.sleep,
     ):
         self.host = host
-        if scheme is None:
-            scheme = "http" if (insecure or is_loopback(host)) and ca_bundle is None else "https"
-        if scheme == "http" and not (insecure or is_loopback(host)):
-            raise ImgExploreError(
-                f"refusing plain HTTP to {host}: use TLS, or pass insecure=True (--insecure)"
-            )
-        self.base = f"{scheme}://{host}"
+        self.base = base_url(host, insecure=insecure, ca_bundle=ca_bundle, scheme=scheme)
         self._credentials = docker_credentials(host) if credentials is True else (credentials or None)
         bundle = ca_bundle or os.environ.get("IMGEXPLORE_CA_BUNDLE")
         if bundle and not os.path.isfile(bundle):

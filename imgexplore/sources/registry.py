@@ -9,8 +9,7 @@ import threading
 from typing import BinaryIO
 
 from ..blobstore import BlobStore
-from ..errors import NotFoundError, SourceError
-from ..jsonutil import MAX_MANIFEST_BYTES
+from ..errors import NotFoundError
 from ..manifest import Manifest, parse_manifest
 from ..reference import Reference, parse_reference
 from .base import Source
@@ -67,13 +66,14 @@ class RegistrySource(Source):
 
     def fetch_manifest(self, digest: str, media_type: str | None, size: int | None = None) -> Manifest:
         if self.store.has(digest):
-            raw = self.store.read(digest)
-        else:
-            raw = self.client.get_manifest(self.repository, digest).raw
-            if len(raw) > MAX_MANIFEST_BYTES:
-                raise SourceError(f"manifest {digest} is too large")
-            self.store.put(digest, raw)
-        return parse_manifest(raw, media_type, what=f"manifest {digest}")
+            return parse_manifest(self.store.read(digest), media_type, what=f"manifest {digest}")
+        manifest = self.client.get_manifest(self.repository, digest)  # verified against digest
+        if manifest.schema_version == 2:
+            # A signed schema 1 manifest is named by the digest of its payload, not of the
+            # bytes served (a registry re-signs it on every GET): it cannot live in a
+            # content-addressed store, and costs one request each time instead.
+            self.store.put(digest, manifest.raw)
+        return manifest
 
     def ensure_blob(self, digest: str, size: int | None = None, progress=None) -> str:
         """The cached path of a blob, downloading it first if needed (once, even when
