@@ -26,12 +26,14 @@ from .errors import (
     UnsupportedMediaTypeError,
 )
 from .image import HistoryStep, Image, Layer
+from .ipython import install as _install_notebook_errors
 from .manifest import Descriptor, ImageManifest, IndexManifest, Schema1Manifest, parse_manifest
 from .opener import list_platforms, open_image, open_source
 from .platforms import Platform
 from .reference import Reference, parse_reference
 
 __version__ = "0.1.0"
+_install_notebook_errors()
 
 __all__ = [
     "AccessDeniedError",

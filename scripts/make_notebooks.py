@@ -68,130 +68,401 @@ explorer.table.head(10)
         md("""
 # 01 · What `docker pull` downloads
 
-A pull fetches two kinds of things from a registry: a **manifest** (a small JSON document that
-names everything else) and **blobs** (the image config and one compressed tar per layer),
+A pull fetches two kinds of things from a registry: **manifests** (small JSON documents that
+name everything else) and **blobs** (the image config and one compressed tar per layer),
 each addressed by the sha256 digest of its bytes.
 
-This notebook opens the bundled *teaching* image and looks at both, first as the modern
-Docker schema 2 manifest, then as the old schema 1 manifest of the same image. It runs
-offline on `data/`; the parameters cell below names the image.
+This notebook does a pull **by hand**, with plain `httpx` calls you can read and re-type,
+against the image `IMAGE` names, then takes apart what came back: the manifest, the config,
+a layer, the chain ids, the schema 1 form of the same image and its 32-byte empty layers.
+`IMAGE` is the only thing to change.
 """),
         code(
             """
-# Parameters: change IMAGE to a registry reference (e.g. "docker.io/library/centos:7")
-# to run this notebook against a live registry.
+# Parameters: a registry reference ("docker.io/library/alpine:3.20", "ghcr.io/org/app:1.0",
+# "127.0.0.1:5000/class/app:1") or a local image (an OCI layout folder, a docker save tarball)
 IMAGE = "../data/teaching/oci"
-SCHEMA1_MANIFEST = "../data/teaching/schema1.json"
-REFERENCE = "docker.io/library/teaching:latest"  # the name the registry URLs below use
 """,
             tags=("parameters",),
         ),
+        md("""
+## Where the image lives
+
+A registry reference is pulled from its own registry. A local image has no registry, so it
+is first put on a throwaway registry on this machine (127.0.0.1 only, stopped with the
+kernel): Debian's `docker-registry` when it is installed, otherwise imgexplore's own
+read-only server. The cell says which. Everything below is then a real pull over HTTP.
+"""),
         code("""
+import hashlib
 import json
+import tarfile
+import tempfile
+
+import httpx
+import pandas as pd
 
 import imgexplore
 from imgexplore import mediatypes
+from imgexplore.compression import open_decompressed
+from imgexplore.registry import byhand
+from imgexplore.registry.local import serve_image
 
-image = imgexplore.open_image(IMAGE)
-image
+if imgexplore.open_source(IMAGE).kind == "registry":
+    REFERENCE, local_registry = IMAGE, None
+    print(f"{IMAGE} is a registry reference: pulling it from its registry")
+else:
+    local_registry, REFERENCE = serve_image(IMAGE, "lesson/image:latest")
+    print(f"{IMAGE} is a local image: pushed to {local_registry.kind} on {local_registry.host}")
+ref = imgexplore.parse_reference(REFERENCE)
+BASE = byhand.base_url(ref.api_host)  # https, except for a registry on this machine
+REPO = ref.repository
+print("reference: ", REFERENCE)
+print("API root:  ", f"{BASE}/v2/")
+print("repository:", REPO, "| tag or digest:", ref.identifier)
 """),
         md("""
-## The manifest, as it came over the wire
+## 1. Is this a V2 registry? `GET /v2/`
 
-The manifest names the config blob and the layer blobs with their media types, sizes and
-digests. Its own digest is the sha256 of these exact bytes: change one space and it is a
-different manifest.
+Every pull starts here. `200` means anyone may pull. `401` comes with a `WWW-Authenticate`
+challenge: a `Bearer` realm (the token service's URL), the `service` to name, sometimes a
+scope. Every request below goes through one `httpx.Client` whose event hooks keep a log.
 """),
         code("""
-print(image.manifest.raw.decode())
-print("manifest digest:", image.digest)
+log = byhand.RequestLog()
+http = httpx.Client(follow_redirects=False, timeout=60, event_hooks=log.hooks)
+
+ping = http.get(f"{BASE}/v2/")
+print("GET", ping.url, "->", ping.status_code)
+challenge = byhand.parse_challenge(ping.headers.get("www-authenticate", ""))
+if challenge:
+    print("WWW-Authenticate:", challenge.scheme)
+    for key, value in challenge.params.items():
+        print(f"  {key:8} {value}")
+elif ping.status_code == 200:
+    print("no challenge: this registry lets anyone pull, so no token is needed")
 """),
         md("""
-## What a registry is asked
+## 2. A token for `repository:NAME:pull`
 
-A pull is a handful of HTTP requests to the registry's API: the manifest by tag, then each
-blob by digest. For the teaching image under the name below, these are the URLs:
+With a Bearer challenge, the client asks the realm for a token scoped to pulling this one
+repository (a private repository would also want your login on this request). The token is
+a bearer credential: it is never printed here, but when it is a JWT its claims can be read.
 """),
         code("""
-from imgexplore.registry import pull_urls
-
-pull_urls(REFERENCE, image)
+auth = {}
+if challenge and challenge.scheme == "bearer" and ping.status_code == 401:
+    scope = f"repository:{REPO}:pull"
+    answer = http.get(challenge.realm, params={"service": challenge.params.get("service", ""), "scope": scope})
+    print("GET", answer.url, "->", answer.status_code)
+    body = answer.json()
+    token = body.get("token") or body.get("access_token")
+    auth = {"Authorization": f"Bearer {token}"}
+    claims = byhand.jwt_claims(token)
+    print(json.dumps(claims, indent=1) if claims else "an opaque token (not a JWT): nothing to decode")
+elif challenge and challenge.scheme == "basic":
+    print("this registry wants a user name and password (Basic auth); this notebook pulls anonymously")
+else:
+    print(f"/v2/ answered {ping.status_code}: no token requested")
 """),
         md("""
-When `IMAGE` is a registry reference, `image.transcript` lists the requests really made so
-far, including the `401` challenge and the token request (tokens and passwords masked).
-Reading a local folder makes none.
+## 3. The manifest, by tag
+
+The `Accept` header lists every manifest format the client understands; the registry
+answers with one of them and says which in `Content-Type`. `Docker-Content-Digest` is the
+manifest's name: the sha256 of its bytes (for a signed schema 1 manifest, of its payload:
+see below). A client checks it before trusting anything the manifest says.
 """),
         code("""
-image.transcript if image.transcript is not None else "a local image: no requests were made"
+ACCEPT = ", ".join(byhand.MANIFEST_ACCEPT + byhand.SCHEMA1_ACCEPT)
+manifest_url = f"{BASE}/v2/{REPO}/manifests/{ref.identifier}"
+answer = http.get(manifest_url, headers={**auth, "Accept": ACCEPT})
+print("GET", answer.url, "->", answer.status_code)
+print("Accept:                 ", ACCEPT.replace(", ", ",\\n                         "))
+print("Content-Type:           ", answer.headers.get("content-type"))
+print("Docker-Content-Digest:  ", answer.headers.get("docker-content-digest"))
+print("sha256 of the body:      sha256:" + hashlib.sha256(answer.content).hexdigest(), f"({len(answer.content)} bytes)")
+top = imgexplore.parse_manifest(answer.content, answer.headers.get("content-type"))
+print("digest imgexplore reads: ", top.digest)
+"""),
+        code("""
+lines = answer.text.splitlines()
+for line in lines[:40]:
+    print(line if len(line) <= 110 else line[:110] + " …")
+print(f"… {len(lines) - 40} more lines" if len(lines) > 40 else "")
+"""),
+        md("""
+`HEAD` asks the same question without the body: the digest and size come back as headers.
+Clients use it to see whether a tag still points where it did (Docker Hub does not count a
+`HEAD` as a pull).
+"""),
+        code("""
+head = http.head(manifest_url, headers={**auth, "Accept": ACCEPT})
+print("HEAD", head.url, "->", head.status_code)
+print("Docker-Content-Digest:", head.headers.get("docker-content-digest"))
+print("Content-Length:", head.headers.get("content-length"), "| body bytes received:", len(head.content))
+"""),
+        md("""
+## 4. An index names one manifest per platform
+
+A multi-platform image answers with an index (a manifest list); the client picks its
+platform and fetches that manifest by digest. A single-platform image needs no such step.
+"""),
+        code("""
+image = imgexplore.open_image(REFERENCE)  # the library's own pull of the metadata, for the tables below
+if isinstance(top, imgexplore.IndexManifest):
+    print(pd.DataFrame([(str(d.platform or ""), d.media_type, d.digest) for d in top.manifests],
+                       columns=["platform", "media type", "digest"]).to_string())
+    print(f"\\nthe platform chosen: {image.platform}; its manifest:")
+    answer = http.get(f"{BASE}/v2/{REPO}/manifests/{image.digest}", headers={**auth, "Accept": ACCEPT})
+    print("GET", answer.url, "->", answer.status_code, answer.headers.get("content-type"))
+    manifest = imgexplore.parse_manifest(answer.content, answer.headers.get("content-type"))
+    print("asked for", image.digest, "| got", manifest.digest, "| equal:", manifest.digest == image.digest)
+else:
+    manifest = top
+    print(f"{REFERENCE} names a single image manifest ({top.media_type}): no index, no second request")
+"""),
+        md("""
+## 5. The config blob
+
+Blobs are fetched by digest from `/v2/NAME/blobs/DIGEST`. Big registries answer a blob
+request with a redirect to storage on another host; the client follows it itself and does
+**not** send the registry's token there. The function below does that and prints each hop.
+"""),
+        code("""
+def get_blob(digest):
+    \"\"\"GET a blob, following redirects by hand; the token goes to the registry only.\"\"\"
+    url, headers = f"{BASE}/v2/{REPO}/blobs/{digest}", auth
+    while True:
+        response = http.send(http.build_request("GET", url, headers=headers), stream=True)
+        print("GET", byhand.mask_url(url), "->", response.status_code)
+        if not response.is_redirect:
+            return response
+        response.close()
+        url = str(response.url.join(response.headers["location"]))
+        headers = auth if url.startswith(BASE + "/") else {}  # another host: no Authorization
+        print("   redirected to", byhand.mask_url(url), "(sent without Authorization)" if not headers else "")
+
+
+if isinstance(manifest, imgexplore.Schema1Manifest):
+    config = None
+    print("schema 1 has no config blob: its newest history entry carries the configuration")
+else:
+    response = get_blob(manifest.config.digest)
+    config_bytes = response.read()
+    computed = "sha256:" + hashlib.sha256(config_bytes).hexdigest()
+    print(len(config_bytes), "bytes; sha256", computed, "| equals the digest:", computed == manifest.config.digest)
+    config = json.loads(config_bytes)
+    print("top-level keys:", ", ".join(config))
+    print("history steps:", len(config.get("history", [])), "| diff_ids:", len(config.get("rootfs", {}).get("diff_ids", [])))
+"""),
+        md("""
+## 6. A layer blob, downloaded
+
+This is what most of a pull's time goes to. The smallest layer that holds files is downloaded
+here, hashed while it streams in, and compared with its digest; then its first tar entries
+are listed (after gunzip or zstd, whichever the bytes' magic number says).
+"""),
+        code("""
+if isinstance(manifest, imgexplore.Schema1Manifest):
+    layer_sizes = {step.blob_sum: -1 for step in manifest.steps}  # schema 1 records no sizes
+else:
+    layer_sizes = {d.digest: d.size for d in manifest.layers}
+with_files = [d for d in layer_sizes if d not in mediatypes.EMPTY_LAYER_DIGESTS] or list(layer_sizes)
+layer_digest = min(with_files, key=lambda d: layer_sizes[d] if layer_sizes[d] >= 0 else float("inf"))
+
+sha256, received = hashlib.sha256(), 0
+response = get_blob(layer_digest)
+with tempfile.TemporaryFile() as blob:
+    for chunk in response.iter_bytes(1 << 20):
+        sha256.update(chunk)
+        blob.write(chunk)
+        received += len(chunk)
+    response.close()
+    print(f"received {received:,} bytes")
+    print("sha256 computed here: sha256:" + sha256.hexdigest())
+    print("the digest asked for:", layer_digest)
+    print("equal:", "sha256:" + sha256.hexdigest() == layer_digest)
+    blob.seek(0)
+    stream, compression = open_decompressed(blob, what=f"layer {layer_digest}")
+    print(f"\\ncompression (from the magic number): {compression}; first entries of the tar:")
+    with tarfile.open(fileobj=stream, mode="r|") as tar:
+        for number, member in enumerate(tar):
+            if number == 10:
+                print("  …")
+                break
+            kind = "dir " if member.isdir() else "link" if member.issym() or member.islnk() else "file"
+            print(f"  {kind} {member.size:>9,}  {member.name}")
+"""),
+        md("""
+## The whole exchange
+
+Every request this notebook made, with the whole URL it used (query values that carry
+secrets, such as a storage URL's signature, are masked), then the same as `curl` commands
+to paste in a shell.
+"""),
+        code("""
+for row in log.table().itertuples():
+    print(f"{row.method:4} {row.status}  {row.url}")
+"""),
+        code("""
+print("\\n".join(log.curl()))
+"""),
+        md("""
+The library's own requests, made when it opened the image for the tables below (tokens and
+passwords masked; a blob already in its cache is not fetched again):
+"""),
+        code("""
+print(image.transcript[["method", "status", "url", "bytes"]].to_string(max_colwidth=120))
 """),
         md("""
 ## The config and its history
 
-The config blob holds the runtime settings and the **history**: one entry per Dockerfile
-instruction. Instructions that only change metadata (`ENV`, `LABEL`, `CMD`, `EXPOSE`,
-`WORKDIR`) make no layer; schema 2 marks them `empty_layer: true`.
+The config holds the runtime settings and the **history**: one entry per build step.
+Steps that only change metadata (`ENV`, `LABEL`, `CMD`, …) make no layer; schema 2 marks
+them `empty_layer: true`.
 """),
         code("""
-image.history_table()[["step", "created_by", "empty_layer", "layer_index"]]
+history = image.history_table()
+print(f"{len(history)} steps, {int(history['empty_layer'].sum())} of them metadata-only")
+history[["step", "created_by", "empty_layer", "layer_index"]]
 """),
         md("""
-## Layers
+## Chain ids, by hand
 
-Each layer has a **digest** (of the compressed blob, what the registry stores), a
-**diff_id** (of the uncompressed tar, what the config lists) and a **chain id**, which
-names the whole stack of layers up to and including it:
-`ChainID(L1) = DiffID(L1)`, `ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln))`.
+Each layer has a **digest** (of the compressed blob the registry stores), a **diff_id**
+(of the uncompressed tar, what the config lists) and a **chain id**, which names the layer
+*with everything below it*: `ChainID(L1) = DiffID(L1)`,
+`ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln))`. Computed here with `hashlib` and
+checked against the library's column (schema 1 records no diff_ids: they are computed first
+by decompressing the layers).
 """),
         code("""
-image.layers_table()[["index", "digest", "size", "diff_id", "chain_id", "empty"]]
+if any(layer.diff_id is None for layer in image.layers):
+    image.compute_diff_ids()
+rows, chain = [], None
+for layer in image.layers:
+    if layer.throwaway:
+        continue
+    chain = layer.diff_id if chain is None else "sha256:" + hashlib.sha256(f"{chain} {layer.diff_id}".encode()).hexdigest()
+    rows.append((layer.index, layer.diff_id[:23], chain[:23], (layer.chain_id or "")[:23], chain == layer.chain_id))
+pd.DataFrame(rows, columns=["layer", "diff_id", "chain id by hand", "library's chain_id", "equal"])
 """),
         md("""
-## The same image as a schema 1 manifest
+## The same image as schema 1
 
-Schema 1, the format registries served before 2016, has no separate config. It lists one
-`fsLayers` entry **per history step**, newest first, and needs a blob even for steps that
-changed no files. For those it uses a 32-byte gzip of an empty tar,
-`sha256:a3ed95caeb02…`, again and again.
+Schema 1, what registries served before 2016, has no config blob. It lists one `fsLayers`
+entry **per history step**, newest first, and pairs `fsLayers[i]` with `history[i]`: a step
+that changed no files still needs a blob, so it gets a 32-byte empty one. Each history entry
+carries a `v1Compatibility` JSON string with an `id` and the `id` of its `parent`.
+
+Asking with a schema 1 `Accept` only shows whether this registry can still serve the image
+that way (the CNCF registry converts schema 2 on request when configured to; many
+registries no longer do).
 """),
         code("""
-schema1 = imgexplore.open_image(SCHEMA1_MANIFEST, blobs="../data/teaching/oci")
-doc = json.loads(schema1.manifest.raw)
-for layer, entry in zip(doc["fsLayers"], doc["history"]):
-    v1 = json.loads(entry["v1Compatibility"])
-    print(layer["blobSum"][:19], "throwaway" if v1.get("throwaway") else "         ",
-          v1["container_config"]["Cmd"][0][:60])
+schema1_answer = http.get(manifest_url, headers={**auth, "Accept": ", ".join(byhand.SCHEMA1_ACCEPT)})
+schema1_type = schema1_answer.headers.get("content-type", "").split(";")[0]
+print("GET", schema1_answer.url, "->", schema1_answer.status_code, schema1_type)
+if schema1_answer.status_code == 200 and schema1_type in mediatypes.SCHEMA1_TYPES:
+    schema1 = imgexplore.open_image(REFERENCE, schema1=True)
+    doc = json.loads(schema1_answer.content)
+    rows = []
+    for layer, entry in zip(doc["fsLayers"], doc["history"]):
+        v1 = json.loads(entry["v1Compatibility"])
+        command = " ".join((v1.get("container_config") or {}).get("Cmd") or [])  # the newest entry may have none
+        rows.append((layer["blobSum"][:19], v1["id"][:12], (v1.get("parent") or "")[:12],
+                     bool(v1.get("throwaway")), command[:50]))
+    print(f"{len(rows)} fsLayers / history entries, newest first")
+    display(pd.DataFrame(rows, columns=["blobSum", "id", "parent", "throwaway", "command"]))
+else:
+    schema1 = None
+    print(f"the registry answered {schema1_answer.status_code} {schema1_type or '(no type)'}: "
+          "it does not serve this image as schema 1, so the schema 1 cells below have nothing to show")
 """),
         md("""
-## Opening the 32-byte blob
-
-It is a gzip stream that unpacks to 1024 zero bytes: the two zero blocks that end every
-tar archive, i.e. an empty tar. Its uncompressed digest `sha256:5f70bf18…` is the diff_id
-of every empty layer, whichever tool compressed it.
+A signed schema 1 manifest is a JWS: the registry splices a `signatures` block into the
+JSON (and re-signs on every `GET`, so the bytes change each time). Its protected header says
+how to get the signed **payload** back: the first `formatLength` bytes, then `formatTail`.
+The digest that names the manifest is the payload's, which is why it stays stable.
 """),
         code("""
-empty = schema1.layers[1]
-raw_blob = empty.open_blob().read()
-tar_bytes = empty.open_tar().read()
-print("digest:     ", empty.digest)
-print("blob bytes: ", len(raw_blob), raw_blob.hex())
-print("tar bytes:  ", len(tar_bytes), "all zero:", tar_bytes == bytes(1024))
-print("diff_id:    ", empty.compute_diff_id()[0])
-print("same as the well-known empty diff_id:", empty.compute_diff_id()[0] == mediatypes.EMPTY_LAYER_DIFF_ID)
+if schema1 is not None and b'"signatures"' in schema1_answer.content:
+    parts = byhand.schema1_signature_parts(schema1_answer.content)
+    print(parts.T.to_string(max_colwidth=80))
+    print("\\nDocker-Content-Digest:", schema1_answer.headers.get("docker-content-digest"))
+    print("sha256 of the bytes received: sha256:" + hashlib.sha256(schema1_answer.content).hexdigest())
+elif schema1 is not None:
+    print("this schema 1 manifest is unsigned: its digest is the sha256 of its bytes")
+else:
+    print("no schema 1 manifest to take apart")
 """),
         md("""
-## Schema 1 and schema 2 describe the same filesystem
-
-Schema 2 drops the empty blobs and marks the steps `empty_layer` instead. Computing the
-diff_ids of the schema 1 layers (skipping the `throwaway` ones) gives the same chain id
-for the top of the image as the schema 2 manifest.
+Schema 1 layers side by side with schema 2's: the v1 `id` of each step that made a layer,
+and the chain ids both forms give once the schema 1 diff_ids are computed.
 """),
         code("""
-schema1.compute_diff_ids()
-top_schema1 = [layer.chain_id for layer in schema1.layers if layer.chain_id][-1]
-print("schema 1 top chain id:", top_schema1)
-print("schema 2 top chain id:", image.layers[-1].chain_id)
-print("equal:", top_schema1 == image.layers[-1].chain_id)
+if schema1 is not None:
+    schema1.compute_diff_ids()
+    s1_layers = [layer for layer in schema1.layers if not layer.throwaway]
+    s1_steps = {step.layer_index: step for step in schema1.history}
+    s2_layers = [layer for layer in image.layers if not layer.throwaway]
+    if len(s1_layers) == len(s2_layers):
+        table = pd.DataFrame([
+            (s1_steps[a.index].v1_id[:12], a.digest[:19], (a.chain_id or "")[:19], (b.chain_id or "")[:19], a.chain_id == b.chain_id)
+            for a, b in zip(s1_layers, s2_layers)
+        ], columns=["v1 id", "blobSum", "schema 1 chain id", "schema 2 chain id", "equal"])
+        display(table)
+        print("every chain id equal:", bool(table["equal"].all()))
+    else:
+        print(f"schema 1 keeps {len(s1_layers)} layers in the rootfs and schema 2 {len(s2_layers)}: "
+              "the step-by-step pairing does not hold for this image")
+"""),
+        md("""
+## The 32-byte empty layer, byte by byte
+
+An empty tar is 1024 zero bytes: the two 512-byte zero blocks that end every tar archive.
+Docker gzipped it once, `sha256:a3ed95caeb02…`, and schema 1 lists that blob for every
+step that changed no files. Gzip is a 10-byte header, the deflate data and an 8-byte
+trailer (CRC-32 and length of what was compressed):
+"""),
+        code("""
+byhand.gzip_anatomy(mediatypes.EMPTY_LAYER_SCHEMA1_BYTES)
+"""),
+        md("""
+BuildKit writes its own empty layer, `sha256:4f4fb700ef54…`. The bytes that differ:
+"""),
+        code("""
+docker_bytes, buildkit_bytes = mediatypes.EMPTY_LAYER_SCHEMA1_BYTES, mediatypes.EMPTY_LAYER_BUILDKIT_BYTES
+anatomy = byhand.gzip_anatomy(buildkit_bytes)
+differ = [i for i in range(32) if docker_bytes[i] != buildkit_bytes[i]]
+print("bytes that differ:", differ, "- the", ", ".join(anatomy.loc[anatomy["offset"] == 4, "field"]), "field")
+print("Docker's:  ", docker_bytes.hex(" "))
+print("BuildKit's:", buildkit_bytes.hex(" "))
+print("MTIME, Docker's:  ", byhand.gzip_anatomy(docker_bytes).loc[3, "meaning"])
+print("MTIME, BuildKit's:", anatomy.loc[3, "meaning"])
+for name, blob in (("Docker's", docker_bytes), ("BuildKit's", buildkit_bytes)):
+    import gzip
+    inflated = gzip.decompress(blob)
+    print(f"{name:10} sha256 of the blob: sha256:{hashlib.sha256(blob).hexdigest()[:12]}…  "
+          f"inflates to {len(inflated)} zero bytes: {inflated == bytes(1024)}, "
+          f"diff_id sha256:{hashlib.sha256(inflated).hexdigest()[:12]}…")
+print("the empty layer's diff_id:", mediatypes.EMPTY_LAYER_DIFF_ID)
+"""),
+        md("""
+Which steps of this image are metadata-only, and how each form of the manifest records them:
+"""),
+        code("""
+form = "schema 1" if isinstance(image.manifest, imgexplore.Schema1Manifest) else "schema 2 / OCI"
+rows = [(step.step, form, "empty_layer: true, and no blob", step.created_by[:60])
+        for step in image.history if step.empty_layer and step.layer_index is None]
+rows += [(layer.history_step, form, f"blob {layer.digest[:19]}, an empty tar", layer.created_by[:60])
+         for layer in image.layers if layer.empty]
+if schema1 is not None and schema1.digest != image.digest:
+    rows += [(layer.history_step, "schema 1", f"blob {layer.digest[:19]}, an empty tar", layer.created_by[:60])
+             for layer in schema1.layers if layer.empty]
+print(f"{len(rows)} records of metadata-only steps" if rows else "this image has no metadata-only step")
+pd.DataFrame(rows, columns=["step", "manifest", "recorded as", "created_by"])
 """),
     ],
     "02_layer_dag.ipynb": [
@@ -205,32 +476,38 @@ schema 1 manifest's `id`/`parent` chain, then from chain ids, then across images
         code(
             """
 IMAGE = "../data/teaching/oci"
-SCHEMA1_MANIFEST = "../data/teaching/schema1.json"
-OTHER_IMAGE = "../data/derived/oci"
+OTHER_IMAGE = "../data/derived/oci"  # a second image, to see which layers two images share
 """,
             tags=("parameters",),
         ),
         code("""
 import matplotlib.pyplot as plt
+import pandas as pd
 
 import imgexplore
 from imgexplore.analysis import dag
+from imgexplore.registry.local import schema1_form
 from imgexplore.viz import plots
+
+image = imgexplore.open_image(IMAGE)
+schema1, how = schema1_form(IMAGE, image)
+print("schema 1 form:", how)
 """),
         md("""
 ## Schema 1: one node per history step
 
-Every `v1Compatibility` entry carries an `id` and the `id` of its `parent`. Following them
-gives a chain from the base to the top. The blob digests cannot be used for this: all the
-metadata-only steps point at the same 32-byte empty blob.
+Every `v1Compatibility` entry of a schema 1 manifest carries an `id` and the `id` of its
+`parent`. Following them gives a chain from the base to the top. The blob digests cannot be
+used for this: all the metadata-only steps point at the same 32-byte empty blob.
 """),
         code("""
-schema1 = imgexplore.open_image(SCHEMA1_MANIFEST, blobs="../data/teaching/oci")
-chain = dag.image_dag(schema1)
-rows = [(d["step"], d["v1_id"][:12], (d["parent"] or "")[:12], d["digest"][:19], d["throwaway"])
-        for _, d in sorted(chain.nodes(data=True), key=lambda item: item[1]["step"])]
-import pandas as pd
-pd.DataFrame(rows, columns=["step", "id", "parent", "blobSum", "throwaway"])
+if schema1 is not None:
+    chain = dag.image_dag(schema1)
+    rows = [(d["step"], d["v1_id"][:12], (d["parent"] or "")[:12], d["digest"][:19], d["throwaway"])
+            for _, d in sorted(chain.nodes(data=True), key=lambda item: item[1]["step"])]
+    display(pd.DataFrame(rows, columns=["step", "id", "parent", "blobSum", "throwaway"]))
+else:
+    print("no schema 1 form of this image:", how)
 """),
         md("""
 ## Chain ids: naming a whole stack
@@ -238,24 +515,24 @@ pd.DataFrame(rows, columns=["step", "id", "parent", "blobSum", "throwaway"])
 A layer's diff_id names its own content; its **chain id** names the layer *and everything
 below it*: `ChainID(L1) = DiffID(L1)`, `ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln))`.
 Two images share a layer only if they share its chain id. Schema 1 records no diff_ids, so
-they are computed here by decompressing the layers; when `SCHEMA1_MANIFEST` and `IMAGE` are
-the same image (as the sample files are), both columns agree.
+they are computed here by decompressing its layers; the schema 2 config lists them.
 """),
         code("""
-schema1.compute_diff_ids()
-image = imgexplore.open_image(IMAGE)
-from_schema1 = [d["chain_id"] for d in dag.layer_chain(dag.image_dag(schema1))]
+for each in (image, schema1):
+    if each is not None and any(d is None for d in each.diff_ids):
+        each.compute_diff_ids()
 from_config = [d["chain_id"] for d in dag.layer_chain(dag.image_dag(image))]
-print("the same chain ids:", from_schema1 == from_config)
-pd.DataFrame({
-    "schema 1 (computed)": pd.Series(from_schema1).str[:19],
-    "schema 2 (from the config)": pd.Series(from_config).str[:19],
-})
+columns = {"chain id (from the image's manifest)": pd.Series(from_config, dtype=object).str[:19]}
+if schema1 is not None and schema1 is not image:
+    from_schema1 = [d["chain_id"] for d in dag.layer_chain(dag.image_dag(schema1))]
+    columns["chain id (from its schema 1 form)"] = pd.Series(from_schema1, dtype=object).str[:19]
+    print("the same chain ids in both forms:", from_schema1 == from_config)
+pd.DataFrame(columns)
 """),
         md("""
-## The same image as schema 2
+## The image's layers and steps
 
-Schema 2 keys layers by chain id; the history steps hang off them: a step that made a layer
+Layers are keyed by chain id; the history steps hang off them: a step that made a layer
 points at it, a metadata-only step sits beside the layer that was on top when it ran.
 """),
         code("""
@@ -276,7 +553,8 @@ print(dag.sharing_summary(merged))
 table[["digest", "size", "images", "bytes_saved"]].assign(digest=table["digest"].str[:19])
 """),
         code("""
-plots.dag(merged, title="Two images sharing their base layers")
+shared = int(table["shared"].sum()) if len(table) else 0
+plots.dag(merged, title=f"Two images: {shared} layer(s) shared" if shared else "Two images that share no layer")
 """),
     ],
     "03_layer_sizes.ipynb": [
@@ -327,14 +605,16 @@ plots.cumulative_size(aligned)
         md("""
 ## Across platforms
 
-An index lists one image per platform. Layers that hold no machine code (here, the web
-site) can be shared by every platform.
+An index lists one image per platform. Layers that hold no machine code (web content,
+scripts, data) can be shared by every platform: the same blob, listed in each manifest.
 """),
         code("""
 platforms = imgexplore.list_platforms(MULTI_PLATFORM_IMAGE)
 images = [imgexplore.open_image(MULTI_PLATFORM_IMAGE, p)
           for p, attestation in zip(platforms["platform"], platforms["attestation"]) if not attestation]
 matrix = dag.platform_matrix(images)
+in_all = int(matrix.all(axis=1).sum()) if len(images) > 1 else 0
+print(f"{len(images)} platform image(s); {in_all} of {len(matrix)} layers are in every one of them")
 matrix
 """),
         code("""
@@ -347,7 +627,8 @@ plots.platform_matrix(matrix)
 
 A layer is a tar of the files that changed. Deletions are files too: `.wh.NAME` hides `NAME`
 in the layers below, and `.wh..wh..opq` hides everything a directory held below. This
-notebook reads the teaching image, which was built to show each of these.
+notebook reads the image `IMAGE` names (the sample in `data/teaching` was built to show each
+of these); every number and path below is read from it.
 """),
         code(
             """
@@ -373,8 +654,8 @@ print(f"looking closely at layer {layer}; following {path}")
         md("""
 ## One layer's entries
 
-On the teaching image that is layer 3: it overwrites `app/config.json` and deletes a file
-and a directory with two whiteouts. Its tar holds the new file and the two `.wh.` markers.
+The tar of the layer chosen above, exactly as it is stored: files it adds or rewrites, and
+the `.wh.` markers by which it deletes.
 """),
         code("""
 octal_modes(files.layer(layer)[["path", "type", "size", "mode", "whiteout", "opaque"]])  # modes as 0755, not 493
@@ -384,23 +665,29 @@ Against the merged view below it, each path is added, modified (content or only 
 or deleted — a whiteout deletes the path and everything under it.
 """),
         code("""
-files.changes(layer)
+changes = files.changes(layer)
+print(f"layer {layer}:", ", ".join(f"{n} {kind}" for kind, n in changes["change"].value_counts().items()) or "no changes")
+changes
 """),
         md("""
 ## Every whiteout and opaque marker
 
 `hides` is what the marker removes from the layers below: a path (whiteout) or the old
-contents of a directory (opaque). On the teaching image, layer 4 empties `/var/cache/apt` and
-writes a new `README` into it; the opaque marker hides what the *lower* layers had there,
-wherever it stands in the tar (here, after the README), so the layer's own file survives.
+contents of a directory (opaque). An opaque marker hides only what the *lower* layers had in
+its directory, wherever it stands in the tar, so files the same layer writes there survive.
 """),
         code("""
 markers = files.markers()
 markers
 """),
         code("""
-opaque = markers.loc[markers["kind"] == "opaque", "layer"]
-files.changes(int(opaque.iloc[0])) if len(opaque) else print("no opaque directory in this image")
+opaque = markers.loc[markers["kind"] == "opaque"]
+if len(opaque):
+    first = opaque.iloc[0]
+    print(f"layer {first['layer']} has an opaque marker, {first['path']}; its changes:")
+    display(files.changes(int(first["layer"])))
+else:
+    print("no opaque directory in this image")
 """),
         md("""
 ## The merged view

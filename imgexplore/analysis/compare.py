@@ -128,11 +128,14 @@ def compare_files(merged_a: pd.DataFrame, merged_b: pd.DataFrame) -> pd.DataFram
 def compare_images(a: Image, b: Image, *, files: bool = False) -> dict[str, pd.DataFrame]:
     """All comparisons: ``layers``, ``config``, ``history`` and, with ``files=True`` (which
     reads the layer blobs, or their cached tables), ``files``."""
+    # Reading the files first also learns the diff_ids (and so the chain ids) that a
+    # schema 1 manifest does not record, so its layers compare by chain id too.
+    merged = (a.files().merged(), b.files().merged()) if files else None
     result = {
         "layers": compare_layers(a, b),
         "config": compare_config(a, b),
         "history": compare_history(a, b),
     }
-    if files:
-        result["files"] = compare_files(a.files().merged(), b.files().merged())
+    if merged is not None:
+        result["files"] = compare_files(*merged)
     return result

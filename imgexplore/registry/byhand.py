@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from .. import mediatypes as mt
+from .auth import parse_challenge
 from .client import MANIFEST_ACCEPT, SCHEMA1_ACCEPT, base_url
 from .transcript import mask_url
 
@@ -30,6 +31,8 @@ __all__ = [
     "base_url",
     "gzip_anatomy",
     "jwt_claims",
+    "mask_url",
+    "parse_challenge",
     "schema1_signature_parts",
 ]
 
@@ -92,7 +95,7 @@ class RequestLog:
         for key, value in request.headers.items():
             if key.lower() == "authorization":
                 headers["Authorization"] = value.split(" ", 1)[0] + " $TOKEN"
-            elif key.lower() in ("accept", "range"):
+            elif key.lower() in ("accept", "range") and value != "*/*":  # */* is curl's default too
                 headers[key.title()] = value
         self.requests.append(LoggedRequest(request.method, mask_url(str(request.url)), headers))
 
@@ -132,8 +135,22 @@ class RequestLog:
             for key, value in r.headers.items():
                 words += ["-H", f"{key}: {value}"]
             command = " ".join(shlex.quote(w) if "$TOKEN" not in w else f'"{w}"' for w in words)
-            lines.append(f"{command} {shlex.quote(r.url)}")
+            command = f"{command} {shlex.quote(r.url)}"
+            if _is_token_request(r.url):
+                command = f"TOKEN=$({command} | {_READ_TOKEN})"
+            lines.append(command)
         return lines
+
+
+_READ_TOKEN = (
+    """python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("token") or d["access_token"])'"""
+)
+
+
+def _is_token_request(url: str) -> bool:
+    """A token service's URL: asked for a ``scope``, and not a registry API path."""
+    parts = httpx.URL(url)
+    return "scope" in parts.params and not parts.path.startswith("/v2/")
 
 
 def schema1_signature_parts(raw: bytes) -> pd.DataFrame:

@@ -222,3 +222,35 @@ def _handler(repository, tag, root, manifests, blobs, source):
         do_HEAD = do_GET
 
     return Handler
+
+
+def schema1_form(spec, image=None) -> tuple:
+    """The same image as a schema 1 manifest, and a sentence saying where it came from:
+    ``(Image, how)``, or ``(None, why not)``.
+
+    A schema 1 image is its own schema 1 form. A registry reference is asked for schema 1
+    (registries that still convert schema 2 answer with a signed schema 1 manifest). A local
+    image is pushed to a throwaway ``docker-registry`` with conversion turned on and asked
+    there; without one, there is no schema 1 form to show."""
+    from ..manifest import Schema1Manifest
+    from ..opener import open_image, open_source
+    from ..transfer import push
+
+    image = image if image is not None else open_image(spec)
+    if isinstance(image.manifest, Schema1Manifest):
+        return image, "the image is itself a schema 1 manifest"
+    if open_source(spec).kind == "registry":
+        reference, where = str(spec), "its registry"
+    else:
+        registry = start_registry()
+        if registry is None:
+            return None, "no docker-registry is installed to convert this local image to schema 1"
+        reference, where = f"{registry.host}/lesson/schema1:latest", f"a throwaway {registry.kind}"
+        push(spec, reference)
+    try:
+        converted = open_image(reference, schema1=True)
+    except ImgExploreError as exc:
+        return None, f"{where} does not serve this image as schema 1: {exc}"
+    if not isinstance(converted.manifest, Schema1Manifest):
+        return None, f"{where} does not serve this image as schema 1 (it answered {converted.media_type})"
+    return converted, f"served as schema 1 by {where}"
