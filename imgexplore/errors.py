@@ -44,6 +44,22 @@ class ArchiveError(SourceError):
     """A tarball (docker save, OCI layout tar, layer) is malformed or truncated."""
 
 
+class InvalidArgumentError(ImgExploreError, ValueError):
+    """An argument the function cannot take: wrong type, unknown name, out of range."""
+
+
+class LayerIndexError(InvalidArgumentError, IndexError):
+    """A layer number the image does not have."""
+
+
+class NotInImageError(ImgExploreError, LookupError):
+    """A path that is not in the image (or not in the layer asked for)."""
+
+
+class UnsafePathError(ImgExploreError):
+    """A path would escape the extraction folder (``..``, absolute, or through a symlink)."""
+
+
 class LimitExceededError(ImgExploreError):
     """Input went past a safety limit (size, depth, count); the message names the limit."""
 

@@ -45,7 +45,6 @@ class ImageFiles:
         """List every layer now; ``on_layer(index, count)`` is called after each one (the
         notebook explorer drives its progress bar with it)."""
         if self._tables is None:
-            from .image import _assign_chain_ids
             from .layerfiles import layer_table
 
             layers = self.image.layers
@@ -58,7 +57,6 @@ class ImageFiles:
                 tables.append(layer_table(layer, cache=self._cache, hash_files=self._hash_files))
                 if on_layer is not None:
                     on_layer(len(tables), len(self.image.layers))
-            _assign_chain_ids(self.image.layers)
             self._tables = tables
         return self._tables
 

@@ -8,14 +8,13 @@ bits are dropped, and files over a size limit are refused unless the caller rais
 from __future__ import annotations
 
 import os
-import posixpath
 import stat
 import tarfile
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .analysis.tarlist import normalize_path, shown_name
-from .errors import ArchiveError, ImgExploreError, LimitExceededError
+from .errors import ArchiveError, ImgExploreError, LimitExceededError, NotInImageError, UnsafePathError
 from .folders import make_folder
 
 if TYPE_CHECKING:
@@ -27,10 +26,6 @@ DEFAULT_MAX_FILE_SIZE = 256 * 1024 * 1024
 MAX_SYMLINK_HOPS = 40
 
 
-class UnsafePathError(ImgExploreError):
-    """A path would escape the extraction folder (``..``, absolute, or through a symlink)."""
-
-
 @dataclass
 class ExtractReport:
     """What :func:`extract` did."""
@@ -39,35 +34,62 @@ class ExtractReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
 
 
-def _entry(image: Image, path: str, layer: int | None) -> pd.Series:
-    files = image.files()
-    table = files.merged() if layer is None else files.layer(layer)
+def _lookup(table: pd.DataFrame, path: str) -> pd.Series | None:
+    """The entry at ``path`` (the last one, if a layer wrote it twice); a directory that only
+    shows as the parent of other entries stands as an implicit directory."""
     rows = table[table["path"] == path]
-    if rows.empty:
-        where = "the image" if layer is None else f"layer {layer}"
-        raise ImgExploreError(f"{path!r} is not in {where}")
-    row = rows.iloc[-1]
-    if layer is not None:
-        row = row.copy()
-        row["layer"] = layer
-    return row
+    if len(rows):
+        return rows.iloc[-1]
+    if path == "" or table["path"].str.startswith(path + "/").any():
+        import pandas as pd
+
+        return pd.Series({"path": path, "type": "dir", "size": 0, "linkname": None})
+    return None
 
 
 def resolve(image: Image, path: str, layer: int | None = None) -> pd.Series:
-    """The entry at ``path`` after following symlinks (inside the image) and hardlinks."""
-    path = normalize_path(path)
-    for _ in range(MAX_SYMLINK_HOPS):
-        row = _entry(image, path, layer)
-        if row["type"] == "symlink":
-            target = row["linkname"]
-            base = "" if target.startswith("/") else posixpath.dirname(path)
-            path = normalize_path(posixpath.normpath(posixpath.join("/", base, target)))
+    """The entry at ``path`` in the merged view (or in one layer), resolved the way the
+    kernel resolves a path: component by component, following a symlink wherever it stands
+    (``bin/sh`` through ``bin -> usr/bin``), ``..`` against the real parent, at most
+    40 symlinks; a hardlink leads to the entry it names."""
+    files = image.files()
+    table = files.merged() if layer is None else files.layer(layer)
+    where = "the image" if layer is None else f"layer {layer}"
+    pending = [part for part in normalize_path(path).split("/") if part not in ("", ".")]
+    resolved: list[str] = []
+    hops = 0
+    while pending:
+        part = pending.pop(0)
+        if part == "..":
+            if resolved:
+                resolved.pop()
             continue
-        if row["type"] == "hardlink":
-            target = normalize_path(row["linkname"])
-            return _entry(image, target, int(row["layer"]))
-        return row
-    raise ImgExploreError(f"{path!r}: more than {MAX_SYMLINK_HOPS} symlinks (a loop?)")
+        candidate = "/".join([*resolved, part])
+        row = _lookup(table, candidate)
+        if row is None:
+            raise NotInImageError(f"{path!r} is not in {where} (no {candidate!r})")
+        if row["type"] == "symlink":
+            hops += 1
+            if hops > MAX_SYMLINK_HOPS:
+                raise ImgExploreError(f"{path!r}: more than {MAX_SYMLINK_HOPS} symlinks (a loop?)")
+            target = row["linkname"] or ""
+            if target.startswith("/"):
+                resolved = []
+            pending = [p for p in target.split("/") if p not in ("", ".")] + pending
+            continue
+        if pending and row["type"] != "dir":
+            raise NotInImageError(f"{path!r} is not in {where} ({candidate!r} is a {row['type']})")
+        resolved.append(part)
+    row = _lookup(table, "/".join(resolved)).copy()
+    if row["type"] == "hardlink":
+        target = normalize_path(row["linkname"])
+        row = _lookup(table if layer is not None else files.layer(int(row["layer"])), target)
+        if row is None:
+            raise NotInImageError(f"{path!r} is a hardlink to {target!r}, which is not in {where}")
+        row = row.copy()
+    if layer is not None:
+        row["layer"] = layer
+    return row
 
 
 def _members(image: Image, layer: int):
@@ -95,11 +117,14 @@ def read_file(
             f"{path!r} is {row['size']} bytes, over the limit of {max_bytes} (max_bytes)"
         )
     wanted = row["path"]
+    content = None
     for member, tar in _members(image, int(row["layer"])):
         if normalize_path(shown_name(member.name)) == wanted and member.isfile():
             handle = tar.extractfile(member)
-            return handle.read() if handle else b""
-    raise ArchiveError(f"{wanted!r} is listed in layer {row['layer']} but was not found when reading it")
+            content = handle.read() if handle else b""  # a later copy in the layer wins
+    if content is None:
+        raise ArchiveError(f"{wanted!r} is listed in layer {row['layer']} but was not found when reading it")
+    return content
 
 
 def _safe_target(dest: str, path: str) -> str:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -15,6 +16,8 @@ from .jsonutil import MAX_CONFIG_BYTES, expect, loads_strict
 from .limits import MAX_UNCOMPRESSED_BYTES
 from .manifest import ImageManifest, IndexManifest, Schema1Manifest
 from .platforms import Platform
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -103,6 +106,39 @@ class Layer:
         )
         return stream
 
+    @property
+    def zstd_chunked(self) -> bool:
+        """A zstd:chunked layer (containers/storage's lazy-pull format), known by its annotations."""
+        return any(key in self.annotations for key in mt.ZSTD_CHUNKED_ANNOTATIONS)
+
+    def record_diff_id(self, computed: str) -> None:
+        """Record the diff_id learnt by decompressing this layer, and the chain ids it
+        completes. It must be the one the config claims: otherwise the config describes
+        another filesystem and :class:`DigestMismatchError` is raised. A zstd:chunked layer is
+        the exception: its tar is rebuilt by its tooling and can hash differently from the
+        diff_id the config records, so it is kept with a warning that names both."""
+        claimed = self.diff_id
+        if claimed is None or claimed == computed:
+            self.diff_id = computed
+            if claimed is None and self._image is not None:
+                _assign_chain_ids(self._image.layers)
+            return
+        message = (
+            f"layer {self.index} ({short(self.digest)}) decompresses to {computed}, "
+            f"but the config says its diff_id is {claimed}"
+        )
+        if not self.zstd_chunked:
+            from .errors import DigestMismatchError
+
+            raise DigestMismatchError(message)
+        warning = (
+            f"{message}: it is a zstd:chunked layer, whose tar the building tool may write "
+            "differently from the one it hashed; its files are listed as the blob holds them"
+        )
+        if self._image is not None and warning not in self._image.warnings:
+            self._image.warnings.append(warning)
+        log.warning("%s", warning)
+
     def compute_diff_id(self) -> tuple[str, int]:
         """Decompress the layer and hash it: ``(diff_id, uncompressed_size)``.
 
@@ -183,17 +219,10 @@ class Image:
 
         For schema 2/OCI the result is checked against the config's ``rootfs.diff_ids``;
         a difference is an error, since the config then describes another filesystem."""
-        from .errors import DigestMismatchError
-
         result = []
         for layer in self.layers:
             diff_id, _ = layer.compute_diff_id()
-            if layer.diff_id is not None and layer.diff_id != diff_id:
-                raise DigestMismatchError(
-                    f"layer {layer.index} ({short(layer.digest)}) decompresses to {diff_id}, "
-                    f"but the config says its diff_id is {layer.diff_id}"
-                )
-            layer.diff_id = diff_id
+            layer.record_diff_id(diff_id)
             result.append(diff_id)
         _assign_chain_ids(self.layers)
         return result
@@ -264,11 +293,12 @@ def image_from_manifest(
 
 
 def _from_image_manifest(source: Source, manifest: ImageManifest) -> Image:
-    if manifest.is_artifact:
-        raise ManifestError(
-            f"manifest {short(manifest.digest)} is an artifact "
-            f"({manifest.artifact_type or manifest.config.media_type}), not a container image"
-        )
+    artifact = ManifestError(
+        f"manifest {short(manifest.digest)} is an artifact "
+        f"({manifest.artifact_type or manifest.config.media_type}), not a container image"
+    )
+    if manifest.is_artifact and (manifest.artifact_type or not _all_image_layers(manifest)):
+        raise artifact
     config_raw = source.read_blob(
         manifest.config.digest, manifest.config.size, max_bytes=MAX_CONFIG_BYTES, what="config"
     )
@@ -276,6 +306,16 @@ def _from_image_manifest(source: Source, manifest: ImageManifest) -> Image:
         loads_strict(config_raw, f"config {manifest.config.digest}", MAX_CONFIG_BYTES), dict, "image config"
     )
     warnings: list[str] = []
+    if manifest.is_artifact:
+        # Some tools label an ordinary image config application/octet-stream or the like;
+        # what decides is whether it is one (it describes a layered root filesystem).
+        rootfs = config.get("rootfs")
+        if not (isinstance(rootfs, dict) and rootfs.get("type") == "layers"):
+            raise artifact
+        warnings.append(
+            f"the config's media type {manifest.config.media_type!r} is not an image config's, "
+            "but its content is an image config: read as one"
+        )
     rootfs = config.get("rootfs")
     diff_ids: list = []
     if isinstance(rootfs, dict) and isinstance(rootfs.get("diff_ids"), list):
@@ -330,6 +370,10 @@ def _from_image_manifest(source: Source, manifest: ImageManifest) -> Image:
     for layer in layers:
         layer._image = image
     return image
+
+
+def _all_image_layers(manifest: ImageManifest) -> bool:
+    return all(d.media_type.removesuffix(mt.ENCRYPTED_SUFFIX) in mt.LAYER_TYPES for d in manifest.layers)
 
 
 def _align_history(history: list[HistoryStep], layers: list[Layer]) -> list[str]:

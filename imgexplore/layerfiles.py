@@ -14,7 +14,7 @@ import pandas as pd
 from .analysis.tarlist import COLUMNS, DEFAULT_MAX_ENTRIES, list_tar
 from .cache import atomic_writer, cache_root
 from .digest import short, validate_digest
-from .errors import DigestMismatchError, InvalidDigestError
+from .errors import InvalidDigestError
 from .limits import MAX_UNCOMPRESSED_BYTES
 
 if TYPE_CHECKING:
@@ -56,7 +56,8 @@ def tar_table(
 
 class TreeCache:
     """Layer tables as Parquet files named by diff_id (``<root>/filetree/<hex>.v1.parquet``),
-    plus ``by-digest/<hex>`` aliases for layers whose diff_id is not known up front."""
+    found through ``by-digest/<hex>`` files: the diff_id that listing the blob of that
+    digest gave (a table is only ever looked up through the blob it was listed from)."""
 
     def __init__(self, root: str | pathlib.Path | None = None):
         self.root = pathlib.Path(root) if root is not None else cache_root() / "filetree"
@@ -126,26 +127,21 @@ def layer_table(
 ) -> pd.DataFrame:
     """One row per entry of the layer's tar (see :data:`~imgexplore.analysis.tarlist.COLUMNS`).
 
-    A cached table (by diff_id) is returned without touching the blob. Otherwise the blob is
-    streamed once: its digest is verified, and the diff_id computed on the way must match
-    the config's (a layer whose diff_id was unknown, as in schema 1, learns it here)."""
+    A cached table is found by the layer's blob digest (the diff_id recorded when that blob
+    was last listed), never by the diff_id the config claims, so a config that lies about a
+    layer cannot be served another layer's table. Otherwise the blob is streamed once: its
+    digest is verified, and the diff_id computed on the way is recorded on the layer
+    (:meth:`~imgexplore.image.Layer.record_diff_id`, which refuses one the config contradicts)."""
     store = TreeCache() if cache is True else (cache or None)
     if store is not None:
-        diff_id = layer.diff_id or store.diff_id_for(layer.digest)
-        if diff_id:
-            cached = store.get(diff_id)
-            if cached is not None:
-                if layer.diff_id is None:
-                    layer.diff_id = diff_id
-                return cached
+        computed = store.diff_id_for(layer.digest)
+        cached = store.get(computed) if computed else None
+        if cached is not None:
+            layer.record_diff_id(computed)
+            return cached
     with layer.open_tar(max_uncompressed_bytes=max_uncompressed_bytes) as stream:
         table = tar_table(stream, hash_files=hash_files, max_entries=max_entries)
-    if layer.diff_id is not None and layer.diff_id != table.attrs["diff_id"]:
-        raise DigestMismatchError(
-            f"layer {layer.index} ({short(layer.digest)}) decompresses to {table.attrs['diff_id']}, "
-            f"but the config says its diff_id is {layer.diff_id}"
-        )
-    layer.diff_id = table.attrs["diff_id"]
+    layer.record_diff_id(table.attrs["diff_id"])
     if store is not None and hash_files:
         try:
             store.put(table, layer.digest)

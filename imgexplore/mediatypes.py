@@ -24,6 +24,8 @@ IMAGE_CONFIG_TYPES = frozenset({DOCKER_CONFIG, OCI_CONFIG})
 # Layers
 DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 DOCKER_LAYER_TAR = "application/vnd.docker.image.rootfs.diff.tar"
+# not in Docker's own spec, but containerd and BuildKit write it for zstd layers
+DOCKER_LAYER_ZSTD = "application/vnd.docker.image.rootfs.diff.tar.zstd"
 DOCKER_FOREIGN_GZIP = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
 DOCKER_FOREIGN_TAR = "application/vnd.docker.image.rootfs.foreign.diff.tar"
 OCI_LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
@@ -37,6 +39,7 @@ LAYER_TYPES = frozenset(
     {
         DOCKER_LAYER_GZIP,
         DOCKER_LAYER_TAR,
+        DOCKER_LAYER_ZSTD,
         DOCKER_FOREIGN_GZIP,
         DOCKER_FOREIGN_TAR,
         OCI_LAYER_TAR,
@@ -51,6 +54,12 @@ FOREIGN_LAYER_TYPES = frozenset(
     {DOCKER_FOREIGN_GZIP, DOCKER_FOREIGN_TAR, OCI_NONDIST_TAR, OCI_NONDIST_GZIP, OCI_NONDIST_ZSTD}
 )
 ENCRYPTED_SUFFIX = "+encrypted"
+
+# Layer annotations that mark containers/storage's zstd:chunked format.
+ZSTD_CHUNKED_ANNOTATIONS = (
+    "io.github.containers.zstd-chunked.manifest-checksum",
+    "io.github.containers.zstd-chunked.manifest-position",
+)
 
 # The 32-byte gzip of an empty tar (1024 zero bytes) that schema 1 lists for every
 # metadata-only step. Docker's copy has a non-zero gzip mtime; BuildKit's has mtime 0.

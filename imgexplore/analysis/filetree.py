@@ -10,7 +10,11 @@ The rules are the OCI image-spec's (layer.md, "Whiteouts"):
   position among the layer's own entries;
 * a layer's own entries are applied after its whiteouts, so a layer may delete a path and
   add it again;
-* a non-directory that replaces a directory of a lower layer hides that directory's contents.
+* a non-directory that replaces a directory of a lower layer hides that directory's contents;
+* a path written twice in one layer keeps its last copy (extraction overwrites);
+* top-level ``.wh..wh.*`` entries other than ``.wh..wh..opq`` (``.wh..wh.aufs``,
+  ``.wh..wh.plnk/…``, ``.wh..wh.orph``) are aufs' own bookkeeping, which Docker skips when it
+  applies a layer: they neither show nor delete anything.
 """
 
 from __future__ import annotations
@@ -26,8 +30,17 @@ CHANGE_COLUMNS = ["layer", "path", "change", "detail", "type", "size", "prev_lay
 _COMPARED_METADATA = ("mode", "uid", "gid", "mtime", "xattrs")
 
 
+AUFS_METADATA_PREFIX = ".wh..wh."
+
+
+def _aufs_metadata(table: pd.DataFrame) -> np.ndarray:
+    paths = table["path"]
+    return (paths.str.startswith(AUFS_METADATA_PREFIX) & (paths != ".wh..wh..opq")).to_numpy(dtype=bool)
+
+
 def _is_marker(table: pd.DataFrame) -> np.ndarray:
-    return (table["whiteout"].notna() | table["opaque"]).to_numpy()
+    """Rows that are not files of the image: whiteout and opaque markers, aufs metadata."""
+    return (table["whiteout"].notna() | table["opaque"]).to_numpy() | _aufs_metadata(table)
 
 
 def _isin(values: pd.Series, candidates) -> np.ndarray:
@@ -77,7 +90,7 @@ def _hidden_by(below: pd.DataFrame, table: pd.DataFrame) -> np.ndarray:
     reasons = np.full(len(below), "", dtype=object)
     if not len(below):
         return reasons
-    whiteouts = table["whiteout"].dropna().tolist()
+    whiteouts = table.loc[~_aufs_metadata(table), "whiteout"].dropna().tolist()
     opaque_dirs = [_parent(p) for p in table.loc[table["opaque"], "path"]]
     own = table[~_is_marker(table)]
     below_dirs = below.loc[below["type"] == "dir", "path"]
@@ -280,16 +293,20 @@ def wasted_space(
         superseded = superseded[np.array(keep, dtype=bool)]
     rows = []
     for i, table in enumerate(tables):
-        files = table[(table["type"] == "file").to_numpy() & ~_is_marker(table)]
+        own = table[~_is_marker(table)]
+        files = own[(own["type"] == "file").to_numpy()]
         lost = superseded[superseded["prev_layer"] == i]
+        # a copy the same layer writes again later never reaches the filesystem either
+        rewritten = files[_rewritten_later(own, files)]
+        superseding = set(lost["layer"]) | ({i} if len(rewritten) else set())
         tar_size = table.attrs.get("tar_size", -1)
         row = {
             "layer": i,
             "files": len(files),
             "file_bytes": int(files["size"].sum()),
-            "wasted_files": len(lost),
-            "wasted_bytes": int(lost["prev_size"].sum()),
-            "superseded_by": ",".join(str(v) for v in sorted(set(lost["layer"]))),
+            "wasted_files": len(lost) + len(rewritten),
+            "wasted_bytes": int(lost["prev_size"].sum()) + int(rewritten["size"].sum()),
+            "superseded_by": ",".join(str(v) for v in sorted(superseding)),
             "tar_size": tar_size,
         }
         if compressed_sizes is not None and tar_size and tar_size > 0 and compressed_sizes[i] >= 0:
@@ -322,13 +339,20 @@ def wasted_space(
     return per_layer, summary
 
 
+def _rewritten_later(own: pd.DataFrame, files: pd.DataFrame) -> np.ndarray:
+    """For each row of ``files`` (a subset of ``own``, a layer's entries): whether an entry
+    later in the same layer writes its path again."""
+    later = own["path"].duplicated(keep="last")
+    return later.loc[files.index].to_numpy(dtype=bool)
+
+
 MARKER_COLUMNS = ["layer", "path", "kind", "hides"]
 
 
 def markers(tables: list[pd.DataFrame]) -> pd.DataFrame:
     """The whiteout and opaque markers of every layer (see :meth:`ImageFiles.markers`)."""
     rows = stack(tables)
-    rows = rows[_is_marker(rows)]
+    rows = rows[_is_marker(rows) & ~_aufs_metadata(rows)]
     if not len(rows):
         return pd.DataFrame(columns=MARKER_COLUMNS)
     opaque = rows["opaque"].to_numpy(dtype=bool)

@@ -26,6 +26,15 @@ _LAYER_TYPE_BY_COMPRESSION = {
 }
 
 
+# docker load reads manifest.json with Go's encoding/json, which matches keys whatever
+# their case: Jib writes "config", "repoTags", "layers".
+_ENTRY_KEYS = {k.lower(): k for k in ("Config", "RepoTags", "Layers", "LayerSources", "Parent")}
+
+
+def _canonical_keys(entry: dict) -> dict:
+    return {_ENTRY_KEYS.get(str(key).lower(), key): value for key, value in entry.items()}
+
+
 class DockerArchiveSource(Source):
     """A legacy ``docker save`` tarball. ``tag`` picks an image by one of its ``RepoTags``."""
 
@@ -41,6 +50,7 @@ class DockerArchiveSource(Source):
             )
         entries = loads_strict(self._files.read("manifest.json", MAX_MANIFEST_BYTES), f"{path}/manifest.json")
         expect(entries, list, f"{path}/manifest.json")
+        entries = [_canonical_keys(e) if isinstance(e, dict) else e for e in entries]
         if not entries:
             raise ManifestError(f"{path}/manifest.json lists no images")
         self.entry = self._choose(entries, tag)

@@ -24,6 +24,9 @@ def _reason(exc: BaseException) -> str:
     return quoted.group(1) if quoted and last.lstrip("- ").startswith("method") else last
 
 
+MAX_LINK_HOPS = 8
+
+
 class TarIndex:
     """Lists a tar file's members once, then opens any regular member by name."""
 
@@ -39,15 +42,30 @@ class TarIndex:
             self._members[normalize_member_name(member.name)] = member
 
     def __contains__(self, name: str) -> bool:
+        member = self._member(name)
+        return member is not None and member.isfile()
+
+    def _member(self, name: str) -> tarfile.TarInfo | None:
+        """The member named, with symlinks and hardlinks inside the archive followed to the
+        regular file they stand for (Bazel's rules_docker and go-containerregistry write a
+        repeated layer as a symlink to the first copy's ``layer.tar``)."""
         member = self._members.get(normalize_member_name(name))
-        return member is not None and (member.isfile() or member.issym() or member.islnk())
+        for _ in range(MAX_LINK_HOPS):
+            if member is None or not (member.issym() or member.islnk()):
+                return member
+            if member.issym():
+                target = posixpath.join(posixpath.dirname(member.name), member.linkname)
+            else:
+                target = member.linkname
+            member = self._members.get(normalize_member_name(target))
+        raise ArchiveError(f"{self.path}: member {name!r} is a link in a chain of over {MAX_LINK_HOPS} links")
 
     def size(self, name: str) -> int | None:
-        member = self._members.get(normalize_member_name(name))
+        member = self._member(name)
         return member.size if member is not None and member.isfile() else None
 
     def open(self, name: str) -> BinaryIO:
-        member = self._members.get(normalize_member_name(name))
+        member = self._member(name)
         if member is None:
             raise BlobNotFoundError(f"{self.path}: no member {name!r}")
         try:
