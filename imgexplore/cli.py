@@ -16,11 +16,48 @@ SOURCE_HELP = (
 )
 
 
+class UsageError(ImgExploreError):
+    """A command line that does not parse: an unknown option, a missing or malformed value."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's own prints the whole usage and exits
+        raise UsageError(f"{message} (see: {self.prog} --help)")
+
+
+def _layer_number(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a layer is a number (0, 1, …), not {text!r}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"layers are numbered from 0 (the base layer), not {number}")
+    return number
+
+
+def _layer_or_all(text: str) -> int | str:
+    return text if text == "all" else _layer_number(text)
+
+
+def _registry_options(args: argparse.Namespace) -> dict:
+    """The registry flags a command accepts, as open_image's keyword arguments."""
+    options = {}
+    for name in ("insecure", "ca_bundle", "schema1"):
+        value = getattr(args, name, None)
+        if value:
+            options[name] = value
+    return options
+
+
 def _open(args: argparse.Namespace):
     from .opener import open_image
 
     return open_image(
-        args.source, args.platform, config=getattr(args, "config", None), blobs=getattr(args, "blobs", None)
+        args.source,
+        args.platform,
+        config=getattr(args, "config", None),
+        blobs=getattr(args, "blobs", None),
+        **_registry_options(args),
     )
 
 
@@ -81,7 +118,7 @@ TREE_COLUMNS = [
 def cmd_tree(args: argparse.Namespace) -> str:
     image = _open(args)
     files = image.files(progress=args.progress)
-    layer = None if args.layer in (None, "all") else int(args.layer)
+    layer = None if args.layer in (None, "all") else args.layer
     if args.changes:
         table = files.changes(layer)
     elif args.merged or args.layer is None:
@@ -171,7 +208,7 @@ def cmd_extract(args: argparse.Namespace) -> str:
 def _open_many(args: argparse.Namespace) -> list:
     from .opener import open_image
 
-    return [open_image(source, args.platform) for source in args.sources]
+    return [open_image(source, args.platform, **_registry_options(args)) for source in args.sources]
 
 
 def cmd_dag(args: argparse.Namespace) -> str:
@@ -215,15 +252,6 @@ def cmd_diff(args: argparse.Namespace) -> str:
         sections.append(f"== {name} ==")
         sections.append(render(table, args.format, wide=args.wide))
     return "\n".join(sections)
-
-
-def _registry_options(args: argparse.Namespace) -> dict:
-    options = {}
-    if getattr(args, "insecure", False):
-        options["insecure"] = True
-    if getattr(args, "ca_bundle", None):
-        options["ca_bundle"] = args.ca_bundle
-    return options
 
 
 def cmd_pull(args: argparse.Namespace) -> str:
@@ -422,7 +450,7 @@ def _progress_option(p: argparse.ArgumentParser) -> None:
 
 def _tree_options(p: argparse.ArgumentParser) -> None:
     _progress_option(p)
-    p.add_argument("--layer", help="a layer index, or 'all' for every layer's entries")
+    p.add_argument("--layer", type=_layer_or_all, help="a layer index, or 'all' for every layer's entries")
     p.add_argument("--merged", action="store_true", help="the merged view after --layer (default: the top)")
     p.add_argument(
         "--changes",
@@ -439,7 +467,9 @@ def _lineage_options(p: argparse.ArgumentParser) -> None:
 
 def _read_options(p: argparse.ArgumentParser, *, dest: bool) -> None:
     p.add_argument("path", help="a path inside the image, e.g. etc/passwd")
-    p.add_argument("--layer", type=int, help="read from this layer alone instead of the merged view")
+    p.add_argument(
+        "--layer", type=_layer_number, help="read from this layer alone instead of the merged view"
+    )
     limit = "--max-file-size" if dest else "--max-bytes"
     p.add_argument(
         limit, type=int, default=256 * 1024 * 1024, help="refuse files larger than this (default 256 MiB)"
@@ -581,7 +611,7 @@ COMMANDS: list[tuple[str, str, Callable, dict | None, Callable | None]] = [
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="imgexplore",
         description="Look inside container images: manifests, layers, history, file trees.",
     )
@@ -603,9 +633,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``imgexplore`` console script; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        args = parser.parse_args(argv)
         text = args.func(args)
+    except UsageError as exc:
+        print(f"imgexplore: error: {exc}", file=sys.stderr)
+        return 2
     except ImgExploreError as exc:
         print(f"imgexplore: error: {exc}", file=sys.stderr)
         return 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from .analysis import filetree
@@ -152,11 +153,14 @@ class ImageFiles:
         return filetree.directory_sizes(table, max_depth)
 
     def _check(self, index: int) -> int:
+        """A layer number (negative ones count from the top, as Python's indexes do)."""
+        from .errors import InvalidArgumentError, LayerIndexError
+
+        if isinstance(index, bool) or not isinstance(index, int | np.integer):
+            raise InvalidArgumentError(f"a layer number is an int, not {type(index).__name__} {index!r:.40}")
         count = len(self.image.layers)
         if not -count <= index < count:
-            from .errors import ImgExploreError
-
-            raise ImgExploreError(
+            raise LayerIndexError(
                 f"layer {index} does not exist: the image has {count} layers (0–{count - 1})"
             )
-        return index % count
+        return int(index) % count

@@ -490,16 +490,20 @@ def _check_schema1_chain(manifest: Schema1Manifest) -> list[str]:
                 f"schema 1 step {short(step.id)} names parent {short(step.parent) or 'none'}, "
                 f"but the step before it is {short(prev.id)}"
             )
-    if manifest.steps and manifest.steps[0].parent:
+    base_parent = manifest.steps[0].parent if manifest.steps else None
+    if base_parent and base_parent in ids:
         warnings.append(
-            f"schema 1 base step names a parent ({short(manifest.steps[0].parent)}) not in the manifest"
+            f"schema 1 base step names as its parent {short(base_parent)}, a step of this same "
+            "manifest: the ids form a cycle"
         )
+    elif base_parent:
+        warnings.append(f"schema 1 base step names a parent ({short(base_parent)}) not in the manifest")
     return warnings
 
 
 def _config_platform(config: dict) -> Platform | None:
     os_name, arch = config.get("os"), config.get("architecture")
-    if isinstance(os_name, str) and isinstance(arch, str):
+    if isinstance(os_name, str) and isinstance(arch, str) and (os_name or arch):
         return Platform(os_name, arch, str(config.get("variant") or ""), str(config.get("os.version") or ""))
     return None
 

@@ -14,7 +14,7 @@ import pandas as pd
 from .analysis.tarlist import COLUMNS, DEFAULT_MAX_ENTRIES, list_tar
 from .cache import atomic_writer, cache_root
 from .digest import short, validate_digest
-from .errors import InvalidDigestError
+from .errors import ArchiveError, InvalidDigestError
 from .limits import MAX_UNCOMPRESSED_BYTES
 
 if TYPE_CHECKING:
@@ -139,8 +139,14 @@ def layer_table(
         if cached is not None:
             layer.record_diff_id(computed)
             return cached
-    with layer.open_tar(max_uncompressed_bytes=max_uncompressed_bytes) as stream:
-        table = tar_table(stream, hash_files=hash_files, max_entries=max_entries)
+    try:
+        with layer.open_tar(max_uncompressed_bytes=max_uncompressed_bytes) as stream:
+            table = tar_table(stream, hash_files=hash_files, max_entries=max_entries)
+    except ArchiveError as exc:
+        where = f"layer {layer.index} ({short(layer.digest)}, {layer.media_type})"
+        if str(exc).startswith("layer "):
+            raise
+        raise type(exc)(f"{where}: {exc}") from None
     layer.record_diff_id(table.attrs["diff_id"])
     if store is not None and hash_files:
         try:

@@ -24,14 +24,19 @@ def open_source(
     *,
     config: str | None = None,
     blobs: str | None = None,
-    **registry_options,
+    insecure: bool = False,
+    ca_bundle: str | None = None,
+    schema1: bool = False,
+    client=None,
 ) -> Source:
     """Turn a user's SOURCE string into a :class:`Source`.
 
     ``oci:PATH[:TAG]`` an OCI layout folder or tar; ``docker-archive:PATH[:TAG]`` a docker
     save tarball; ``manifest:PATH`` a saved manifest file (``config=`` its config file);
     a plain path is recognised by what it holds; anything else that parses as an image
-    reference is read from its registry (``docker://REF`` forces that)."""
+    reference is read from its registry (``docker://REF`` forces that), with ``insecure``,
+    ``ca_bundle``, ``schema1`` and ``client`` as :class:`~imgexplore.sources.registry.RegistrySource` takes them."""
+    registry_options = {"insecure": insecure, "ca_bundle": ca_bundle, "schema1": schema1, "client": client}
     if isinstance(spec, Source):
         return spec
     text = os.fspath(spec)
@@ -50,6 +55,8 @@ def open_source(
         return OCILayoutSource(path, tag) if os.path.isdir(path) else _archive(path, tag)
     if os.path.isdir(text):
         return OCILayoutSource(text)
+    if os.path.exists(text) and not os.path.isfile(text):
+        raise SourceError(f"{text}: not a regular file or a folder (a device, socket or pipe)")
     if os.path.isfile(text):
         if text.endswith(".json") or config is not None or _looks_like_json(text):
             return ManifestFileSource(text, config=config, blobs=blobs)
@@ -153,9 +160,13 @@ def flatten_index(source: Source, index: IndexManifest, max_depth: int = MAX_IND
 def choose_entry(entries: list[IndexEntry], platform: str | Platform | None) -> IndexEntry:
     """Pick one image: the requested platform, else the only image, else this machine's
     platform, else linux/amd64."""
-    images = [e for e in entries if not e.is_attestation]
+    images = [e for e in entries if not e.is_attestation and not e.descriptor.artifact_type]
+    others = len(entries) - len(images)
     if not images:
-        raise PlatformNotFoundError("the index holds no image manifests")
+        raise PlatformNotFoundError(
+            "the index holds no image manifests"
+            + (f", only {others} attestation(s), signature(s) or other artifacts" if others else "")
+        )
     listing = ", ".join(sorted({str(e.platform) for e in images if e.platform})) or "none recorded"
     if len({e.descriptor.digest for e in images}) == 1:
         images = images[:1]  # the same image listed several times (e.g. under several tags)
@@ -164,6 +175,8 @@ def choose_entry(entries: list[IndexEntry], platform: str | Platform | None) -> 
         for entry in images:
             if entry.platform is not None and entry.platform.matches(wanted):
                 return entry
+        if len(images) == 1 and images[0].platform is None:
+            return images[0]  # the index does not say; open_image checks the image's config
         raise PlatformNotFoundError(f"no image for platform {wanted}; platforms here: {listing}")
     if len(images) == 1:
         return images[0]
@@ -172,10 +185,16 @@ def choose_entry(entries: list[IndexEntry], platform: str | Platform | None) -> 
         for entry in images:
             if entry.platform is not None and entry.platform.matches(wanted):
                 return entry
-    tags = sorted({e.ref_name for e in images if e.ref_name})
+    # advise only tags that single out one image (several entries may share a tag)
+    counts: dict[str, int] = {}
+    for entry in images:
+        if entry.ref_name:
+            counts[entry.ref_name] = counts.get(entry.ref_name, 0) + 1
+    tags = sorted(tag for tag, count in counts.items() if count == 1)
     tag_hint = f"; or a tag, oci:PATH:TAG (tags here: {', '.join(tags)})" if tags else ""
+    besides = f" (besides {others} attestation(s), signature(s) or other artifacts)" if others else ""
     raise PlatformNotFoundError(
-        f"the index holds {len(images)} images and none is for "
+        f"the index holds {len(images)} images{besides} and none is for "
         f"{' or '.join(str(p) for p in defaults)}; choose one with a platform "
         f"(platforms here: {listing}){tag_hint}"
     )
@@ -187,7 +206,10 @@ def open_image(
     *,
     config: str | None = None,
     blobs: str | None = None,
-    **registry_options,
+    insecure: bool = False,
+    ca_bundle: str | None = None,
+    schema1: bool = False,
+    client=None,
 ) -> Image:
     """Open an image from a path, an ``oci:``/``docker-archive:``/``manifest:`` spec, a
     registry reference or a :class:`Source`; for multi-platform images pick ``platform``
@@ -197,11 +219,30 @@ def open_image(
     manifest) and ``client=`` (a :class:`~imgexplore.registry.RegistryClient`).
 
     Only the manifest(s) and config are read here; layer blobs are read when asked for."""
-    source = open_source(spec, config=config, blobs=blobs, **registry_options)
+    wanted = Platform.argument(platform)
+    source = open_source(
+        spec,
+        config=config,
+        blobs=blobs,
+        insecure=insecure,
+        ca_bundle=ca_bundle,
+        schema1=schema1,
+        client=client,
+    )
     root = source.root_manifest()
-    manifest, chosen_platform, index = _resolve(source, root, platform)
+    manifest, chosen_platform, index = _resolve(source, root, wanted)
     name = str(spec) if not isinstance(spec, Source) else source.location
-    return image_from_manifest(source, manifest, platform=chosen_platform, index=index, name=name)
+    image = image_from_manifest(source, manifest, platform=chosen_platform, index=index, name=name)
+    if wanted is not None and chosen_platform is None:  # no index entry said: the config does
+        if image.platform is None:
+            image.warnings.append(
+                f"asked for {wanted}, but the image records no platform to check it against"
+            )
+        elif not image.platform.matches(wanted):
+            raise PlatformNotFoundError(
+                f"{name} is a single-platform image for {image.platform}, not {wanted}"
+            )
+    return image
 
 
 def _resolve(

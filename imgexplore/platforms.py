@@ -76,8 +76,22 @@ class Platform:
         """``unknown/unknown``: attestation manifests in BuildKit indexes."""
         return self.os == "unknown" and self.architecture == "unknown"
 
+    @classmethod
+    def argument(cls, value: str | Platform | None) -> Platform | None:
+        """A ``platform=`` argument as given to the library: ``None``, a :class:`Platform` or
+        its text form; anything else is an :class:`~imgexplore.InvalidArgumentError`."""
+        if value is None or isinstance(value, Platform):
+            return value
+        if not isinstance(value, str):
+            from .errors import InvalidArgumentError
+
+            raise InvalidArgumentError(
+                f"platform must be text like 'linux/arm64/v8' or a Platform, not {type(value).__name__}"
+            )
+        return cls.parse(value)
+
     def __str__(self) -> str:
-        text = f"{self.os}/{self.architecture}"
+        text = f"{self.os or '?'}/{self.architecture or '?'}"
         return f"{text}/{self.variant}" if self.variant else text
 
 

@@ -28,6 +28,8 @@ class Fault:
     truncate: int | None = None  # send only this many bytes (and a matching Content-Length)
     content_type: str | None = None
     delay: float = 0.0
+    stall_after: int | None = None  # send this many body bytes, then go silent (connection open)
+    stall_seconds: float = 5.0
     hits: int = 0
 
 
@@ -120,10 +122,17 @@ class FaultProxy:
                     if key.lower() == "content-type" and fault and fault.content_type:
                         value = fault.content_type
                     self.send_header(key, value.replace(proxy.upstream, self.headers.get("Host", "")))
-                declared = len(reply.content) if fault and fault.cut_after is not None else len(content)
+                cut = fault and (fault.cut_after is not None or fault.stall_after is not None)
+                declared = len(reply.content) if cut else len(content)
                 self.send_header("Content-Length", str(declared))
                 self.end_headers()
                 if self.command == "HEAD":
+                    return
+                if fault and fault.stall_after is not None:
+                    self.wfile.write(content[: fault.stall_after])
+                    self.wfile.flush()
+                    time.sleep(fault.stall_seconds)
+                    self.close_connection = True
                     return
                 if fault and fault.cut_after is not None:
                     self.wfile.write(content[: fault.cut_after])

@@ -116,6 +116,12 @@ def test_saved_schema2_manifest_with_config(data_dir):
             ("pull", "data/teaching/oci", "--dest", "/nonexistent/p"),
             "is a local image: pull copies from a registry",
         ),
+        (
+            ("inspect", "data/teaching/oci", "--platform", "windows/amd64"),
+            "is a single-platform image for linux/amd64, not windows/amd64",
+        ),
+        (("inspect", "data/teaching/oci", "--platform", "///"), "invalid platform '///'"),
+        (("inspect", "/dev/null"), "/dev/null: not a regular file or a folder"),
     ],
 )
 def test_errors_are_one_line_without_traceback(data_dir, args, message):
@@ -180,3 +186,45 @@ def test_version_is_the_package_version():
     out = run("--version").stdout.strip()
     assert out == f"imgexplore {imgexplore.__version__}"
     assert importlib.metadata.version("imgexplore") == imgexplore.__version__  # one source of truth
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("tree", "data/teaching/oci", "--layer", "abc"), "a layer is a number .*, not 'abc'"),
+        (("tree", "data/teaching/oci", "--layer", "1.5"), "not '1.5'"),
+        (("tree", "data/teaching/oci", "--layer", "-1"), "layers are numbered from 0"),
+        (("cat", "data/teaching/oci", "etc/motd", "--layer", "x"), "not 'x'"),
+        (("inspect", "data/teaching/oci", "--no-such-option"), "unrecognized arguments: --no-such-option"),
+        (("no-such-command",), "invalid choice: 'no-such-command'"),
+        (("inspect",), "the following arguments are required: source"),
+    ],
+)
+def test_argument_errors_are_one_line_exit_2(data_dir, args, message):
+    import re
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "imgexplore", *args], capture_output=True, text=True, cwd=data_dir.parent
+    )
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith("imgexplore: error: ")
+    assert re.search(message, proc.stderr) and "--help" in proc.stderr
+
+
+def test_layer_out_of_range_is_an_error_of_its_own(data_dir):
+    import imgexplore
+
+    files = imgexplore.open_image(str(data_dir / "teaching" / "oci")).files()
+    with pytest.raises(imgexplore.LayerIndexError, match="the image has 6 layers"):
+        files.layer(99)
+    with pytest.raises(imgexplore.InvalidArgumentError, match="a layer number"):
+        files.layer("2")
+
+
+def test_library_platform_argument_is_checked(data_dir):
+    import imgexplore
+
+    with pytest.raises(imgexplore.InvalidArgumentError, match="not int"):
+        imgexplore.open_image(str(data_dir / "multiarch" / "oci"), platform=42)
+    with pytest.raises(TypeError, match="platfrom"):  # a misspelt keyword is not silently ignored
+        imgexplore.open_image(str(data_dir / "teaching" / "oci"), platfrom="linux/arm64")

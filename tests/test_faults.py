@@ -191,3 +191,76 @@ def test_killed_pull_leaves_only_a_hidden_leftover_that_cache_clean_removes(
     assert usage("--clean", "--older-than", "0")["leftovers"] == 0
     src = source(proxy)
     assert pull(reference, tmp_path / "second", source=src).blobs == 7
+
+
+# -- manifests and configs under the same policy as layer blobs ------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/manifests/", "/blobs/"])
+def test_a_body_that_stalls_midway_is_retried(proxy, path, isolated_cache):
+    """The registry sends part of a manifest (or the config) and then nothing, the connection
+    left open: the read times out (a short timeout set here) and the request is sent again."""
+    proxy.add(match=path, method="GET", stall_after=20, stall_seconds=3, times=1)
+    src = source(proxy, timeout=0.5)
+    image = imgexplore.open_image(src)
+    assert image.layers and src.client.retries == 1
+
+
+def test_a_body_that_always_stalls_ends_in_one_error_within_the_deadline(proxy, isolated_cache):
+    proxy.add(match="/manifests/", method="GET", stall_after=20, stall_seconds=3, times=-1)
+    src = source(proxy, timeout=0.3, deadline=1.5, max_retries=10)
+    started = time.perf_counter()
+    with pytest.raises(imgexplore.RegistryError, match=r"timed out .*gave up after .*deadline: 1.5 s"):
+        imgexplore.open_image(src)
+    assert time.perf_counter() - started < 1.5 + 0.3 + 1.0
+    assert src.client.retries < 10  # the deadline, not the retry count, ended it
+
+
+@pytest.mark.parametrize("path", ["/manifests/", "/blobs/"])
+def test_a_connection_closed_mid_body_is_retried(proxy, path, isolated_cache):
+    proxy.add(match=path, method="GET", cut_after=30, times=1)
+    src = source(proxy)
+    image = imgexplore.open_image(src)
+    assert image.config["rootfs"]["diff_ids"] and src.client.retries == 1
+
+
+def test_a_connection_always_closed_mid_manifest_is_one_error(proxy, isolated_cache):
+    proxy.add(match="/manifests/", method="GET", cut_after=30, times=-1)
+    with pytest.raises(imgexplore.RegistryError, match="dropped the connection"):
+        imgexplore.open_image(source(proxy, max_retries=2))
+
+
+def test_a_retry_after_longer_than_the_cap_is_not_waited_out(proxy, isolated_cache):
+    proxy.add(match="/manifests/", method="HEAD", status=429, retry_after="3600", times=-1)
+    delays: list[float] = []
+    with pytest.raises(
+        imgexplore.RateLimitError, match=r"retry in 3600 s.*max_retry_after=60 s.*try again after"
+    ):
+        imgexplore.open_image(source(proxy, delays))
+    assert delays == []  # nothing slept
+
+
+def test_a_bearer_challenge_without_a_realm_says_so(isolated_cache):
+    """A misconfigured registry: 401 with ``Bearer service="..."`` and no token service."""
+    import http.server
+
+    from netfixtures import serve
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Bearer service="registry.example"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_HEAD = do_GET
+
+    server, address = serve(Handler)
+    try:
+        with pytest.raises(imgexplore.AuthenticationError, match=r"names no token service \(no realm\)"):
+            imgexplore.open_image(f"{address}/x/y:1")
+    finally:
+        server.shutdown()

@@ -328,3 +328,82 @@ def test_cat_matches_the_merged_view_and_waste_is_written_minus_visible(tmp_path
     visible = int(merged.loc[merged["type"] == "file", "size"].sum())
     _, summary = files.waste()
     assert summary["wasted_bytes"] == written - visible
+
+
+# -- indexes holding more than images -----------------------------------------------------------------
+
+
+def _add_index_entries(layout: pathlib.Path, entries: list[dict]) -> None:
+    index = json.loads((layout / "index.json").read_text())
+    index["manifests"] += entries
+    (layout / "index.json").write_text(json.dumps(index))
+
+
+def _artifact(layout: pathlib.Path, artifact_type: str) -> dict:
+    """A signature or SBOM manifest as cosign or notation push them (OCI 1.1 artifacts)."""
+    blobs = layout / "blobs" / "sha256"
+    empty = b"{}"
+    (blobs / _sha(empty)[7:]).write_bytes(empty)
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": mt.OCI_MANIFEST,
+            "artifactType": artifact_type,
+            "config": {"mediaType": mt.OCI_EMPTY, "digest": _sha(empty), "size": 2},
+            "layers": [{"mediaType": mt.OCI_EMPTY, "digest": _sha(empty), "size": 2}],
+        }
+    ).encode()
+    (blobs / _sha(manifest)[7:]).write_bytes(manifest)
+    return {
+        "mediaType": mt.OCI_MANIFEST,
+        "digest": _sha(manifest),
+        "size": len(manifest),
+        "artifactType": artifact_type,
+    }
+
+
+def test_an_index_with_signatures_and_an_sbom_opens_its_one_image(tmp_path):
+    layout = pathlib.Path(write_layout(tmp_path / "oci", [tar_bytes([{"name": "a", "data": b"a"}])]))
+    _add_index_entries(
+        layout,
+        [
+            _artifact(layout, "application/vnd.dev.cosign.artifact.sig.v1+json"),
+            _artifact(layout, "application/vnd.cncf.notary.signature"),
+            _artifact(layout, "application/spdx+json"),
+        ],
+    )
+    image = imgexplore.open_image(str(layout))
+    assert len(image.layers) == 1
+    index = json.loads((layout / "index.json").read_text())
+    index["manifests"] = index["manifests"][1:]  # the artifacts alone
+    (layout / "index.json").write_text(json.dumps(index))
+    with pytest.raises(imgexplore.PlatformNotFoundError, match="no image manifests, only 3 attestation"):
+        imgexplore.open_image(str(layout))
+
+
+def test_a_tag_shared_by_several_entries_is_not_advised(tmp_path):
+    layout = pathlib.Path(write_layout(tmp_path / "oci", [tar_bytes([{"name": "a", "data": b"a"}])]))
+    index = json.loads((layout / "index.json").read_text())
+    blobs = layout / "blobs" / "sha256"
+    manifest = json.loads((blobs / index["manifests"][0]["digest"][7:]).read_bytes())
+    entries = []
+    for indent, (arch, tag) in enumerate((("s390x", "1.0.0"), ("ppc64le", "1.0.0"), ("riscv64", "2.0.0"))):
+        raw = json.dumps(manifest, indent=indent + 1).encode()  # three distinct manifests
+        (blobs / _sha(raw)[7:]).write_bytes(raw)
+        entries.append(
+            {
+                "mediaType": mt.OCI_MANIFEST,
+                "digest": _sha(raw),
+                "size": len(raw),
+                "platform": {"os": "linux", "architecture": arch},
+                "annotations": {"org.opencontainers.image.ref.name": tag},
+            }
+        )
+    index["manifests"] = entries
+    (layout / "index.json").write_text(json.dumps(index))
+    with pytest.raises(imgexplore.PlatformNotFoundError) as caught:
+        imgexplore.open_image(f"{layout}:1.0.0")
+    assert "1.0.0" not in str(caught.value).split("tags here")[-1]
+    with pytest.raises(imgexplore.PlatformNotFoundError) as caught:
+        imgexplore.open_image(str(layout))
+    assert "(tags here: 2.0.0)" in str(caught.value)

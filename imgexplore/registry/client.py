@@ -127,6 +127,12 @@ class RegistryClient:
     host (``~/.docker/config.json``); ``insecure`` allows plain HTTP to a non-loopback host;
     ``ca_bundle`` is a PEM file of CA certificates to trust for TLS.
 
+    Every request (manifests and configs as much as layer blobs) is retried on 5xx, 429,
+    timeouts and dropped connections, ``max_retries`` times with backoff; ``timeout`` is how
+    long a connection may stay silent, ``deadline`` how long one request with its retries may
+    take in all. A ``Retry-After`` up to ``max_retry_after`` seconds is waited out; a longer one
+    ends the request at once with an error that says when to try again.
+
     ``transport`` may be any httpx transport (tests use it to reach hosts through a proxy)."""
 
     def __init__(
@@ -138,6 +144,7 @@ class RegistryClient:
         ca_bundle: str | None = None,
         scheme: str | None = None,
         timeout: float = 60.0,
+        deadline: float = 600.0,
         max_retries: int = 4,
         backoff: float = 0.5,
         max_retry_after: float = 60.0,
@@ -159,6 +166,9 @@ class RegistryClient:
             headers={"User-Agent": "imgexplore"},
             trust_env=transport is None,
         )
+        self.timeout = timeout
+        #: a request and its retries give up once this many seconds have passed
+        self.deadline = deadline
         self.max_retries = max_retries
         self.backoff = backoff
         self.max_retry_after = max_retry_after
@@ -206,9 +216,17 @@ class RegistryClient:
                 )
             self._basic = True
             return
-        if challenge.scheme != "bearer" or not challenge.realm:
+        if challenge.scheme == "bearer" and not challenge.realm:
             raise AuthenticationError(
-                f"{self.host} asks for unsupported authentication {challenge.scheme!r}", status=401
+                f"{self.host} answered 401 with a Bearer challenge that names no token service "
+                f"(no realm): WWW-Authenticate: {response.headers.get('www-authenticate', '')[:200]}",
+                status=401,
+            )
+        if challenge.scheme != "bearer":
+            raise AuthenticationError(
+                f"{self.host} asks for unsupported authentication {challenge.scheme!r} "
+                "(imgexplore speaks Bearer tokens and Basic)",
+                status=401,
             )
         service = challenge.params.get("service", "")
         scopes = [s for s in dict.fromkeys([challenge.params.get("scope", ""), *scope.split(" ")]) if s]
@@ -286,42 +304,53 @@ class RegistryClient:
         authenticated = False
         redirects = 0
         target = url
+        first_try = time.monotonic()
         while True:
             same_origin = _origin(target) == _origin(self.base)
             request_headers = dict(headers or {})
             if same_origin:
                 request_headers.update(self._auth_header(scope))
             started = time.perf_counter()
+            response = None
             try:
                 request = self._http.build_request(method, target, headers=request_headers, content=content)
                 response = self._http.send(request, stream=True)
+                if not stream or response.status_code not in ok:
+                    response.read()  # a body cut short or stalled fails here, and is retried
+                failure = ""
             except httpx.TimeoutException:
-                response = None
-                failure = "timed out"
+                failure = f"timed out (no answer or no data for {self.timeout:g} s)"
                 retries_left = self.max_retries
             except httpx.ConnectError as exc:
-                response = None
                 failure = f"could not be reached ({_reason(exc)})"
                 retries_left = min(self.max_retries, 1)  # refused or no such host: once more at most
             except httpx.TransportError as exc:
-                response = None
                 failure = f"dropped the connection ({type(exc).__name__})"
                 retries_left = self.max_retries
-            if response is None:
+            if failure:
+                if response is not None:
+                    response.close()
                 self.transcript.record(
                     method, target, None, request_headers, {}, 0, time.perf_counter() - started, note=failure
                 )
-                if attempt < retries_left and (method in ("GET", "HEAD") or content is None):
+                spent = time.monotonic() - first_try
+                if (
+                    attempt < retries_left
+                    and (method in ("GET", "HEAD") or content is None)
+                    and spent + self._delay(attempt + 1, None) < self.deadline
+                ):
                     attempt += 1
                     self.retries += 1
                     self._sleep(self._delay(attempt, None))
                     continue
-                raise RegistryError(f"{what or method + ' ' + target}: {self.host} {failure}") from None
+                tries = f"{attempt + 1} attempt{'s' if attempt else ''} in {spent:.0f} s"
+                raise RegistryError(
+                    f"{what or method + ' ' + target}: {self.host} {failure}; gave up after {tries} "
+                    f"(retries: {self.max_retries}, deadline: {self.deadline:g} s)"
+                ) from None
             for key in ("ratelimit-limit", "ratelimit-remaining"):
                 if key in response.headers:
                     self.rate_limit[key] = response.headers[key]
-            if not stream or response.status_code not in ok:
-                response.read()
             self.transcript.record(
                 method,
                 target,
@@ -353,9 +382,12 @@ class RegistryClient:
                 and attempt < self.max_retries
                 and (method in ("GET", "HEAD") or content is None)
             ):
+                retry_after = _retry_after(response.headers.get("retry-after"))
+                if retry_after is not None and retry_after > self.max_retry_after:
+                    self._raise_for(response, what or f"{method} {target}", retry_after=retry_after)
                 attempt += 1
                 self.retries += 1
-                self._sleep(self._delay(attempt, _retry_after(response.headers.get("retry-after"))))
+                self._sleep(self._delay(attempt, retry_after))
                 continue
             self._raise_for(response, what or f"{method} {target}")
 
@@ -364,8 +396,17 @@ class RegistryClient:
             return min(retry_after, self.max_retry_after)
         return min(self.backoff * 2 ** (attempt - 1), 30.0) * (0.5 + random.random() / 2)
 
-    def _raise_for(self, response: httpx.Response, what: str) -> None:
+    def _raise_for(self, response: httpx.Response, what: str, retry_after: float | None = None) -> None:
         status = response.status_code
+        if retry_after is not None:  # longer than this client waits: say when to come back
+            when = time.strftime("%H:%M:%S UTC", time.gmtime(time.time() + retry_after))
+            error = RateLimitError if status == 429 else RegistryError
+            raise error(
+                f"{what}: {self.host} answered {status} and asks to retry in {retry_after:.0f} s, "
+                f"longer than imgexplore waits (max_retry_after={self.max_retry_after:g} s); "
+                f"try again after {when}",
+                status=status,
+            )
         code, message = None, ""
         try:
             errors = json.loads(response.content[:65536]).get("errors") or []
