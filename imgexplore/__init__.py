@@ -36,6 +36,7 @@ from .manifest import Descriptor, ImageManifest, IndexManifest, Schema1Manifest,
 from .opener import list_platforms, open_image, open_source
 from .platforms import Platform
 from .reference import Reference, parse_reference
+from .registry.options import RegistryOptions
 
 __version__ = "0.1.0"
 _install_notebook_errors()
@@ -67,6 +68,7 @@ __all__ = [
     "RateLimitError",
     "Reference",
     "RegistryError",
+    "RegistryOptions",
     "Schema1Manifest",
     "SourceError",
     "UnsafePathError",

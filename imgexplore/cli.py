@@ -39,14 +39,15 @@ def _layer_or_all(text: str) -> int | str:
     return text if text == "all" else _layer_number(text)
 
 
-def _registry_options(args: argparse.Namespace) -> dict:
-    """The registry flags a command accepts, as open_image's keyword arguments."""
-    options = {}
-    for name in ("insecure", "ca_bundle", "schema1"):
-        value = getattr(args, name, None)
-        if value:
-            options[name] = value
-    return options
+def _registry_options(args: argparse.Namespace):
+    """The registry settings of a command's flags (one object, for every registry it reaches)."""
+    from .registry.options import RegistryOptions
+
+    return RegistryOptions(
+        insecure=bool(getattr(args, "insecure", False)),
+        ca_bundle=getattr(args, "ca_bundle", None),
+        schema1=bool(getattr(args, "schema1", False)),
+    )
 
 
 def _open(args: argparse.Namespace):
@@ -57,7 +58,7 @@ def _open(args: argparse.Namespace):
         args.platform,
         config=getattr(args, "config", None),
         blobs=getattr(args, "blobs", None),
-        **_registry_options(args),
+        registry=_registry_options(args),
     )
 
 
@@ -208,7 +209,8 @@ def cmd_extract(args: argparse.Namespace) -> str:
 def _open_many(args: argparse.Namespace) -> list:
     from .opener import open_image
 
-    return [open_image(source, args.platform, **_registry_options(args)) for source in args.sources]
+    options = _registry_options(args)
+    return [open_image(source, args.platform, registry=options) for source in args.sources]
 
 
 def cmd_dag(args: argparse.Namespace) -> str:
@@ -240,8 +242,9 @@ def cmd_diff(args: argparse.Namespace) -> str:
     from .analysis.compare import compare_images
     from .opener import open_image
 
-    a = open_image(args.source_a, args.platform)
-    b = open_image(args.source_b, args.platform)
+    options = _registry_options(args)
+    a = open_image(args.source_a, args.platform, registry=options)
+    b = open_image(args.source_b, args.platform, registry=options)
     result = compare_images(a, b, files=args.files)
     if args.format == "json":
         from .output import records
@@ -263,7 +266,7 @@ def cmd_pull(args: argparse.Namespace) -> str:
         platform=args.platform,
         jobs=args.jobs,
         progress=None if not args.quiet else False,
-        **_registry_options(args),
+        registry=_registry_options(args),
     )
     return f"pulled {args.source} into {args.dest}: {report.summary()}"
 
@@ -277,17 +280,16 @@ def cmd_push(args: argparse.Namespace) -> str:
         platform=args.platform or "all",
         chunk_size=args.chunk_size,
         mount_from=args.mount_from,
-        **_registry_options(args),
+        registry=_registry_options(args),
     )
     return f"pushed {args.source} to {args.dest}: {report.summary()}"
 
 
 def cmd_tags(args: argparse.Namespace) -> str:
     from .reference import parse_reference
-    from .registry import RegistryClient
 
     ref = parse_reference(args.repository)
-    with RegistryClient(ref.api_host, **_registry_options(args)) as client:
+    with _registry_options(args).client(ref.api_host) as client:
         tags = client.list_tags(ref.repository, page_size=args.page_size)
     if args.format == "json":
         import json
@@ -311,7 +313,7 @@ def cmd_corpus_scan(args: argparse.Namespace) -> str:
 
     source = args.list
     if args.registry:
-        source = registry_specs(args.list, **_registry_options(args))
+        source = registry_specs(args.list, registry=_registry_options(args))
     report = scan(
         source,
         args.out,
@@ -322,6 +324,7 @@ def cmd_corpus_scan(args: argparse.Namespace) -> str:
         workers=args.workers,
         progress=None if not args.quiet else False,
         workers_write=True if args.workers_write else None,
+        registry=_registry_options(args),
     )
     lines = [
         f"images: {report.images_done} scanned, {report.images_skipped} already done; "
@@ -367,6 +370,7 @@ def _corpus_parser(p: argparse.ArgumentParser) -> None:
         help="with --scheduler: workers write file tables into --out themselves (a shared filesystem)",
     )
     s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.add_argument("--schema1", action="store_true", help="ask the registry for schema 1 manifests")
     _tls_options(s)
     s.set_defaults(func=cmd_corpus_scan)
     r = sub.add_parser("report", help="tables, CDF figures and a summary of a scanned dataset")
@@ -412,7 +416,7 @@ def _cache_parser(p: argparse.ArgumentParser) -> None:
 def cmd_platforms(args: argparse.Namespace) -> str:
     from .opener import list_platforms
 
-    return render(list_platforms(args.source), args.format, wide=args.wide)
+    return render(list_platforms(args.source, registry=_registry_options(args)), args.format, wide=args.wide)
 
 
 def _add_common(parser: argparse.ArgumentParser, *, platform: bool = True, fmt: bool = True) -> None:
@@ -426,7 +430,7 @@ def _add_common(parser: argparse.ArgumentParser, *, platform: bool = True, fmt: 
         )
         parser.add_argument("--blobs", help="folder holding blobs for a saved manifest")
         parser.add_argument("--schema1", action="store_true", help="ask the registry for a schema 1 manifest")
-        _tls_options(parser)
+    _tls_options(parser)
     if fmt:
         parser.add_argument(
             "--format", choices=FORMATS, default="table", help="output format (default: table)"
@@ -519,6 +523,7 @@ def _dag_parser(p: argparse.ArgumentParser) -> None:
         "--format", choices=("json", "graphml", "dot"), default="json", help="graph format (default: json)"
     )
     p.add_argument("-o", "--output", help="write to this file instead of standard output")
+    _tls_options(p)
     p.add_argument(
         "--diff-ids",
         action="store_true",
@@ -533,6 +538,7 @@ def _diff_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.add_argument("--wide", action="store_true", help="full digests and commands in the table format")
     p.add_argument("--files", action="store_true", help="also compare the files of the two merged views")
+    _tls_options(p)
 
 
 COMMANDS: list[tuple[str, str, Callable, dict | None, Callable | None]] = [

@@ -7,13 +7,20 @@ import os
 from dataclasses import dataclass
 
 from . import mediatypes as mt
-from .errors import LimitExceededError, ManifestError, PlatformNotFoundError, SourceError
+from .errors import (
+    InvalidArgumentError,
+    LimitExceededError,
+    ManifestError,
+    PlatformNotFoundError,
+    SourceError,
+)
 from .image import Image, image_from_manifest
 from .jsonutil import MAX_MANIFEST_BYTES
 from .limits import MAX_INDEX_DEPTH
 from .manifest import Descriptor, ImageManifest, IndexManifest, Manifest, Schema1Manifest
 from .platforms import FALLBACK_PLATFORM, Platform, host_platform
 from .reference import looks_like_reference
+from .registry.options import RegistryOptions
 from .sources import DockerArchiveSource, ManifestFileSource, OCILayoutSource, Source
 from .sources.files import TarFiles, open_files
 from .sources.layout import REF_NAME, is_oci_layout
@@ -24,9 +31,7 @@ def open_source(
     *,
     config: str | None = None,
     blobs: str | None = None,
-    insecure: bool = False,
-    ca_bundle: str | None = None,
-    schema1: bool = False,
+    registry: RegistryOptions | None = None,
     client=None,
 ) -> Source:
     """Turn a user's SOURCE string into a :class:`Source`.
@@ -34,9 +39,11 @@ def open_source(
     ``oci:PATH[:TAG]`` an OCI layout folder or tar; ``docker-archive:PATH[:TAG]`` a docker
     save tarball; ``manifest:PATH`` a saved manifest file (``config=`` its config file);
     a plain path is recognised by what it holds; anything else that parses as an image
-    reference is read from its registry (``docker://REF`` forces that), with ``insecure``,
-    ``ca_bundle``, ``schema1`` and ``client`` as :class:`~imgexplore.sources.registry.RegistrySource` takes them."""
-    registry_options = {"insecure": insecure, "ca_bundle": ca_bundle, "schema1": schema1, "client": client}
+    reference is read from its registry (``docker://REF`` forces that) with the settings in
+    ``registry`` (a :class:`~imgexplore.RegistryOptions`), through ``client`` if given."""
+    if registry is not None and not isinstance(registry, RegistryOptions):
+        raise InvalidArgumentError(f"registry must be a RegistryOptions, not {type(registry).__name__}")
+    registry_options = {"registry": registry, "client": client}
     if isinstance(spec, Source):
         return spec
     text = os.fspath(spec)
@@ -104,7 +111,7 @@ def _index_lists_nothing(files: TarFiles) -> bool:
 def _registry(reference: str, options: dict) -> Source:
     from .sources.registry import RegistrySource
 
-    return RegistrySource(reference, **options)
+    return RegistrySource(reference, registry=options["registry"], client=options["client"])
 
 
 def _looks_like_json(path: str) -> bool:
@@ -206,29 +213,20 @@ def open_image(
     *,
     config: str | None = None,
     blobs: str | None = None,
-    insecure: bool = False,
-    ca_bundle: str | None = None,
-    schema1: bool = False,
+    registry: RegistryOptions | None = None,
     client=None,
 ) -> Image:
     """Open an image from a path, an ``oci:``/``docker-archive:``/``manifest:`` spec, a
     registry reference or a :class:`Source`; for multi-platform images pick ``platform``
     (default: this machine's, falling back to linux/amd64).
 
-    Registry references take ``insecure=``, ``ca_bundle=``, ``schema1=`` (ask for a schema 1
-    manifest) and ``client=`` (a :class:`~imgexplore.registry.RegistryClient`).
+    Registry references are read with the settings of ``registry`` (a
+    :class:`~imgexplore.RegistryOptions`: TLS, schema 1, timeouts…), through ``client`` (a
+    :class:`~imgexplore.registry.RegistryClient`) if one is given.
 
     Only the manifest(s) and config are read here; layer blobs are read when asked for."""
     wanted = Platform.argument(platform)
-    source = open_source(
-        spec,
-        config=config,
-        blobs=blobs,
-        insecure=insecure,
-        ca_bundle=ca_bundle,
-        schema1=schema1,
-        client=client,
-    )
+    source = open_source(spec, config=config, blobs=blobs, registry=registry, client=client)
     root = source.root_manifest()
     manifest, chosen_platform, index = _resolve(source, root, wanted)
     name = str(spec) if not isinstance(spec, Source) else source.location
@@ -257,12 +255,12 @@ def _resolve(
     return child, entry.platform, root
 
 
-def list_platforms(spec: str | os.PathLike | Source):
+def list_platforms(spec: str | os.PathLike | Source, *, registry: RegistryOptions | None = None):
     """A DataFrame of every image reachable from the source's root: platform, digest,
     media type, size, whether it is an attestation, and its ref name."""
     import pandas as pd
 
-    source = open_source(spec)
+    source = open_source(spec, registry=registry)
     root = source.root_manifest()
     if not isinstance(root, IndexManifest):
         rows = [

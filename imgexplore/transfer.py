@@ -19,6 +19,7 @@ from .manifest import Descriptor, ImageManifest, IndexManifest, Manifest, Schema
 from .opener import choose_entry, flatten_index, open_source
 from .platforms import Platform
 from .progress import progress_bar
+from .registry.options import RegistryOptions
 from .sources.base import Source
 from .sources.layout import REF_NAME
 
@@ -95,11 +96,11 @@ def pull(
     jobs: int = 4,
     progress: bool | None = None,
     source: Source | None = None,
-    **registry_options,
+    registry: RegistryOptions | None = None,
 ) -> TransferReport:
     """Copy an image from a registry into an OCI image layout at ``dest`` (created or added
     to). ``platform="all"`` keeps the whole index; otherwise one platform is chosen as by
-    :func:`~imgexplore.open_image`."""
+    :func:`~imgexplore.open_image`. ``registry`` holds the registry settings."""
     from .sources.registry import RegistrySource
 
     started = time.perf_counter()
@@ -108,7 +109,7 @@ def pull(
             f"{reference!r} is a local image: pull copies from a registry. Every other command "
             "reads a local image as it is; `imgexplore push` puts it on a registry"
         )
-    src = source or RegistrySource(reference, **registry_options)
+    src = source or RegistrySource(reference, registry=registry)
     if not isinstance(src, RegistrySource):
         raise ImgExploreError("pull reads from a registry; for local sources use open_image")
     layout = make_folder(dest, "destination layout")  # before downloading anything
@@ -236,28 +237,27 @@ def push(
     chunk_size: int | None = None,
     mount_from: str | None = None,
     client=None,
-    **registry_options,
+    registry: RegistryOptions | None = None,
 ) -> TransferReport:
     """Upload an image (any source imgexplore reads) to ``dest`` (a registry reference with a
     tag): blobs the registry lacks (monolithic, or chunked with ``chunk_size``; mounted from
     ``mount_from`` when it already holds them), then manifests, children before the index."""
     from .reference import parse_reference
-    from .registry.client import RegistryClient
 
     started = time.perf_counter()
     ref = parse_reference(dest)
     src = open_source(source)
     root = root_to_copy(src)
     top, images = images_to_copy(src, root, platform)
-    registry = client or RegistryClient(ref.api_host, **registry_options)
+    registry_client = client or (registry or RegistryOptions()).client(ref.api_host)
     report = TransferReport()
-    before = len(registry.transcript)
+    before = len(registry_client.transcript)
     repo = ref.repository
     for _, manifest in images:
         for descriptor in blobs_of(manifest):
-            if registry.blob_exists(repo, descriptor.digest, push=True):
+            if registry_client.blob_exists(repo, descriptor.digest, push=True):
                 continue
-            if mount_from and registry.mount_blob(repo, descriptor.digest, mount_from):
+            if mount_from and registry_client.mount_blob(repo, descriptor.digest, mount_from):
                 report.blobs += 1
                 continue
             size = descriptor.size
@@ -265,15 +265,15 @@ def push(
                 with src.open_verified(descriptor.digest) as stream:
                     size = sum(len(c) for c in iter(lambda s=stream: s.read(1 << 20), b""))
             with src.open_verified(descriptor.digest, size) as stream:
-                registry.upload_blob(repo, descriptor.digest, stream, size, chunk_size=chunk_size)
+                registry_client.upload_blob(repo, descriptor.digest, stream, size, chunk_size=chunk_size)
             report.blobs += 1
             report.bytes_transferred += size
     for _, manifest in images:
         if manifest is not top:
-            registry.put_manifest(repo, manifest.digest, *_upload_form(manifest))
+            registry_client.put_manifest(repo, manifest.digest, *_upload_form(manifest))
             report.manifests.append(manifest.digest)
-    registry.put_manifest(repo, ref.tag or top.digest, *_upload_form(top))
+    registry_client.put_manifest(repo, ref.tag or top.digest, *_upload_form(top))
     report.manifests.append(top.digest)
     report.seconds = time.perf_counter() - started
-    report.requests = len(registry.transcript) - before
+    report.requests = len(registry_client.transcript) - before
     return report

@@ -365,7 +365,7 @@ schema1_answer = http.get(manifest_url, headers={**auth, "Accept": ", ".join(byh
 schema1_type = schema1_answer.headers.get("content-type", "").split(";")[0]
 print("GET", schema1_answer.url, "->", schema1_answer.status_code, schema1_type)
 if schema1_answer.status_code == 200 and schema1_type in mediatypes.SCHEMA1_TYPES:
-    schema1 = imgexplore.open_image(REFERENCE, schema1=True)
+    schema1 = imgexplore.open_image(REFERENCE, registry=imgexplore.RegistryOptions(schema1=True))
     doc = json.loads(schema1_answer.content)
     rows = []
     for layer, entry in zip(doc["fsLayers"], doc["history"]):

@@ -82,7 +82,9 @@ def test_pull_all_platforms(loaded, tmp_path, isolated_cache):
 def test_schema1_conversion_by_the_registry(loaded, isolated_cache):
     """Asked for schema 1 only, the registry converts the schema 2 teaching image on the fly
     and signs it: one fsLayer per history step, the 32-byte empty blob for empty steps."""
-    image = imgexplore.open_image(f"{loaded}/samples/teaching:latest", schema1=True)
+    image = imgexplore.open_image(
+        f"{loaded}/samples/teaching:latest", registry=imgexplore.RegistryOptions(schema1=True)
+    )
     assert image.manifest.media_type == mt.DOCKER_SCHEMA1_SIGNED and image.manifest.signed
     assert image.manifest.signature_problem is None
     assert len(image.layers) == 12
@@ -183,7 +185,9 @@ def test_schema1_push_is_signed_and_keeps_its_digest(loaded, data_dir, isolated_
     )
     report = push(source, f"{loaded}/samples/schema1:latest")
     assert report.blobs == 7  # six layers and the 32-byte empty blob
-    image = imgexplore.open_image(f"{loaded}/samples/schema1:latest", schema1=True)
+    image = imgexplore.open_image(
+        f"{loaded}/samples/schema1:latest", registry=imgexplore.RegistryOptions(schema1=True)
+    )
     expected = "sha256:" + hashlib.sha256((data_dir / "teaching" / "schema1.json").read_bytes()).hexdigest()
     assert image.digest == expected
     assert image.manifest.signed and image.manifest.signature_problem is None

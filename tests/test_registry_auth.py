@@ -145,8 +145,13 @@ def test_tls_verified_by_default(tls_registry, data_dir, isolated_cache):
     registry, ca_path = tls_registry
     host = registry.host
     with pytest.raises(imgexplore.RegistryError, match="certificate verify failed"):
-        push(str(data_dir / "derived" / "oci"), f"{host}/tls/derived:latest", scheme="https")
-    push(str(data_dir / "derived" / "oci"), f"{host}/tls/derived:latest", ca_bundle=ca_path)
-    image = imgexplore.open_image(f"{host}/tls/derived:latest", ca_bundle=ca_path)
+        push(
+            str(data_dir / "derived" / "oci"),
+            f"{host}/tls/derived:latest",
+            client=RegistryClient(host, scheme="https"),
+        )
+    options = imgexplore.RegistryOptions(ca_bundle=ca_path)
+    push(str(data_dir / "derived" / "oci"), f"{host}/tls/derived:latest", registry=options)
+    image = imgexplore.open_image(f"{host}/tls/derived:latest", registry=options)
     assert image.source.client.base.startswith("https://")
     assert image.compute_diff_ids() == image.diff_ids

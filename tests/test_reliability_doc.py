@@ -55,4 +55,6 @@ def test_counts():
     assert stated(r"and (\d+) hostile-tar tests") == count_tests("test_hostile_tars.py")
     assert stated(r"Secrets — (\d+) tests") == count_tests("test_secrets.py")
     assert stated(r"Faults between client and registry — (\d+) cases") == count_tests("test_faults.py")
-    assert stated(r"Inputs as real tools write them — (\d+) tests") == count_tests("test_real_world_inputs.py")
+    assert stated(r"Inputs as real tools write them — (\d+) tests") == count_tests(
+        "test_real_world_inputs.py"
+    )

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ..progress import progress_bar
+from ..registry.options import RegistryOptions
 
 TABLES = ("images", "layers", "image_layers", "history", "files", "layer_sizes", "errors")
 
@@ -98,11 +99,9 @@ def read_specs(source: str | os.PathLike | Iterable[str]) -> list[str]:
     return list(dict.fromkeys(line for line in lines if line))
 
 
-def registry_specs(host: str, *, page_size: int = 100, **client_options) -> list[str]:
+def registry_specs(host: str, *, page_size: int = 100, registry: RegistryOptions | None = None) -> list[str]:
     """Every ``host/repository:tag`` of a registry, walking ``/v2/_catalog`` and tag lists."""
-    from ..registry import RegistryClient
-
-    with RegistryClient(host, **client_options) as client:
+    with (registry or RegistryOptions()).client(host) as client:
         return [
             f"{host}/{repo}:{tag}"
             for repo in client.list_repositories(page_size)
@@ -113,7 +112,9 @@ def registry_specs(host: str, *, page_size: int = 100, **client_options) -> list
 # -- the work (runs on Dask workers) ------------------------------------------------------------
 
 
-def image_metadata(spec: str, platform: str | None = None) -> dict[str, pd.DataFrame]:
+def image_metadata(
+    spec: str, platform: str | None = None, registry: RegistryOptions | None = None
+) -> dict[str, pd.DataFrame]:
     """Manifest and config of one image, as rows of the images, layers, image_layers and
     history tables (or one errors row)."""
     from ..errors import ImgExploreError
@@ -121,7 +122,7 @@ def image_metadata(spec: str, platform: str | None = None) -> dict[str, pd.DataF
 
     started = time.perf_counter()
     try:
-        image = open_image(spec, platform)
+        image = open_image(spec, platform, registry=registry)
     except ImgExploreError as exc:
         return {
             "errors": pd.DataFrame(
@@ -195,7 +196,12 @@ def image_metadata(spec: str, platform: str | None = None) -> dict[str, pd.DataF
 
 
 def index_layer(
-    spec: str, digest: str, hash_files: bool = False, platform: str | None = None, out: str | None = None
+    spec: str,
+    digest: str,
+    hash_files: bool = False,
+    platform: str | None = None,
+    out: str | None = None,
+    registry: RegistryOptions | None = None,
 ) -> dict:
     """The file table of one layer (found through an image that uses it), reduced to the
     corpus columns; or an errors row. With ``out`` the table is written into the dataset
@@ -205,7 +211,7 @@ def index_layer(
     from ..opener import open_image
 
     try:
-        image = open_image(spec, platform)
+        image = open_image(spec, platform, registry=registry)
         layer = next(layer for layer in image.layers if layer.digest == digest)
         table = layer_table(layer, hash_files=hash_files)
     except (ImgExploreError, StopIteration) as exc:
@@ -281,6 +287,7 @@ def scan(
     workers: int | None = None,
     progress: bool | None = None,
     workers_write: bool | None = None,
+    registry: RegistryOptions | None = None,
 ) -> ScanReport:
     """Scan images into the dataset at ``out`` (see the module docstring). A Dask ``client``
     may be given; else ``scheduler`` (an address) is used, else a LocalCluster of
@@ -289,18 +296,30 @@ def scan(
     File tables can hold millions of rows: with ``workers_write`` the workers write them
     into ``out`` themselves instead of sending them to this process. That needs ``out`` to
     be visible to every worker: the default is True for the local cluster started here,
-    False for a given ``client`` or ``scheduler`` (pass True when they share a filesystem)."""
+    False for a given ``client`` or ``scheduler`` (pass True when they share a filesystem).
+
+    ``registry`` (a :class:`~imgexplore.RegistryOptions`) travels to every worker."""
     out = os.fspath(out)
     if workers_write is None:
         workers_write = client is None and not scheduler
     with _dataset_lock(out):
         return _scan_locked(
-            specs, out, files, hash_files, platform, client, scheduler, workers, progress, workers_write
+            specs,
+            out,
+            files,
+            hash_files,
+            platform,
+            client,
+            scheduler,
+            workers,
+            progress,
+            workers_write,
+            registry,
         )
 
 
 def _scan_locked(
-    specs, out, files, hash_files, platform, client, scheduler, workers, progress, workers_write
+    specs, out, files, hash_files, platform, client, scheduler, workers, progress, workers_write, registry
 ) -> ScanReport:
     from distributed import as_completed
 
@@ -316,7 +335,12 @@ def _scan_locked(
     bar = progress_bar(len(todo), "scanning images", enabled=progress, unit="image")
     try:
         futures = dask_client.map(
-            image_metadata, todo, platform=platform, key=[f"meta-{_key(s)}" for s in todo], pure=False
+            image_metadata,
+            todo,
+            platform=platform,
+            registry=registry,
+            key=[f"meta-{_key(s)}" for s in todo],
+            pure=False,
         )
         spec_of = {future.key: spec for future, spec in zip(futures, todo, strict=True)}
         for future, result in as_completed(futures, with_results=True):
@@ -324,7 +348,7 @@ def _scan_locked(
             bar.update(1)
         bar.close()
         if files:
-            _index_layers(out, dask_client, hash_files, platform, progress, report, workers_write)
+            _index_layers(out, dask_client, hash_files, platform, progress, report, workers_write, registry)
     finally:
         if owned:
             cluster = getattr(dask_client, "cluster", None)
@@ -352,7 +376,7 @@ def _store_image(out: str, spec: str, result: dict, report: ScanReport) -> None:
 
 
 def _index_layers(
-    out: str, client, hash_files: bool, platform, progress, report: ScanReport, workers_write: bool
+    out: str, client, hash_files: bool, platform, progress, report: ScanReport, workers_write: bool, registry
 ) -> None:
     from distributed import as_completed
 
@@ -373,6 +397,7 @@ def _index_layers(
         [d for _, d in todo],
         hash_files=hash_files,
         platform=platform,
+        registry=registry,
         out=out if workers_write else None,
         key=[f"files-{_layer_key(d)}" for _, d in todo],
         pure=False,

@@ -416,6 +416,14 @@ class RegistryClient:
         except (ValueError, AttributeError, TypeError):
             pass
         detail = f"{status} {code or response.reason_phrase}" + (f": {message}" if message else "")
+        # Go's TLS servers answer plain HTTP with a bare 400 (no headers; the GET body says why)
+        bare = not response.headers or b"HTTPS server" in response.content[:500]
+        if status == 400 and self.base.startswith("http://") and bare:
+            raise RegistryError(
+                f"{what}: {self.host} speaks HTTPS, not plain HTTP: give the CA that signed its "
+                "certificate (--ca-bundle FILE, RegistryOptions(ca_bundle=...))",
+                status=status,
+            )
         if status == 401:
             who = f" as {self._credentials.username!r}" if self._credentials else ""
             raise AuthenticationError(

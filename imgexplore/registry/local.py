@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from ..errors import ImgExploreError, RegistryError
+from .options import RegistryOptions
 
 __all__ = ["LocalRegistry", "serve_image", "start_registry"]
 
@@ -248,7 +249,7 @@ def schema1_form(spec, image=None) -> tuple:
         reference, where = f"{registry.host}/lesson/schema1:latest", f"a throwaway {registry.kind}"
         push(spec, reference)
     try:
-        converted = open_image(reference, schema1=True)
+        converted = open_image(reference, registry=RegistryOptions(schema1=True))
     except ImgExploreError as exc:
         return None, f"{where} does not serve this image as schema 1: {exc}"
     if not isinstance(converted.manifest, Schema1Manifest):

@@ -12,6 +12,8 @@ from ..blobstore import BlobStore
 from ..errors import NotFoundError
 from ..manifest import Manifest, parse_manifest
 from ..reference import Reference, parse_reference
+from ..registry.options import DEFAULT as DEFAULT_OPTIONS
+from ..registry.options import RegistryOptions
 from .base import Source
 
 
@@ -24,21 +26,16 @@ class RegistrySource(Source):
         self,
         reference: str | Reference,
         *,
+        registry: RegistryOptions | None = None,
         client=None,
         store: BlobStore | None = None,
-        schema1: bool = False,
-        insecure: bool = False,
-        ca_bundle: str | None = None,
     ):
-        from ..registry.client import RegistryClient
-
         self.reference = reference if isinstance(reference, Reference) else parse_reference(reference)
         super().__init__(str(self.reference))
-        self.client = client or RegistryClient(
-            self.reference.api_host, insecure=insecure, ca_bundle=ca_bundle
-        )
+        self.options = registry or DEFAULT_OPTIONS
+        self.client = client or self.options.client(self.reference.api_host)
         self.store = store or BlobStore()
-        self.schema1 = schema1
+        self.schema1 = self.options.schema1
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
