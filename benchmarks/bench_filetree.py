@@ -95,7 +95,7 @@ def time_gnu_tar(blob: str, runs: int) -> float:
 
 def time_imgexplore(blob: str, runs: int, hash_files: bool) -> tuple[float, int]:
     from imgexplore.compression import open_decompressed
-    from imgexplore.layerfiles import tar_table
+    from imgexplore.filetree.layertable import tar_table
 
     rows = 0
 
@@ -112,7 +112,7 @@ _MEMORY_PROBE = """
 import sys, tracemalloc
 sys.path.insert(0, {root!r})
 from imgexplore.compression import open_decompressed
-from imgexplore.layerfiles import tar_table
+from imgexplore.filetree.layertable import tar_table
 tracemalloc.start()
 with open({blob!r}, "rb") as f:
     stream, _ = open_decompressed(f)
@@ -133,7 +133,7 @@ def peak_memory(blob: str) -> tuple[int, int]:
 
 def time_cached_reopen(blob: str, cache_dir: str, runs: int) -> float:
     from imgexplore.compression import open_decompressed
-    from imgexplore.layerfiles import TreeCache, tar_table
+    from imgexplore.filetree.layertable import TreeCache, tar_table
 
     store = TreeCache(cache_dir)
     with open(blob, "rb") as f:

@@ -150,7 +150,7 @@ def cmd_lineage(args: argparse.Namespace) -> str:
 def cmd_waste(args: argparse.Namespace) -> str:
     import json
 
-    from .tables import human_bytes
+    from .present import human_bytes
 
     image = _open(args)
     files = image.files(progress=args.progress)
@@ -383,7 +383,7 @@ def cmd_cache(args: argparse.Namespace) -> str:
     import pandas as pd
 
     from .cache import cache_root, cache_usage, clear_cache, remove_leftovers
-    from .tables import human_bytes
+    from .present import human_bytes
 
     lines = []
     if args.clear:

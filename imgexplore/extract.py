@@ -13,8 +13,8 @@ import tarfile
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .analysis.tarlist import normalize_path, shown_name
 from .errors import ArchiveError, ImgExploreError, LimitExceededError, NotInImageError, UnsafePathError
+from .filetree.tarlist import normalize_path, shown_name
 from .folders import make_folder
 
 if TYPE_CHECKING:

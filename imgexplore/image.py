@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from . import mediatypes as mt
 from .compression import open_decompressed
 from .digest import chain_ids, short
+from .display import render
 from .errors import ManifestError
 from .jsonutil import MAX_CONFIG_BYTES, expect, loads_strict
 from .limits import MAX_UNCOMPRESSED_BYTES
@@ -152,9 +153,7 @@ class Layer:
         return "sha256:" + hasher.hexdigest(), total
 
     def _repr_html_(self) -> str:
-        from .tables import layer_html
-
-        return layer_html(self)
+        return render("layer-html", self)
 
     def _source(self) -> Source:
         if self._image is None:
@@ -228,9 +227,9 @@ class Image:
         return result
 
     def files(self, *, cache: bool = True, hash_files: bool = True, progress: bool = False):
-        """The file-tree views (:class:`~imgexplore.explore.ImageFiles`); layer blobs are read
+        """The file-tree views (:class:`~imgexplore.filetree.ImageFiles`); layer blobs are read
         on first use and their tables cached by diff_id."""
-        from .explore import ImageFiles
+        from .filetree import ImageFiles  # the file-tree code (numpy, pandas) only when asked for
 
         key = (cache, hash_files)
         if self._files is None or self._files_key != key:
@@ -240,26 +239,22 @@ class Image:
 
     def layers_table(self) -> pd.DataFrame:
         """One row per layer: index, digest, media type, size, diff_id, chain id, empty, step."""
-        from .tables import layers_table
+        from .rows import layers_table  # pandas is imported when a table is first asked for
 
         return layers_table(self)
 
     def history_table(self) -> pd.DataFrame:
         """One row per history step, with the layer it produced (or none)."""
-        from .tables import history_table
+        from .rows import history_table
 
         return history_table(self)
 
     def summary(self) -> str:
         """A short human-readable description."""
-        from .tables import summary_text
-
-        return summary_text(self)
+        return render("image-text", self)
 
     def _repr_html_(self) -> str:
-        from .tables import image_html
-
-        return image_html(self)
+        return render("image-html", self)
 
     def __repr__(self) -> str:
         return (

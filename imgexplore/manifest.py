@@ -14,6 +14,7 @@ from typing import Any
 
 from . import mediatypes as mt
 from .digest import sha256_digest, validate_digest
+from .display import render
 from .errors import InvalidDigestError, ManifestError, UnsupportedMediaTypeError
 from .jsonutil import MAX_MANIFEST_BYTES, expect, loads_strict
 from .platforms import Platform
@@ -52,9 +53,7 @@ class Descriptor:
 class _ShownAsTable:
     def _repr_html_(self) -> str:
         """Notebooks show a table of what the manifest names, not a wall of JSON."""
-        from .tables import manifest_html
-
-        return manifest_html(self)
+        return render("manifest-html", self)
 
 
 @dataclass(frozen=True)

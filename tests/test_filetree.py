@@ -13,8 +13,8 @@ from helpers import sh
 from tarmaker import tar_bytes, write_layout
 
 import imgexplore
-from imgexplore.analysis import filetree
-from imgexplore.layerfiles import TreeCache, layer_table, tar_table
+from imgexplore.filetree import rules as filetree
+from imgexplore.filetree.layertable import TreeCache, layer_table, tar_table
 
 
 @pytest.fixture
@@ -381,7 +381,7 @@ def test_gzip_layers_in_a_layout(tmp_path):
 def test_merged_views_in_any_order_are_right_and_few_are_kept(data_dir):
     """An explorer jumps between layers: each merged view is built from the nearest one at
     hand, must equal one built from scratch, and only a few views stay in memory."""
-    from imgexplore.explore import MERGED_VIEWS_KEPT
+    from imgexplore.filetree.imagefiles import MERGED_VIEWS_KEPT
 
     files = imgexplore.open_image(data_dir / "teaching" / "oci").files(cache=False)
     for upto in (3, 1, 5, 0, 4, 2, 3, None, 1):

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tarmaker import tar_bytes, write_layout
 
-from imgexplore.analysis import filetree
-from imgexplore.layerfiles import tar_table
+from imgexplore.filetree import rules as filetree
+from imgexplore.filetree.layertable import tar_table
 
 DIRS = ["a", "a/c", "b", "ü dir"]
 FILES = [
@@ -200,7 +200,7 @@ def test_paths_below_many_roots_match_a_plain_prefix_test(paths, roots):
     the sorted paths; it must agree with testing every path against every root."""
     import pandas as pd
 
-    from imgexplore.analysis.filetree import _under_any
+    from imgexplore.filetree.rules import _under_any
 
     ordered = pd.Series(sorted(paths), dtype="str")
     assert ordered.is_monotonic_increasing  # so the binary search, not the fallback, is tested

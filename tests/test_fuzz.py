@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import imgexplore
-from imgexplore.analysis.tarlist import list_tar
 from imgexplore.compression import open_decompressed
 from imgexplore.errors import ImgExploreError
+from imgexplore.filetree.tarlist import list_tar
 
 EXAMPLES = int(os.environ.get("IMGEXPLORE_FUZZ_EXAMPLES", "1000"))
 FUZZ = settings(

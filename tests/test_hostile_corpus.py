@@ -13,8 +13,8 @@ from hostile_corpus import OUT, cases
 
 import imgexplore
 from imgexplore import errors
-from imgexplore.analysis.tarlist import list_tar
 from imgexplore.compression import open_decompressed
+from imgexplore.filetree.tarlist import list_tar
 
 CASES = cases()
 

@@ -14,8 +14,8 @@ from tarmaker import tar_bytes, write_layout
 
 import imgexplore
 from imgexplore import ArchiveError, DigestMismatchError, LimitExceededError
-from imgexplore.analysis.tarlist import list_tar
 from imgexplore.extract import extract, read_file
+from imgexplore.filetree.tarlist import list_tar
 
 
 def set_field(raw: bytes, header_offset: int, start: int, value: bytes) -> bytes:
@@ -147,7 +147,7 @@ def test_gzip_bomb_is_stopped(tmp_path):
     bomb = tar_bytes([{"name": "zeros", "data": bytes(32 * 1024 * 1024)}])
     image = imgexplore.open_image(write_layout(tmp_path / "oci", [bomb]))
     assert image.layers[0].size < 100_000  # 32 MiB of zeros gzip to ~32 KB
-    from imgexplore.layerfiles import layer_table
+    from imgexplore.filetree.layertable import layer_table
 
     with pytest.raises(LimitExceededError, match="max_uncompressed_bytes"):
         layer_table(image.layers[0], cache=False, max_uncompressed_bytes=1024 * 1024)

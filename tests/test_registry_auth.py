@@ -135,7 +135,7 @@ def test_refused_token_is_replaced(token_registry, data_dir, tmp_path, monkeypat
     scope = client.scope("team/refused")
     service.spoil_next = True
     revoked = service.token(USER, [f"{scope}"])  # signed for another audience: refused
-    client._tokens.put(client._scope_tokens[scope], revoked, 300)
+    client.auth.tokens.put(client.auth.scope_tokens[scope], revoked, 300)
     client.transcript.clear()
     client.get_manifest("team/refused", "latest")
     assert client.transcript.table()["status"].tolist() == [401, 200, 200]  # refused, new token, manifest

@@ -283,8 +283,8 @@ def platform_matrix(images: Sequence[Image]) -> pd.DataFrame:
 
 
 def aligned_table(image: Image, uncompressed_sizes: Sequence[int] | None = None) -> pd.DataFrame:
-    """One row per history step with the layer it produced (see :func:`imgexplore.tables.aligned_table`)."""
-    from ..tables import aligned_table as build
+    """One row per history step with the layer it produced (see :func:`imgexplore.rows.aligned_table`)."""
+    from ..rows import aligned_table as build
 
     return build(image, list(uncompressed_sizes) if uncompressed_sizes is not None else None)
 

@@ -207,7 +207,7 @@ def index_layer(
     corpus columns; or an errors row. With ``out`` the table is written into the dataset
     there (by the worker) and only its size comes back."""
     from ..errors import ImgExploreError
-    from ..layerfiles import layer_table
+    from ..filetree.layertable import layer_table
     from ..opener import open_image
 
     try:

@@ -42,7 +42,7 @@ from ..errors import (
 )
 from ..jsonutil import MAX_MANIFEST_BYTES
 from ..manifest import Manifest, parse_manifest
-from .auth import TokenCache, parse_challenge
+from .auth import SCOPE, RegistryAuth
 from .credentials import Credentials, docker_credentials
 from .transcript import Transcript, install_log_filter
 
@@ -51,6 +51,8 @@ SCHEMA1_ACCEPT = (mt.DOCKER_SCHEMA1_SIGNED, mt.DOCKER_SCHEMA1)
 REDIRECTS = (301, 302, 303, 307, 308)
 RETRYABLE = (429, 500, 502, 503, 504)
 MAX_REDIRECTS = 5
+# request extensions the transcript hooks read: when the request left, and what it was for
+STARTED, NOTE = "imgexplore.started", "imgexplore.note"
 
 
 install_log_filter()
@@ -165,6 +167,7 @@ class RegistryClient:
             transport=transport,
             headers={"User-Agent": "imgexplore"},
             trust_env=transport is None,
+            event_hooks={"request": [self._on_request], "response": [self._on_response]},
         )
         self.timeout = timeout
         #: a request and its retries give up once this many seconds have passed
@@ -173,9 +176,7 @@ class RegistryClient:
         self.backoff = backoff
         self.max_retry_after = max_retry_after
         self.transcript = transcript if transcript is not None else Transcript()
-        self._tokens = TokenCache()
-        self._scope_tokens: dict[str, tuple[str, str, str]] = {}
-        self._basic = False
+        self.auth = RegistryAuth(host, self._credentials, self._fetch_token)
         self._sleep = sleep
         self._lock = threading.Lock()
         self.rate_limit: dict[str, str] = {}
@@ -192,79 +193,23 @@ class RegistryClient:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _auth_header(self, scope: str) -> dict[str, str]:
-        key = self._scope_tokens.get(scope)
-        token = self._tokens.get(key) if key else None
-        if token:
-            return {"Authorization": f"Bearer {token}"}
-        if self._basic and self._credentials:
-            return {"Authorization": basic_header(self._credentials)}
-        return {}
-
-    def _authenticate(self, response: httpx.Response, scope: str) -> None:
-        challenge = parse_challenge(response.headers.get("www-authenticate", ""))
-        if challenge is None:
-            raise AuthenticationError(
-                f"{self.host} answered 401 without saying how to authenticate", status=401
-            )
-        if challenge.scheme == "basic":
-            if not self._credentials:
-                raise AuthenticationError(
-                    f"{self.host} needs a username and password; log in with `docker login {self.host}` "
-                    "or pass credentials",
-                    status=401,
-                )
-            self._basic = True
-            return
-        if challenge.scheme == "bearer" and not challenge.realm:
-            raise AuthenticationError(
-                f"{self.host} answered 401 with a Bearer challenge that names no token service "
-                f"(no realm): WWW-Authenticate: {response.headers.get('www-authenticate', '')[:200]}",
-                status=401,
-            )
-        if challenge.scheme != "bearer":
-            raise AuthenticationError(
-                f"{self.host} asks for unsupported authentication {challenge.scheme!r} "
-                "(imgexplore speaks Bearer tokens and Basic)",
-                status=401,
-            )
-        service = challenge.params.get("service", "")
-        scopes = [s for s in dict.fromkeys([challenge.params.get("scope", ""), *scope.split(" ")]) if s]
-        key = (challenge.realm, service, " ".join(sorted(scopes)))
-        if self._tokens.get(key):
-            self._scope_tokens[scope] = key
-            return
-        params = [("service", service)] if service else []
-        params += [("scope", s) for s in scopes]
-        auth = (
-            httpx.BasicAuth(self._credentials.username, self._credentials.password)
-            if self._credentials
-            else None
-        )
-        started = time.perf_counter()
+    def _fetch_token(self, realm: str, params: list, credentials, scopes: list[str]) -> tuple[str, float]:
+        """The token request of :class:`RegistryAuth`: ``(token, expires_in)``, or an error."""
+        auth = httpx.BasicAuth(credentials.username, credentials.password) if credentials else None
+        request = self._http.build_request("GET", realm, params=params, extensions={NOTE: "token request"})
         try:
-            reply = self._http.get(challenge.realm, params=params, auth=auth, follow_redirects=True)
+            reply = self._http.send(request, auth=auth, follow_redirects=True)
         except httpx.HTTPError as exc:
             raise RegistryError(
                 f"could not reach the token service of {self.host} ({type(exc).__name__})"
             ) from None
-        self.transcript.record(
-            "GET",
-            str(reply.request.url),
-            reply.status_code,
-            reply.request.headers,
-            reply.headers,
-            0,
-            time.perf_counter() - started,
-            note="token request",
-        )
         if reply.status_code in (401, 403):
-            who = f"as {self._credentials.username!r}" if self._credentials else "anonymously"
+            who = f"as {credentials.username!r}" if credentials else "anonymously"
             raise AuthenticationError(
                 f"{self.host} refused a token {who} for {' '.join(scopes) or 'access'}: "
                 + (
                     "check the username and password"
-                    if self._credentials
+                    if credentials
                     else "the repository may be private; log in first"
                 ),
                 status=reply.status_code,
@@ -281,8 +226,27 @@ class RegistryClient:
             value = None
         if not value or not isinstance(value, str):
             raise RegistryError(f"the token service of {self.host} answered without a token")
-        self._tokens.put(key, value, expires_in)
-        self._scope_tokens[scope] = key
+        return value, expires_in
+
+    def _on_request(self, request: httpx.Request) -> None:
+        request.extensions[STARTED] = time.perf_counter()
+
+    def _on_response(self, response: httpx.Response) -> None:
+        request = response.request
+        for key in ("ratelimit-limit", "ratelimit-remaining"):
+            if key in response.headers:
+                self.rate_limit[key] = response.headers[key]
+        length = response.headers.get("content-length", "")
+        self.transcript.record(
+            request.method,
+            str(request.url),
+            status=response.status_code,
+            request_headers=request.headers,
+            response_headers=response.headers,
+            bytes_received=int(length) if length.isdigit() and request.method != "HEAD" else 0,
+            seconds=time.perf_counter() - request.extensions.get(STARTED, time.perf_counter()),
+            note=request.extensions.get(NOTE, ""),
+        )
 
     def _request(
         self,
@@ -301,20 +265,24 @@ class RegistryClient:
         is in ``ok`` or raise the matching imgexplore error."""
         url = url if url.startswith(("http://", "https://")) else self.base + url
         attempt = 0
-        authenticated = False
         redirects = 0
         target = url
         first_try = time.monotonic()
         while True:
             same_origin = _origin(target) == _origin(self.base)
             request_headers = dict(headers or {})
-            if same_origin:
-                request_headers.update(self._auth_header(scope))
             started = time.perf_counter()
             response = None
             try:
-                request = self._http.build_request(method, target, headers=request_headers, content=content)
-                response = self._http.send(request, stream=True)
+                request = self._http.build_request(
+                    method,
+                    target,
+                    headers=request_headers,
+                    content=content,
+                    extensions={SCOPE: scope, NOTE: note},
+                )
+                # the registry's token never goes to another host (a redirect to blob storage)
+                response = self._http.send(request, stream=True, auth=self.auth if same_origin else None)
                 if not stream or response.status_code not in ok:
                     response.read()  # a body cut short or stalled fails here, and is retried
                 failure = ""
@@ -331,7 +299,11 @@ class RegistryClient:
                 if response is not None:
                     response.close()
                 self.transcript.record(
-                    method, target, None, request_headers, {}, 0, time.perf_counter() - started, note=failure
+                    method,
+                    target,
+                    request_headers=request_headers,
+                    seconds=time.perf_counter() - started,
+                    note=failure,
                 )
                 spent = time.monotonic() - first_try
                 if (
@@ -348,29 +320,9 @@ class RegistryClient:
                     f"{what or method + ' ' + target}: {self.host} {failure}; gave up after {tries} "
                     f"(retries: {self.max_retries}, deadline: {self.deadline:g} s)"
                 ) from None
-            for key in ("ratelimit-limit", "ratelimit-remaining"):
-                if key in response.headers:
-                    self.rate_limit[key] = response.headers[key]
-            self.transcript.record(
-                method,
-                target,
-                response.status_code,
-                request_headers,
-                response.headers,
-                len(response.content) if not stream or response.status_code not in ok else 0,
-                time.perf_counter() - started,
-                note=note,
-            )
             status = response.status_code
             if status in ok:
                 return response
-            if status == 401 and same_origin and not authenticated:
-                authenticated = True
-                stale = self._scope_tokens.pop(scope, None)
-                if stale:
-                    self._tokens.drop(stale)  # expired or revoked: fetch a new one
-                self._authenticate(response, scope)
-                continue
             if status in REDIRECTS and "location" in response.headers:
                 redirects += 1
                 if redirects > MAX_REDIRECTS:
@@ -568,11 +520,7 @@ class RegistryClient:
                     self.transcript.record(
                         "GET",
                         f"{self.base}/v2/{repository}/blobs/{digest}",
-                        None,
-                        {},
-                        {},
-                        received,
-                        0.0,
+                        bytes_received=received,
                         note=f"cut after {received} bytes ({type(exc).__name__})",
                     )
                     if attempts > self.max_retries:
@@ -826,13 +774,6 @@ def _reason(exc: Exception) -> str:
         if known.lower() in text.lower():
             return known.lower()
     return type(exc).__name__
-
-
-def basic_header(credentials: Credentials) -> str:
-    import base64
-
-    pair = f"{credentials.username}:{credentials.password}".encode()
-    return "Basic " + base64.b64encode(pair).decode()
 
 
 def _add_query(url: str, **params: str) -> str:

@@ -70,21 +70,25 @@ class Transcript:
         self,
         method: str,
         url: str,
-        status: int | None,
-        request_headers,
-        response_headers,
-        bytes_received: int,
-        seconds: float,
+        *,
+        status: int | None = None,
+        request_headers=(),
+        response_headers=(),
+        bytes_received: int = 0,
+        seconds: float = 0.0,
         note: str = "",
     ) -> Exchange:
+        """Add one exchange (``status`` None: no answer came; ``note`` says why)."""
         req = {}
-        for key, value in request_headers.items():
+        for key, value in dict(request_headers).items():
             key = key.lower()
             if key == "authorization":
                 req[key] = value.split(" ", 1)[0] + " ***"
             elif key in SHOWN_REQUEST_HEADERS:
                 req[key] = value
-        resp = {k.lower(): v for k, v in response_headers.items() if k.lower() in SHOWN_RESPONSE_HEADERS}
+        resp = {
+            k.lower(): v for k, v in dict(response_headers).items() if k.lower() in SHOWN_RESPONSE_HEADERS
+        }
         if "location" in resp:
             resp["location"] = mask_url(resp["location"])
         exchange = Exchange(method, mask_url(url), status, req, resp, bytes_received, seconds, note)

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, Locator, MaxNLocator
 
 from ..digest import short
-from ..tables import human_bytes, stored_as
+from ..present import human_bytes, stored_as
 
 COMPRESSED = "#4C72B0"
 UNCOMPRESSED = "#DD8452"

@@ -18,7 +18,7 @@ from IPython.display import display
 from ..digest import short
 from ..errors import ImgExploreError
 from ..output import octal_modes
-from ..tables import human_bytes, stored_as
+from ..present import human_bytes, stored_as
 
 TABLE_ROWS = 200
 TABLE_COLUMNS = ["path", "type", "size", "mode", "uid", "gid", "linkname", "layer"]

@@ -1,7 +1,7 @@
 """What each layer adds, changes and deletes, computed from the layers' file tables.
 
 Every function here takes the per-layer tables (``tables[i]`` is layer ``i``, as returned by
-:func:`imgexplore.layerfiles.image_tables`) and returns DataFrames; none does I/O.
+:meth:`imgexplore.filetree.ImageFiles.tables`) and returns DataFrames; none does I/O.
 
 The rules are the OCI image-spec's (layer.md, "Whiteouts"):
 

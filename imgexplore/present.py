@@ -1,104 +1,21 @@
-"""Tables (pandas DataFrames) and text summaries of an :class:`~imgexplore.image.Image`."""
+"""How images, layers and manifests are shown: text for the terminal (``imgexplore
+inspect``), HTML for notebooks, and the byte counts both use. The model objects reach these
+through :mod:`imgexplore.display`, never by importing this module."""
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
 from . import mediatypes as mt
 from .digest import short
+from .display import renders
+from .manifest import ImageManifest, IndexManifest
 
 if TYPE_CHECKING:
-    from .image import Image
-
-LAYER_COLUMNS = [
-    "index",
-    "digest",
-    "media_type",
-    "size",
-    "diff_id",
-    "chain_id",
-    "empty",
-    "history_step",
-    "created_by",
-]
-HISTORY_COLUMNS = [
-    "step",
-    "created",
-    "created_by",
-    "empty_layer",
-    "layer_index",
-    "layer_digest",
-    "comment",
-]
-
-
-def layers_table(image: Image) -> pd.DataFrame:
-    """One row per layer, in order, base first."""
-    rows = [
-        {
-            "index": layer.index,
-            "digest": layer.digest,
-            "media_type": layer.media_type,
-            "size": layer.size,
-            "diff_id": layer.diff_id,
-            "chain_id": layer.chain_id,
-            "empty": layer.empty,
-            "history_step": layer.history_step,
-            "created_by": layer.created_by,
-        }
-        for layer in image.layers
-    ]
-    table = pd.DataFrame(rows, columns=LAYER_COLUMNS)
-    return table.astype({"index": "int64", "size": "int64", "empty": "bool", "history_step": "Int64"})
-
-
-ALIGNED_COLUMNS = [
-    "step", "created", "created_by", "empty", "layer_index", "digest", "media_type", "diff_id",
-    "chain_id", "size", "uncompressed_size", "v1_id", "v1_parent", "comment",
-]  # fmt: skip
-
-
-def aligned_table(image: Image, uncompressed_sizes: list[int] | None = None) -> pd.DataFrame:
-    """One row per history step with the layer it produced (or none): the step, its layer's
-    digest, diff_id, chain id and sizes, and the schema 1 id/parent when known.
-    ``uncompressed_sizes`` (per layer, e.g. the file tables' ``tar_size``) fills that column."""
-    rows = []
-    for step in image.history:
-        layer = image.layers[step.layer_index] if step.layer_index is not None else None
-        rows.append(
-            {
-                "step": step.step,
-                "created": step.created,
-                "created_by": step.created_by,
-                "empty": step.empty_layer or bool(layer and layer.empty),
-                "layer_index": step.layer_index,
-                "digest": layer.digest if layer else None,
-                "media_type": layer.media_type if layer else None,
-                "diff_id": layer.diff_id if layer else None,
-                "chain_id": layer.chain_id if layer else None,
-                "size": layer.size if layer else None,
-                "uncompressed_size": uncompressed_sizes[layer.index]
-                if layer is not None and uncompressed_sizes
-                else None,
-                "v1_id": step.v1_id,
-                "v1_parent": step.v1_parent,
-                "comment": step.comment,
-            }
-        )
-    table = pd.DataFrame(rows, columns=ALIGNED_COLUMNS)
-    return table.astype(
-        {"step": "int64", "layer_index": "Int64", "size": "Int64", "uncompressed_size": "Int64"}
-    )
-
-
-def history_table(image: Image) -> pd.DataFrame:
-    """One row per history step, oldest first, with the layer it made (or none)."""
-    table = aligned_table(image).rename(columns={"digest": "layer_digest"})
-    table["empty_layer"] = [step.empty_layer for step in image.history]
-    return table[HISTORY_COLUMNS].astype({"empty_layer": "bool"})
+    from .image import Image, Layer
+    from .manifest import Manifest
 
 
 def human_bytes(n: int | float | None) -> str:
@@ -121,6 +38,7 @@ def stored_as(media_types: Iterable[str]) -> str:
     return "mixed" if "none" in kinds else "compressed"
 
 
+@renders("image-text")
 def summary_text(image: Image) -> str:
     """What ``imgexplore inspect`` prints."""
     lines = [
@@ -174,18 +92,15 @@ def summary_text(image: Image) -> str:
 
 
 def _digest_cell(digest: str | None) -> str:
-    import html
-
     if not digest:
         return ""
     return f"<code title='{html.escape(digest)}'>{html.escape(short(digest))}</code>"
 
 
+@renders("image-html")
 def image_html(image: Image) -> str:
     """The notebook view of an image: a summary line and the layers, digests shortened
     (the full digest shows on hover)."""
-    import html
-
     head = (
         f"<b>{html.escape(image.name or image.source.location)}</b> · {html.escape(image.media_type)} · "
         f"{_digest_cell(image.digest)}"
@@ -208,10 +123,9 @@ def image_html(image: Image) -> str:
     return f"<div class='imgexplore-image'>{head}{table}{notes}</div>"
 
 
-def layer_html(layer) -> str:
+@renders("layer-html")
+def layer_html(layer: Layer) -> str:
     """One layer as a small HTML table (digests shortened, full on hover)."""
-    import html
-
     rows = [
         ("index", str(layer.index)),
         ("digest", _digest_cell(layer.digest)),
@@ -228,12 +142,9 @@ def layer_html(layer) -> str:
     return f"<table class='imgexplore-layer'>{body}</table>"
 
 
-def manifest_html(manifest) -> str:
+@renders("manifest-html")
+def manifest_html(manifest: Manifest) -> str:
     """A manifest as a table of what it names, not a wall of JSON."""
-    import html
-
-    from .manifest import ImageManifest, IndexManifest
-
     head = f"<b>{html.escape(manifest.media_type)}</b> · {_digest_cell(manifest.digest)} · {len(manifest.raw)} bytes"
     if isinstance(manifest, IndexManifest):
         rows = "".join(

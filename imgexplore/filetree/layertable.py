@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, BinaryIO
 import numpy as np
 import pandas as pd
 
-from .analysis.tarlist import COLUMNS, DEFAULT_MAX_ENTRIES, list_tar
-from .cache import atomic_writer, cache_root
-from .digest import short, validate_digest
-from .errors import ArchiveError, InvalidDigestError
-from .limits import MAX_UNCOMPRESSED_BYTES
+from ..cache import atomic_writer, cache_root
+from ..digest import short, validate_digest
+from ..errors import ArchiveError, InvalidDigestError
+from ..limits import MAX_UNCOMPRESSED_BYTES
+from .tarlist import COLUMNS, DEFAULT_MAX_ENTRIES, list_tar
 
 if TYPE_CHECKING:
-    from .image import Layer
+    from ..image import Layer
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def layer_table(
     max_uncompressed_bytes: int | None = MAX_UNCOMPRESSED_BYTES,
     max_entries: int = DEFAULT_MAX_ENTRIES,
 ) -> pd.DataFrame:
-    """One row per entry of the layer's tar (see :data:`~imgexplore.analysis.tarlist.COLUMNS`).
+    """One row per entry of the layer's tar (see :data:`~imgexplore.filetree.tarlist.COLUMNS`).
 
     A cached table is found by the layer's blob digest (the diff_id recorded when that blob
     was last listed), never by the diff_id the config claims, so a config that lies about a

@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .analysis import filetree
+from ..errors import InvalidArgumentError, LayerIndexError
+from . import rules as filetree
+from .layertable import TreeCache, layer_table
 
 if TYPE_CHECKING:
-    from .image import Image
-    from .layerfiles import TreeCache
+    from ..image import Image
 
 
 MERGED_VIEWS_KEPT = 3  # besides the whole image's
@@ -37,7 +38,7 @@ class ImageFiles:
 
     @property
     def tables(self) -> list[pd.DataFrame]:
-        """One table per layer (columns: :data:`imgexplore.analysis.tarlist.COLUMNS`)."""
+        """One table per layer (columns: :data:`imgexplore.filetree.tarlist.COLUMNS`)."""
         if self._tables is None:
             self.load()
         return self._tables
@@ -46,8 +47,6 @@ class ImageFiles:
         """List every layer now; ``on_layer(index, count)`` is called after each one (the
         notebook explorer drives its progress bar with it)."""
         if self._tables is None:
-            from .layerfiles import layer_table
-
             layers = self.image.layers
             if self._progress:
                 from tqdm.auto import tqdm
@@ -154,8 +153,6 @@ class ImageFiles:
 
     def _check(self, index: int) -> int:
         """A layer number (negative ones count from the top, as Python's indexes do)."""
-        from .errors import InvalidArgumentError, LayerIndexError
-
         if isinstance(index, bool) or not isinstance(index, int | np.integer):
             raise InvalidArgumentError(f"a layer number is an int, not {type(index).__name__} {index!r:.40}")
         count = len(self.image.layers)
