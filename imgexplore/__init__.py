@@ -2,8 +2,14 @@
 file trees — from a notebook or the command line.
 
 >>> import imgexplore
->>> image = imgexplore.open_image("data/teaching/oci")      # doctest: +SKIP
->>> image.layers_table()                                    # doctest: +SKIP
+>>> image = imgexplore.open_image("data/teaching/oci")
+>>> image.layers_table()[["index", "size", "empty"]].head(2)
+   index   size  empty
+0      0  18047  False
+1      1  37175  False
+>>> files = image.files()
+>>> list(files.changes(3)["change"])
+['modified', 'deleted', 'deleted', 'deleted', 'deleted', 'deleted']
 """
 
 from .digest import chain_ids

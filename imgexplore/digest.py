@@ -73,7 +73,14 @@ def short(digest: str | None, length: int = 12) -> str:
 
 def chain_ids(diff_ids: Iterable[str]) -> list[str]:
     """ChainIDs per the OCI image spec: ChainID(L1) = DiffID(L1) and
-    ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln))."""
+    ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln)).
+
+    >>> base, top = chain_ids(["sha256:" + "a" * 64, "sha256:" + "b" * 64])
+    >>> base == "sha256:" + "a" * 64
+    True
+    >>> top
+    'sha256:ccd722928bd92476ba1745586fed6e45a102504185ad88cd89e01ff116fd146c'
+    """
     result: list[str] = []
     for diff_id in diff_ids:
         if not result:

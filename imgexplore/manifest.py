@@ -144,7 +144,15 @@ def parse_manifest(
     """Parse manifest bytes into the model, validating structure, media types and digests.
 
     ``media_type`` is what the transport said (an HTTP ``Content-Type`` or a descriptor's
-    ``mediaType``); when given it must agree with the document's own ``mediaType``."""
+    ``mediaType``); when given it must agree with the document's own ``mediaType``.
+
+    >>> manifest = parse_manifest(open("data/teaching/schema1.json", "rb").read())
+    >>> type(manifest).__name__, len(manifest.steps), manifest.digest[:19]
+    ('Schema1Manifest', 12, 'sha256:010d7f59fc3e')
+    >>> parse_manifest(b'{"schemaVersion": 3}')
+    Traceback (most recent call last):
+    imgexplore.errors.ManifestError: manifest: unsupported schemaVersion 3 (imgexplore reads schema 1 and 2)
+    """
     doc = loads_strict(raw, what, max_bytes)
     if not isinstance(doc, dict):
         raise ManifestError(f"{what} must be a JSON object, got {type(doc).__name__}")

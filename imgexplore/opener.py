@@ -40,7 +40,13 @@ def open_source(
     save tarball; ``manifest:PATH`` a saved manifest file (``config=`` its config file);
     a plain path is recognised by what it holds; anything else that parses as an image
     reference is read from its registry (``docker://REF`` forces that) with the settings in
-    ``registry`` (a :class:`~imgexplore.RegistryOptions`), through ``client`` if given."""
+    ``registry`` (a :class:`~imgexplore.RegistryOptions`), through ``client`` if given.
+
+    >>> open_source("data/teaching/docker-save.tar").kind
+    'docker-archive'
+    >>> open_source("oci:data/teaching/oci").kind
+    'oci-layout'
+    """
     if registry is not None and not isinstance(registry, RegistryOptions):
         raise InvalidArgumentError(f"registry must be a RegistryOptions, not {type(registry).__name__}")
     registry_options = {"registry": registry, "client": client}
@@ -224,7 +230,16 @@ def open_image(
     :class:`~imgexplore.RegistryOptions`: TLS, schema 1, timeouts…), through ``client`` (a
     :class:`~imgexplore.registry.RegistryClient`) if one is given.
 
-    Only the manifest(s) and config are read here; layer blobs are read when asked for."""
+    Only the manifest(s) and config are read here; layer blobs are read when asked for.
+
+    >>> image = open_image("data/teaching/oci")
+    >>> len(image.layers), len(image.history), str(image.platform)
+    (6, 12, 'linux/amd64')
+    >>> image.layers[-1].chain_id[:19]
+    'sha256:d6377691cdaa'
+    >>> str(open_image("data/multiarch/oci", "linux/arm64").platform)
+    'linux/arm64/v8'
+    """
     wanted = Platform.argument(platform)
     source = open_source(spec, config=config, blobs=blobs, registry=registry, client=client)
     root = source.root_manifest()
@@ -257,7 +272,12 @@ def _resolve(
 
 def list_platforms(spec: str | os.PathLike | Source, *, registry: RegistryOptions | None = None):
     """A DataFrame of every image reachable from the source's root: platform, digest,
-    media type, size, whether it is an attestation, and its ref name."""
+    media type, size, whether it is an attestation, and its ref name.
+
+    >>> table = list_platforms("data/multiarch/oci")
+    >>> list(table["platform"]), list(table["attestation"])
+    (['linux/amd64', 'linux/arm64/v8', 'unknown/unknown'], [False, False, True])
+    """
     import pandas as pd
 
     source = open_source(spec, registry=registry)

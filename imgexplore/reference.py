@@ -73,6 +73,9 @@ def parse_reference(text: str) -> Reference:
 
     >>> str(parse_reference("centos"))
     'docker.io/library/centos:latest'
+    >>> ref = parse_reference("centos:7")
+    >>> ref.api_host, ref.repository, ref.identifier
+    ('registry-1.docker.io', 'library/centos', '7')
     """
     if not isinstance(text, str) or not text.strip():
         raise InvalidReferenceError("empty image reference")

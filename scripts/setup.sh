@@ -15,6 +15,14 @@ fi
 
 if [ "$want_test" = 1 ]; then
   bash scripts/system-packages.sh
+elif ! command -v docker-registry >/dev/null; then
+  # notebook 01 pulls local images from a throwaway registry; without one it uses its own
+  # read-only server (no schema 1 conversion), so this is worth a try but never required
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+    bash scripts/system-packages.sh docker-registry || echo "note: docker-registry not installed; notebook 01 will use its own read-only server" >&2
+  else
+    echo "note: apt-get install docker-registry lets notebook 01 show a real registry (schema 1 included)" >&2
+  fi
 fi
 
 if [ ! -x .venv/bin/python ]; then

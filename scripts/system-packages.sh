@@ -7,6 +7,7 @@
 #   chromium          the browser the notebook widget test drives (with Playwright)
 set -euo pipefail
 packages=(tar gzip zstd docker-registry skopeo openssl apache2-utils chromium)
+if [ $# -gt 0 ]; then packages=("$@"); fi  # or only the packages named
 
 missing=()
 for p in "${packages[@]}"; do
