@@ -258,16 +258,27 @@ def open_image(
     return image
 
 
-def _resolve(
+def select_image(
     source: Source, root: Manifest, platform: str | Platform | None
-) -> tuple[ImageManifest | Schema1Manifest, Platform | None, IndexManifest | None]:
+) -> tuple[IndexEntry | None, ImageManifest | Schema1Manifest]:
+    """The one image ``root`` names: itself, or the index entry chosen for ``platform``
+    (see :func:`choose_entry`) with its manifest fetched and verified."""
     if isinstance(root, ImageManifest | Schema1Manifest):
-        return root, None, None
+        return None, root
     entry = choose_entry(flatten_index(source, root), platform)
     child = source.fetch_manifest(entry.descriptor.digest, entry.descriptor.media_type, entry.descriptor.size)
     if isinstance(child, IndexManifest):
         raise ManifestError(f"{entry.descriptor.digest} is described as a manifest but is an index")
-    return child, entry.platform, root
+    return entry, child
+
+
+def _resolve(
+    source: Source, root: Manifest, platform: str | Platform | None
+) -> tuple[ImageManifest | Schema1Manifest, Platform | None, IndexManifest | None]:
+    entry, manifest = select_image(source, root, platform)
+    if entry is None:
+        return manifest, None, None
+    return manifest, entry.platform, root
 
 
 def list_platforms(spec: str | os.PathLike | Source, *, registry: RegistryOptions | None = None):

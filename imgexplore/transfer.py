@@ -5,9 +5,7 @@ way) and link them into the layout, so a second pull of the same layers download
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -16,12 +14,12 @@ from . import mediatypes as mt
 from .errors import ImgExploreError
 from .folders import make_folder
 from .manifest import Descriptor, ImageManifest, IndexManifest, Manifest, Schema1Manifest
-from .opener import choose_entry, flatten_index, open_source
+from .opener import flatten_index, open_source, select_image
 from .platforms import Platform
 from .progress import progress_bar
 from .registry.options import RegistryOptions
 from .sources.base import Source
-from .sources.layout import REF_NAME
+from .sources.layout import REF_NAME, add_to_index, link_blob, write_blob
 
 
 @dataclass
@@ -60,21 +58,17 @@ def images_to_copy(
     source: Source, root: Manifest, platform: str | Platform | None
 ) -> tuple[Manifest, list[tuple[Descriptor | None, Manifest]]]:
     """The manifest to name (root or the chosen image) and every image manifest below it."""
-    if isinstance(root, ImageManifest | Schema1Manifest):
-        return root, [(None, root)]
-    entries = flatten_index(source, root)
-    if platform == "all":
+    if platform == "all" and isinstance(root, IndexManifest):
         children = [
             (
                 e.descriptor,
                 source.fetch_manifest(e.descriptor.digest, e.descriptor.media_type, e.descriptor.size),
             )
-            for e in entries
+            for e in flatten_index(source, root)
         ]
         return root, children
-    entry = choose_entry(entries, platform)
-    child = source.fetch_manifest(entry.descriptor.digest, entry.descriptor.media_type, entry.descriptor.size)
-    return child, [(entry.descriptor, child)]
+    entry, image = select_image(source, root, None if platform == "all" else platform)
+    return image, [(entry.descriptor if entry else None, image)]
 
 
 def blobs_of(manifest: Manifest) -> list[Descriptor]:
@@ -147,12 +141,11 @@ def pull(
         bar.close()
     report.blobs = len(blobs)
 
-    os.makedirs(os.path.join(layout, "blobs", "sha256"), exist_ok=True)
     for digest in blobs:
-        _link_into(src.store.path(digest), _layout_path(layout, digest))
+        link_blob(layout, digest, src.store.path(digest))
     manifests = [m for _, m in images] + ([top] if top not in [m for _, m in images] else [])
     for manifest in manifests:
-        _write_blob(_layout_path(layout, manifest.digest), manifest.raw)
+        write_blob(layout, manifest.digest, manifest.raw)
         report.manifests.append(manifest.digest)
     descriptor = {
         "mediaType": top.media_type,
@@ -168,53 +161,10 @@ def pull(
         descriptor["platform"] = {
             k: v for k, v in {"os": p.os, "architecture": p.architecture, "variant": p.variant}.items() if v
         }
-    _update_layout_index(layout, descriptor)
+    add_to_index(layout, descriptor)
     report.seconds = time.perf_counter() - started
     report.requests = len(src.client.transcript) - before
     return report
-
-
-def _layout_path(layout: str, digest: str) -> str:
-    algorithm, _, encoded = digest.partition(":")
-    return os.path.join(layout, "blobs", algorithm, encoded)
-
-
-def _link_into(cached, target: str) -> None:
-    if os.path.exists(target):
-        return
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    temp = f"{target}.{os.getpid()}.tmp"
-    try:
-        os.link(cached, temp)  # same filesystem: no copy at all
-    except OSError:
-        shutil.copyfile(cached, temp)
-    os.replace(temp, target)
-
-
-def _write_blob(path: str, data: bytes) -> None:
-    from .cache import atomic_writer
-
-    if not os.path.exists(path):
-        with atomic_writer(path) as f:
-            f.write(data)
-
-
-def _update_layout_index(layout: str, descriptor: dict) -> None:
-    from .cache import atomic_writer
-
-    index_path = os.path.join(layout, "index.json")
-    index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": []}
-    if os.path.exists(index_path):
-        with open(index_path, encoding="utf-8") as f:
-            index = json.load(f)
-    name = descriptor["annotations"][REF_NAME]
-    index["manifests"] = [
-        m for m in index.get("manifests", []) if (m.get("annotations") or {}).get(REF_NAME) != name
-    ] + [descriptor]
-    with atomic_writer(os.path.join(layout, "oci-layout")) as f:
-        f.write(b'{"imageLayoutVersion": "1.0.0"}\n')
-    with atomic_writer(index_path) as f:
-        f.write(json.dumps(index, indent=2).encode() + b"\n")
 
 
 def _upload_form(manifest: Manifest) -> tuple[bytes, str]:

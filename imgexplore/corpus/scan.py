@@ -148,45 +148,14 @@ def image_metadata(
             }
         ]
     )
-    layer_rows = pd.DataFrame(
-        [
-            {
-                "digest": layer.digest,
-                "size": layer.size,
-                "media_type": layer.media_type,
-                "diff_id": layer.diff_id,
-                "empty": layer.empty,
-            }
-            for layer in layers
-        ]
-    )
-    uses = pd.DataFrame(
-        [
-            {
-                "spec": spec,
-                "image_digest": image.digest,
-                "position": layer.index,
-                "digest": layer.digest,
-                "diff_id": layer.diff_id,
-                "chain_id": layer.chain_id,
-                "created_by": layer.created_by,
-            }
-            for layer in layers
-        ]
-    )
-    history = pd.DataFrame(
-        [
-            {
-                "spec": spec,
-                "step": step.step,
-                "created": step.created,
-                "created_by": step.created_by,
-                "empty_layer": step.empty_layer,
-                "layer_index": step.layer_index,
-            }
-            for step in image.history
-        ]
-    )
+    table = image.layers_table()  # the same rows the layers table shows
+    layer_rows = table[["digest", "size", "media_type", "diff_id", "empty"]]
+    uses = table.rename(columns={"index": "position"}).assign(spec=spec, image_digest=image.digest)[
+        ["spec", "image_digest", "position", "digest", "diff_id", "chain_id", "created_by"]
+    ]
+    history = image.history_table().assign(spec=spec)[
+        ["spec", "step", "created", "created_by", "empty_layer", "layer_index"]
+    ]
     return {
         "images": images,
         "layers": layer_rows.drop_duplicates("digest"),

@@ -1,10 +1,17 @@
 """OCI image layout: a folder (or a tar of one) with ``oci-layout``, ``index.json`` and
-``blobs/<algorithm>/<hex>``. Docker 25+ ``docker save`` archives are OCI layouts too."""
+``blobs/<algorithm>/<hex>``, read (:class:`OCILayoutSource`; Docker 25+ ``docker save``
+archives are OCI layouts too) and written (:func:`write_blob`, :func:`link_blob`,
+:func:`add_to_index`, as ``imgexplore pull`` does)."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 from typing import BinaryIO
 
+from .. import mediatypes as mt
+from ..cache import atomic_writer
 from ..digest import validate_digest
 from ..errors import BlobNotFoundError, ManifestError, SourceError
 from ..jsonutil import MAX_MANIFEST_BYTES, loads_strict
@@ -14,6 +21,57 @@ from .files import FolderFiles, TarFiles, open_files
 
 REF_NAME = "org.opencontainers.image.ref.name"
 CONTAINERD_NAME = "io.containerd.image.name"
+
+
+def blob_path(digest: str) -> str:
+    """Where a layout keeps a blob: ``blobs/<algorithm>/<hex>`` (relative to the layout).
+
+    >>> blob_path("sha256:" + "ab" * 32)[:20]
+    'blobs/sha256/abababa'
+    """
+    algorithm, _, encoded = validate_digest(digest).partition(":")
+    return f"blobs/{algorithm}/{encoded}"
+
+
+def write_blob(layout: str, digest: str, data: bytes) -> None:
+    """Put ``data`` (already verified against ``digest``) into the layout, atomically."""
+    path = os.path.join(layout, blob_path(digest))
+    if not os.path.exists(path):
+        with atomic_writer(path) as f:
+            f.write(data)
+
+
+def link_blob(layout: str, digest: str, cached: str | os.PathLike) -> None:
+    """Put the verified file ``cached`` into the layout: a hard link where the filesystem
+    allows (no copy at all), else a copy; renamed into place only when complete."""
+    target = os.path.join(layout, blob_path(digest))
+    if os.path.exists(target):
+        return
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    temp = f"{target}.{os.getpid()}.tmp"
+    try:
+        os.link(cached, temp)
+    except OSError:
+        shutil.copyfile(cached, temp)
+    os.replace(temp, target)
+
+
+def add_to_index(layout: str, descriptor: dict) -> None:
+    """Name a manifest in the layout's ``index.json`` (replacing the entry of the same ref
+    name), writing ``oci-layout`` too: the layout is then complete for that image."""
+    index_path = os.path.join(layout, "index.json")
+    index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": []}
+    if os.path.exists(index_path):
+        with open(index_path, encoding="utf-8") as f:
+            index = json.load(f)
+    name = descriptor["annotations"][REF_NAME]
+    index["manifests"] = [
+        m for m in index.get("manifests", []) if (m.get("annotations") or {}).get(REF_NAME) != name
+    ] + [descriptor]
+    with atomic_writer(os.path.join(layout, "oci-layout")) as f:
+        f.write(b'{"imageLayoutVersion": "1.0.0"}\n')
+    with atomic_writer(index_path) as f:
+        f.write(json.dumps(index, indent=2).encode() + b"\n")
 
 
 def is_oci_layout(files: FolderFiles | TarFiles) -> bool:
@@ -56,12 +114,8 @@ class OCILayoutSource(Source):
             index.media_type, chosen, index.raw, index.digest, index.annotations, index.artifact_type
         )
 
-    def _blob_path(self, digest: str) -> str:
-        algorithm, _, encoded = validate_digest(digest).partition(":")
-        return f"blobs/{algorithm}/{encoded}"
-
     def open_blob(self, digest: str) -> BinaryIO:
-        path = self._blob_path(digest)
+        path = blob_path(digest)
         if not self._files.exists(path):
             raise BlobNotFoundError(
                 f"{self.location}: blob {digest} is missing (expected at {path}); the layout is incomplete"
@@ -69,7 +123,7 @@ class OCILayoutSource(Source):
         return self._files.open(path)
 
     def has_blob(self, digest: str) -> bool:
-        return self._files.exists(self._blob_path(digest))
+        return self._files.exists(blob_path(digest))
 
     def tags(self) -> list[str]:
         """The ref names annotated in ``index.json``."""

@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 from typing import BinaryIO
 
-from ..digest import sha256_digest, validate_digest
+from ..digest import sha256_digest
 from ..errors import BlobNotFoundError, SourceError
 from ..jsonutil import MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES
 from ..manifest import Manifest, parse_manifest
 from .base import Source
+from .layout import blob_path
 
 
 class ManifestFileSource(Source):
@@ -55,11 +56,11 @@ class ManifestFileSource(Source):
     def _blob_path(self, digest: str) -> str | None:
         if not self._blob_dir:
             return None
-        algorithm, _, encoded = validate_digest(digest).partition(":")
+        in_layout = blob_path(digest)  # a layout folder, or a flat folder of blobs
         for candidate in (
-            os.path.join(self._blob_dir, "blobs", algorithm, encoded),
-            os.path.join(self._blob_dir, algorithm, encoded),
-            os.path.join(self._blob_dir, encoded),
+            os.path.join(self._blob_dir, in_layout),
+            os.path.join(self._blob_dir, in_layout.removeprefix("blobs/")),
+            os.path.join(self._blob_dir, in_layout.rsplit("/", 1)[1]),
         ):
             if os.path.isfile(candidate):
                 return candidate
