@@ -414,6 +414,8 @@ def _assign_chain_ids(layers: list[Layer]) -> None:
         layer.chain_id = chain_id
 
 
+# _from_schema1 and _from_image_manifest each end in an Image(...) call of the same shape:
+# the two manifest kinds fill the same model from different places, deliberately side by side.
 def _from_schema1(source: Source, manifest: Schema1Manifest) -> Image:
     layers = []
     history = []

@@ -77,6 +77,8 @@ class ImageManifest(_ShownAsTable):
         return bool(self.artifact_type) or self.config.media_type not in mt.IMAGE_CONFIG_TYPES
 
 
+# The two schema 2 kinds repeat their trailing fields on purpose: a shared dataclass base
+# would put them first and force keyword-only construction everywhere.
 @dataclass(frozen=True)
 class IndexManifest(_ShownAsTable):
     """A Docker manifest list or an OCI image index."""

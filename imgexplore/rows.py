@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 if TYPE_CHECKING:
-    from .image import Image
+    from .image import Image, Layer
 
 LAYER_COLUMNS = [
     "index",
@@ -32,22 +32,25 @@ HISTORY_COLUMNS = [
 ]
 
 
+def layer_row(layer: Layer) -> dict:
+    """What every view says of a layer (the layers table's columns, the DAG's node
+    attributes, the corpus' rows), written once."""
+    return {
+        "index": layer.index,
+        "digest": layer.digest,
+        "media_type": layer.media_type,
+        "size": layer.size,
+        "diff_id": layer.diff_id,
+        "chain_id": layer.chain_id,
+        "empty": layer.empty,
+        "history_step": layer.history_step,
+        "created_by": layer.created_by,
+    }
+
+
 def layers_table(image: Image) -> pd.DataFrame:
     """One row per layer, in order, base first."""
-    rows = [
-        {
-            "index": layer.index,
-            "digest": layer.digest,
-            "media_type": layer.media_type,
-            "size": layer.size,
-            "diff_id": layer.diff_id,
-            "chain_id": layer.chain_id,
-            "empty": layer.empty,
-            "history_step": layer.history_step,
-            "created_by": layer.created_by,
-        }
-        for layer in image.layers
-    ]
+    rows = [layer_row(layer) for layer in image.layers]
     table = pd.DataFrame(rows, columns=LAYER_COLUMNS)
     return table.astype({"index": "int64", "size": "int64", "empty": "bool", "history_step": "Int64"})
 

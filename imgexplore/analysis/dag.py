@@ -23,6 +23,7 @@ import networkx as nx
 import pandas as pd
 
 from ..digest import short
+from ..rows import layer_row
 
 if TYPE_CHECKING:
     from ..image import Image
@@ -56,20 +57,17 @@ def _schema1_dag(image: Image) -> nx.DiGraph:
             node = f"{node}#dup{step.step}"
             graph.add_node(node, problem="duplicate id")
         seen.setdefault(step.v1_id or node, step.step)
+        row = {**layer_row(layer), "created_by": step.created_by}
+        del row["index"], row["history_step"]
         graph.add_node(
             node,
             kind="v1",
             step=step.step,
             v1_id=step.v1_id,
             parent=step.v1_parent,
-            digest=layer.digest,
-            diff_id=layer.diff_id,
-            chain_id=layer.chain_id,
-            empty=layer.empty,
             throwaway=layer.throwaway,
             created=step.created,
-            created_by=step.created_by,
-            size=layer.size,
+            **row,
         )
     ids = {data["v1_id"]: n for n, data in graph.nodes(data=True) if data.get("v1_id")}
     for node, data in list(graph.nodes(data=True)):
@@ -108,19 +106,8 @@ def _schema2_dag(image: Image) -> nx.DiGraph:
     previous = SCRATCH
     for layer in image.layers:
         key = layer_key(image, layer.index)
-        graph.add_node(
-            key,
-            kind="layer",
-            index=layer.index,
-            digest=layer.digest,
-            diff_id=layer.diff_id,
-            chain_id=layer.chain_id,
-            size=layer.size,
-            empty=layer.empty,
-            media_type=layer.media_type,
-            step=layer.history_step,
-            created_by=layer.created_by,
-        )
+        row = layer_row(layer)
+        graph.add_node(key, kind="layer", step=row.pop("history_step"), **row)
         graph.add_edge(previous, key, kind="parent")
         previous = key
     top = SCRATCH
@@ -196,17 +183,9 @@ def merge_dags(images: Sequence[Image], names: Sequence[str] | None = None) -> n
                 continue
             key = layer_key(image, layer.index)
             if key not in graph:
-                graph.add_node(
-                    key,
-                    kind="layer",
-                    digest=layer.digest,
-                    diff_id=layer.diff_id,
-                    chain_id=layer.chain_id,
-                    size=layer.size,
-                    empty=layer.empty,
-                    created_by=layer.created_by,
-                    images=[],
-                )
+                row = layer_row(layer)
+                del row["index"], row["history_step"]  # they differ from image to image
+                graph.add_node(key, kind="layer", images=[], **row)
             if name not in graph.nodes[key]["images"]:
                 graph.nodes[key]["images"].append(name)
             graph.add_edge(previous, key, kind="parent")
