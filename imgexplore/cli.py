@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from .errors import ImgExploreError
+from .errors import ImgExploreError, NotInImageError
 from .output import FORMATS, octal_modes, render
 
 SOURCE_HELP = (
@@ -141,9 +141,7 @@ def cmd_lineage(args: argparse.Namespace) -> str:
     image = _open(args)
     table = image.files(progress=args.progress).lineage(args.path)
     if table.empty:
-        from .errors import ImgExploreError
-
-        raise ImgExploreError(f"no layer adds, changes or deletes {args.path!r}")
+        raise NotInImageError(f"no layer adds, changes or deletes {args.path!r}")
     return render(table, args.format, wide=args.wide)
 
 

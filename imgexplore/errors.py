@@ -56,6 +56,14 @@ class NotInImageError(ImgExploreError, LookupError):
     """A path that is not in the image (or not in the layer asked for)."""
 
 
+class OutputPathError(ImgExploreError):
+    """A folder or file to write cannot be used (it is a file, not writable, …)."""
+
+
+class MissingDependencyError(ImgExploreError):
+    """An optional package a feature needs is not installed."""
+
+
 class UnsafePathError(ImgExploreError):
     """A path would escape the extraction folder (``..``, absolute, or through a symlink)."""
 
@@ -75,6 +83,10 @@ class RegistryError(ImgExploreError):
         super().__init__(message)
         self.status = status
         self.code = code
+
+
+class InsecureRegistryError(RegistryError):
+    """Plain HTTP to a registry that is not on this machine, without ``insecure``."""
 
 
 class AuthenticationError(RegistryError):

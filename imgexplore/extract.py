@@ -13,7 +13,7 @@ import tarfile
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .errors import ArchiveError, ImgExploreError, LimitExceededError, NotInImageError, UnsafePathError
+from .errors import ArchiveError, LimitExceededError, NotInImageError, UnsafePathError
 from .filetree.tarlist import normalize_path, shown_name
 from .folders import make_folder
 
@@ -71,7 +71,7 @@ def resolve(image: Image, path: str, layer: int | None = None) -> pd.Series:
         if row["type"] == "symlink":
             hops += 1
             if hops > MAX_SYMLINK_HOPS:
-                raise ImgExploreError(f"{path!r}: more than {MAX_SYMLINK_HOPS} symlinks (a loop?)")
+                raise NotInImageError(f"{path!r}: more than {MAX_SYMLINK_HOPS} symlinks (a loop?)")
             target = row["linkname"] or ""
             if target.startswith("/"):
                 resolved = []
@@ -111,7 +111,7 @@ def read_file(
     """The content of a regular file (after symlinks), from the merged view or one layer."""
     row = resolve(image, path, layer)
     if row["type"] != "file":
-        raise ImgExploreError(f"{path!r} is a {row['type']}, not a regular file")
+        raise NotInImageError(f"{path!r} is a {row['type']}, not a regular file")
     if max_bytes is not None and row["size"] > max_bytes:
         raise LimitExceededError(
             f"{path!r} is {row['size']} bytes, over the limit of {max_bytes} (max_bytes)"
@@ -165,7 +165,7 @@ def extract(
     )
     wanted = table[inside]
     if wanted.empty:
-        raise ImgExploreError(f"{path!r} is not in the image")
+        raise NotInImageError(f"{path!r} is not in the image")
     report = ExtractReport()
     if max_file_size is not None:
         big = wanted[(wanted["type"] == "file") & (wanted["size"] > max_file_size)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from .errors import ImgExploreError
+from .errors import OutputPathError
 
 
 def make_folder(path: str | os.PathLike, what: str) -> str:
@@ -15,5 +15,5 @@ def make_folder(path: str | os.PathLike, what: str) -> str:
         os.makedirs(path, exist_ok=True)
     except OSError as exc:
         reason = "it is a file" if os.path.exists(path) and not os.path.isdir(path) else exc.strerror
-        raise ImgExploreError(f"cannot use {path!r} as the {what}: {reason}") from None
+        raise OutputPathError(f"cannot use {path!r} as the {what}: {reason}") from None
     return path

@@ -12,7 +12,7 @@ import datetime
 import hashlib
 import json
 
-from .errors import ImgExploreError, ManifestError
+from .errors import ManifestError, MissingDependencyError
 
 
 def _b64url(data: bytes) -> str:
@@ -35,7 +35,9 @@ def sign_schema1(payload: bytes, private_key=None) -> bytes:
         from cryptography.hazmat.primitives.asymmetric import ec
         from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
     except ImportError:
-        raise ImgExploreError("signing schema 1 manifests needs the 'cryptography' package") from None
+        raise MissingDependencyError(
+            "signing schema 1 manifests needs the 'cryptography' package (pip install cryptography)"
+        ) from None
     try:
         if "signatures" in json.loads(payload):
             return payload

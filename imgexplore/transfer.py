@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from . import mediatypes as mt
-from .errors import ImgExploreError
+from .errors import InvalidArgumentError
 from .folders import make_folder
 from .manifest import Descriptor, ImageManifest, IndexManifest, Manifest, Schema1Manifest
 from .opener import flatten_index, open_source, select_image
@@ -99,13 +99,13 @@ def pull(
 
     started = time.perf_counter()
     if source is None and (os.path.exists(reference) or reference.startswith(LOCAL_PREFIXES)):
-        raise ImgExploreError(
+        raise InvalidArgumentError(
             f"{reference!r} is a local image: pull copies from a registry. Every other command "
             "reads a local image as it is; `imgexplore push` puts it on a registry"
         )
     src = source or RegistrySource(reference, registry=registry)
     if not isinstance(src, RegistrySource):
-        raise ImgExploreError("pull reads from a registry; for local sources use open_image")
+        raise InvalidArgumentError("pull reads from a registry; for local sources use open_image")
     layout = make_folder(dest, "destination layout")  # before downloading anything
     report = TransferReport()
     before = len(src.client.transcript)

@@ -129,3 +129,27 @@ def test_the_package_imports_light():
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=PACKAGE.parent, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_every_error_is_exported_and_one_of_ours():
+    import inspect
+
+    import imgexplore
+    from imgexplore import errors
+
+    classes = [c for _, c in inspect.getmembers(errors, inspect.isclass) if c.__module__ == errors.__name__]
+    assert len(classes) >= 20
+    for cls in classes:
+        assert issubclass(cls, imgexplore.ImgExploreError), cls
+        assert getattr(imgexplore, cls.__name__) is cls and cls.__name__ in imgexplore.__all__, cls
+
+
+def test_no_bare_library_error_is_raised():
+    """Each failure raises a leaf a caller can catch on its own, never the bare base class."""
+    offenders = [
+        f"{path.relative_to(PACKAGE)}:{n}"
+        for path in PACKAGE.rglob("*.py")
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if "raise ImgExploreError(" in line
+    ]
+    assert offenders == []

@@ -18,7 +18,8 @@ import httpx
 
 from .. import mediatypes as mt
 from .auth import parse_challenge
-from .client import MANIFEST_ACCEPT, SCHEMA1_ACCEPT, base_url
+from .client import MANIFEST_ACCEPT, SCHEMA1_ACCEPT
+from .tls import base_url
 from .transcript import mask_url
 
 if TYPE_CHECKING:

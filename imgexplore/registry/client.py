@@ -9,16 +9,10 @@ turns every failure into one of imgexplore's own errors.
 
 from __future__ import annotations
 
-import contextlib
 import email.utils
-import functools
-import hashlib
-import ipaddress
 import json
 import os
-import queue
 import random
-import ssl
 import threading
 import time
 import uuid
@@ -34,7 +28,7 @@ from ..errors import (
     AccessDeniedError,
     AuthenticationError,
     DigestMismatchError,
-    ImgExploreError,
+    InvalidArgumentError,
     LimitExceededError,
     NotFoundError,
     RateLimitError,
@@ -43,7 +37,9 @@ from ..errors import (
 from ..jsonutil import MAX_MANIFEST_BYTES
 from ..manifest import Manifest, parse_manifest
 from .auth import SCOPE, RegistryAuth
+from .blobsink import BlobSink
 from .credentials import Credentials, docker_credentials
+from .tls import base_url, env_ca_settings, tls_context
 from .transcript import Transcript, install_log_filter
 
 MANIFEST_ACCEPT = (mt.OCI_INDEX, mt.OCI_MANIFEST, mt.DOCKER_MANIFEST_LIST, mt.DOCKER_SCHEMA2)
@@ -56,34 +52,6 @@ STARTED, NOTE = "imgexplore.started", "imgexplore.note"
 
 
 install_log_filter()
-
-
-def is_loopback(host: str) -> bool:
-    """``localhost``, 127.0.0.0/8 and ::1, with or without a port."""
-    name = host.rsplit(":", 1)[0] if host.count(":") == 1 or host.startswith("[") else host
-    name = name.strip("[]")
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
-def base_url(
-    host: str, *, insecure: bool = False, ca_bundle: str | None = None, scheme: str | None = None
-) -> str:
-    """``http://HOST`` or ``https://HOST``: plain HTTP only for registries on this machine
-    (unless a CA bundle says TLS is wanted) or when ``insecure``; never plain HTTP otherwise.
-
-    >>> base_url("127.0.0.1:5000"), base_url("ghcr.io")
-    ('http://127.0.0.1:5000', 'https://ghcr.io')
-    """
-    if scheme is None:
-        scheme = "http" if (insecure or is_loopback(host)) and ca_bundle is None else "https"
-    if scheme == "http" and not (insecure or is_loopback(host)):
-        raise ImgExploreError(f"refusing plain HTTP to {host}: use TLS, or pass insecure=True (--insecure)")
-    return f"{scheme}://{host}"
 
 
 def _origin(url: str) -> tuple[str, str]:
@@ -103,25 +71,6 @@ def _retry_after(value: str | None) -> float | None:
         return max(0.0, when.timestamp() - time.time())
     except (TypeError, ValueError):
         return None
-
-
-def _env_ca_settings(trust_env: bool) -> tuple[str | None, str | None]:
-    if not trust_env:
-        return None, None
-    return os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")
-
-
-@functools.lru_cache(maxsize=8)
-def _tls_context(bundle: str | None, cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
-    """One verifying TLS context per trust setting, shared by every client of the process:
-    loading a CA bundle takes ~30 ms, which would otherwise be paid for every image opened."""
-    if bundle:
-        return ssl.create_default_context(cafile=bundle)
-    if cert_file:
-        return ssl.create_default_context(cafile=cert_file)
-    if cert_dir:
-        return ssl.create_default_context(capath=cert_dir)
-    return httpx.create_ssl_context(verify=True, trust_env=False)
 
 
 class RegistryClient:
@@ -159,9 +108,9 @@ class RegistryClient:
         self._credentials = docker_credentials(host) if credentials is True else (credentials or None)
         bundle = ca_bundle or os.environ.get("IMGEXPLORE_CA_BUNDLE")
         if bundle and not os.path.isfile(bundle):
-            raise ImgExploreError(f"CA bundle {bundle} does not exist")
+            raise InvalidArgumentError(f"CA bundle {bundle} does not exist")
         self._http = httpx.Client(
-            verify=_tls_context(bundle, *_env_ca_settings(transport is None)),
+            verify=tls_context(bundle, *env_ca_settings(transport is None)),
             timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
             follow_redirects=False,
             transport=transport,
@@ -482,7 +431,7 @@ class RegistryClient:
         partial = f"{path}.{uuid.uuid4().hex}.partial"
         received = 0
         attempts = 0
-        sink = _BlobSink(partial, algorithm, size)
+        sink = BlobSink(partial, algorithm, size)
         try:
             while True:
                 headers = {"Range": f"bytes={received}-"} if received else {}
@@ -671,94 +620,6 @@ class RegistryClient:
             what=f"manifest {repository}:{reference}",
         )
         return response.headers.get("docker-content-digest", "")
-
-
-class _BlobSink:
-    """Hashes and writes a download on two more threads, so receiving, hashing and writing
-    all overlap (hashlib and file writes release the GIL). Network chunks are gathered into
-    large writes, and the file is preallocated when the size is known: on this kind of
-    machine that makes writing several times faster than many small writes."""
-
-    BLOCK = 4 << 20
-
-    def __init__(self, path: str, algorithm: str, size: int | None = None):
-        self._file = open(path, "wb")
-        if size:
-            with contextlib.suppress(OSError, AttributeError):  # not every filesystem can
-                os.posix_fallocate(self._file.fileno(), 0, size)
-        self._algorithm = algorithm
-        self._hasher = hashlib.new(algorithm)
-        self._pending: list[bytes] = []
-        self._pending_size = 0
-        self._error: BaseException | None = None
-        self._queues = [queue.Queue(maxsize=8), queue.Queue(maxsize=8)]
-        self._threads = [
-            threading.Thread(target=self._run, args=(self._queues[0], self._write), daemon=True),
-            threading.Thread(target=self._run, args=(self._queues[1], self._hash), daemon=True),
-        ]
-        for thread in self._threads:
-            thread.start()
-
-    def _write(self, block: bytes) -> None:
-        self._file.write(block)
-
-    def _hash(self, block: bytes) -> None:
-        self._hasher.update(block)
-
-    def _run(self, jobs: queue.Queue, work) -> None:
-        while True:
-            block = jobs.get()
-            try:
-                if block is None:
-                    return
-                if self._error is None:
-                    work(block)
-            except BaseException as exc:  # noqa: BLE001 - reported to the downloading thread
-                self._error = exc
-            finally:
-                jobs.task_done()
-
-    def write(self, chunk: bytes) -> None:
-        if self._error is not None:
-            raise self._error
-        self._pending.append(chunk)
-        self._pending_size += len(chunk)
-        if self._pending_size >= self.BLOCK:
-            self._flush_pending()
-
-    def _flush_pending(self) -> None:
-        if self._pending:
-            block = b"".join(self._pending)
-            for jobs in self._queues:
-                jobs.put(block)
-            self._pending, self._pending_size = [], 0
-
-    def _drain(self) -> None:
-        for jobs in self._queues:
-            jobs.join()
-        if self._error is not None:
-            raise self._error
-
-    def restart(self) -> None:
-        self._pending, self._pending_size = [], 0
-        self._drain()
-        self._file.seek(0)
-        self._file.truncate()
-        self._hasher = hashlib.new(self._algorithm)
-
-    def finish(self, received: int) -> str:
-        self._flush_pending()
-        self._drain()
-        self._file.truncate(received)  # drop any preallocated tail a short download left
-        self._file.flush()
-        return f"{self._algorithm}:{self._hasher.hexdigest()}"
-
-    def close(self) -> None:
-        for jobs, thread in zip(self._queues, self._threads, strict=True):
-            if thread.is_alive():
-                jobs.put(None)
-                thread.join()
-        self._file.close()
 
 
 def _reason(exc: Exception) -> str:

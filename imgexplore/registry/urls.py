@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..reference import parse_reference
-from .client import base_url
+from .tls import base_url
 
 if TYPE_CHECKING:
     import pandas as pd
