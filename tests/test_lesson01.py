@@ -261,3 +261,34 @@ def test_pull_urls_are_whole_and_true_to_the_reference():
     assert len(local) == 2 + 1 + 6  # API check, manifest, config, six layer blobs
     hub = pull_urls("teaching", image)
     assert hub["url"][1] == "https://registry-1.docker.io/v2/library/teaching/manifests/latest"
+
+
+def test_notebook_01_shows_a_redirect_to_blob_storage(lesson_images, registry, isolated_cache, tmp_path):
+    """In front of the registry, a proxy answers every blob GET with a 307 to another loopback
+    host and a signed URL, as object-store backed registries do: the pull by hand follows it,
+    says so, sends no Authorization there, and masks the URL's signature."""
+    from netfixtures import RedirectingProxy
+
+    address, seen = RedirectingProxy(upstream=registry.host).start()
+    out = run_notebook("01_what_docker_pull_downloads.ipynb", f"{address}/lesson/v2s2:1", tmp_path)
+    assert re.search(
+        r"redirected to http://127\.0\.0\.2:\d+/v2/lesson/v2s2/blobs/sha256:\w+\?X-Amz-Signature=\*\*\* \(sent without Authorization\)", out
+    )
+    assert "s3cr3t" not in out
+    assert seen and not any("Authorization" in headers for headers in seen)
+    assert "equal: True" in out
+
+
+def test_schema1_steps_on_the_empty_blob_without_throwaway_are_metadata_only(tmp_path):
+    """The same on the bundled schema 1 manifest with its throwaway flags removed, as docker
+    before 1.10 wrote them (no realdata needed)."""
+    doc = json.loads((DATA / "teaching" / "schema1.json").read_text())
+    for entry in doc["history"]:
+        v1 = json.loads(entry["v1Compatibility"])
+        v1.pop("throwaway", None)
+        entry["v1Compatibility"] = json.dumps(v1)
+    path = tmp_path / "old-schema1.json"
+    path.write_text(json.dumps(doc, indent=3))
+    image = imgexplore.open_image(str(path))
+    assert int(image.history_table()["empty_layer"].sum()) == 6
+    assert sum(layer.digest == mt.EMPTY_LAYER_SCHEMA1 for layer in image.layers) == 6

@@ -83,7 +83,7 @@ def test_signed_urls_masked_in_logs(basic_registry, data_dir, tmp_path, monkeypa
     _, client, _ = pull_through_redirecting_proxy(
         basic_registry, data_dir / "derived" / "oci", "secret/redirected", tmp_path / "out"
     )
-    assert "s3cr3t" not in caplog.text and "X-Amz-Signature=%2A%2A%2A" in caplog.text
+    assert "s3cr3t" not in caplog.text and "X-Amz-Signature=***" in caplog.text
     assert_clean(caplog.text + client.transcript.table().to_csv())
 
 

@@ -28,7 +28,7 @@ def mask_url(url: str) -> str:
         for k, v in parse_qsl(parts.query, keep_blank_values=True)
     ]
     netloc = parts.netloc.rsplit("@", 1)[-1]  # never user:password@
-    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query, safe=":/,"), parts.fragment))
+    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query, safe=":/,*"), parts.fragment))
 
 
 @dataclass
