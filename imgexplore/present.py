@@ -19,13 +19,17 @@ if TYPE_CHECKING:
 
 
 def human_bytes(n: int | float | None) -> str:
-    """``1536`` → ``1.5 KB`` (powers of 1024, as docker and dive show sizes)."""
-    if n is None or n < 0:
-        return "?"
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1024 or unit == "TB":
+    """Bytes in the units ``docker images`` shows (powers of 1000): ``18047`` → ``18.0 kB``.
+
+    >>> human_bytes(18047), human_bytes(512), human_bytes(1_500_000), human_bytes(-1)
+    ('18.0 kB', '512 B', '1.5 MB', 'unknown')
+    """
+    if n is None or n < 0 or n != n:  # n != n: NaN
+        return "unknown"
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
+        n /= 1000
     return f"{n:.1f} TB"
 
 

@@ -26,12 +26,13 @@ def build_report(
     out = os.fspath(out_dir)
     files = image.files()
     tables_by_layer = files.tables
-    uncompressed = [t.attrs.get("tar_size", -1) for t in tables_by_layer]
+    uncompressed = files.content_sizes()  # the files' bytes, as docker history counts a layer
+    tar_sizes = [t.attrs.get("tar_size", -1) for t in tables_by_layer]
     per_layer, summary = files.waste()
     merged = files.merged()
     aligned = dag.aligned_table(image, uncompressed)
     tables = {
-        "layers": image.layers_table().assign(uncompressed_size=uncompressed),
+        "layers": image.layers_table().assign(content_bytes=uncompressed, tar_bytes=tar_sizes),
         "history": image.history_table(),
         "aligned": aligned,
         "files_merged": merged,

@@ -561,9 +561,11 @@ plots.dag(merged, title=f"Two images: {shared} layer(s) shared" if shared else "
         md("""
 # 03 · Layer sizes
 
-A layer has two sizes: the compressed blob a pull downloads, and the uncompressed tar that
-lands on disk. Metadata-only steps add nothing. Multi-platform images share some layers
-between platforms.
+A layer has two sizes: the compressed blob a pull downloads, and the bytes of the files it
+unpacks to (what `docker history` shows; the tar itself is a little longer: a 512-byte header
+per entry, rounded up to 10 KiB records). Metadata-only steps add nothing. Multi-platform
+images share some layers between platforms. Sizes are in kB/MB/GB, powers of 1000, as
+`docker images` shows them.
 """),
         code(
             """
@@ -580,14 +582,14 @@ from imgexplore.analysis import dag
 from imgexplore.viz import plots
 
 image = imgexplore.open_image(IMAGE)
-uncompressed = [table.attrs["tar_size"] for table in image.files().tables]
+uncompressed = image.files().content_sizes()  # bytes of the files in each layer, as docker history counts
 """),
         md("""
 ## Compressed and uncompressed, per layer
 """),
         code("""
-layers = image.layers_table().assign(uncompressed=uncompressed)
-layers[["index", "size", "uncompressed", "empty", "created_by"]]
+layers = image.layers_table().assign(file_bytes=uncompressed)
+layers[["index", "size", "file_bytes", "empty", "created_by"]]
 """),
         code("""
 plots.layer_sizes(image.layers_table(), uncompressed)
@@ -807,7 +809,7 @@ from imgexplore.viz import plots
 
 image = imgexplore.open_image(IMAGE)
 files = image.files()
-uncompressed = [table.attrs["tar_size"] for table in files.tables]
+uncompressed = files.content_sizes()
 """),
         md("""
 ## One call per figure

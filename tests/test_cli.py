@@ -145,12 +145,12 @@ def test_errors_are_one_line_without_traceback(data_dir, args, message):
 def test_inspect_says_whether_sizes_are_compressed(data_dir):
     """docker save (legacy) stores layers as plain tars: their sizes must not be called compressed."""
     saved = run("inspect", data_dir / "teaching" / "docker-save.tar").stdout
-    assert "layers:       6 (0 empty), 170.0 KB uncompressed, as stored" in saved  # 174,080 bytes of tars
+    assert "layers:       6 (0 empty), 174.1 kB uncompressed, as stored" in saved  # 174,080 bytes of tars
     blobs = data_dir / "teaching/oci/blobs/sha256"
     rows = json.loads(run("layers", data_dir / "teaching" / "oci", "--format", "json").stdout)
     total = sum((blobs / r["digest"][7:]).stat().st_size for r in rows)
     layout = run("inspect", data_dir / "teaching" / "oci").stdout
-    assert f"layers:       6 (0 empty), {total / 1024:.1f} KB compressed" in layout
+    assert f"layers:       6 (0 empty), {total / 1000:.1f} kB compressed" in layout
 
 
 def test_cache_clear_removes_only_its_own_folders(tmp_path, data_dir):

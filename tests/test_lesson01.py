@@ -272,7 +272,8 @@ def test_notebook_01_shows_a_redirect_to_blob_storage(lesson_images, registry, i
     address, seen = RedirectingProxy(upstream=registry.host).start()
     out = run_notebook("01_what_docker_pull_downloads.ipynb", f"{address}/lesson/v2s2:1", tmp_path)
     assert re.search(
-        r"redirected to http://127\.0\.0\.2:\d+/v2/lesson/v2s2/blobs/sha256:\w+\?X-Amz-Signature=\*\*\* \(sent without Authorization\)", out
+        r"redirected to http://127\.0\.0\.2:\d+/v2/lesson/v2s2/blobs/sha256:\w+\?X-Amz-Signature=\*\*\* \(sent without Authorization\)",
+        out,
     )
     assert "s3cr3t" not in out
     assert seen and not any("Authorization" in headers for headers in seen)

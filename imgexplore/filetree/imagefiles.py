@@ -64,6 +64,15 @@ class ImageFiles:
         """The entries of one layer's tar, whiteout markers included."""
         return self.tables[self._check(index)]
 
+    def content_sizes(self) -> list[int]:
+        """Per layer, the bytes of the regular files it holds (what ``docker history`` shows as
+        a layer's size): not the tar's length, which adds a 512-byte header per entry and
+        rounds up to 10 KiB records."""
+        return [
+            int(t.loc[(t["type"] == "file").to_numpy() & ~filetree.is_marker(t), "size"].sum())
+            for t in self.tables
+        ]
+
     def all_layers(self) -> pd.DataFrame:
         """Every layer's entries in one table, with a ``layer`` column."""
         return filetree.stack(self.tables)

@@ -38,7 +38,7 @@ def _aufs_metadata(table: pd.DataFrame) -> np.ndarray:
     return (paths.str.startswith(AUFS_METADATA_PREFIX) & (paths != ".wh..wh..opq")).to_numpy(dtype=bool)
 
 
-def _is_marker(table: pd.DataFrame) -> np.ndarray:
+def is_marker(table: pd.DataFrame) -> np.ndarray:
     """Rows that are not files of the image: whiteout and opaque markers, aufs metadata."""
     return (table["whiteout"].notna() | table["opaque"]).to_numpy() | _aufs_metadata(table)
 
@@ -92,7 +92,7 @@ def _hidden_by(below: pd.DataFrame, table: pd.DataFrame) -> np.ndarray:
         return reasons
     whiteouts = table.loc[~_aufs_metadata(table), "whiteout"].dropna().tolist()
     opaque_dirs = [_parent(p) for p in table.loc[table["opaque"], "path"]]
-    own = table[~_is_marker(table)]
+    own = table[~is_marker(table)]
     below_dirs = below.loc[below["type"] == "dir", "path"]
     replaced = own.loc[(own["type"] != "dir").to_numpy() & _isin(own["path"], below_dirs), "path"].tolist()
     paths = below["path"]
@@ -122,7 +122,7 @@ class _LayerOnView:
 
     def __init__(self, below: pd.DataFrame, table: pd.DataFrame, index: int):
         self.below, self.index = below, index
-        self.own = table[~_is_marker(table)]
+        self.own = table[~is_marker(table)]
         self.reasons = _hidden_by(below, table)
         self.rewritten = _isin(below["path"], self.own["path"])
 
@@ -293,7 +293,7 @@ def wasted_space(
         superseded = superseded[np.array(keep, dtype=bool)]
     rows = []
     for i, table in enumerate(tables):
-        own = table[~_is_marker(table)]
+        own = table[~is_marker(table)]
         files = own[(own["type"] == "file").to_numpy()]
         lost = superseded[superseded["prev_layer"] == i]
         # a copy the same layer writes again later never reaches the filesystem either
@@ -352,7 +352,7 @@ MARKER_COLUMNS = ["layer", "path", "kind", "hides"]
 def markers(tables: list[pd.DataFrame]) -> pd.DataFrame:
     """The whiteout and opaque markers of every layer (see :meth:`ImageFiles.markers`)."""
     rows = stack(tables)
-    rows = rows[_is_marker(rows) & ~_aufs_metadata(rows)]
+    rows = rows[is_marker(rows) & ~_aufs_metadata(rows)]
     if not len(rows):
         return pd.DataFrame(columns=MARKER_COLUMNS)
     opaque = rows["opaque"].to_numpy(dtype=bool)
@@ -374,7 +374,7 @@ def duplicate_files(tables: list[pd.DataFrame]) -> pd.DataFrame:
     all_rows = stack(tables)
     if not len(all_rows):
         return pd.DataFrame(columns=["sha256", "size", "copies", "extra_bytes", "paths", "layers"])
-    files = all_rows[(all_rows["type"] == "file") & (all_rows["size"] > 0) & ~_is_marker(all_rows)]
+    files = all_rows[(all_rows["type"] == "file") & (all_rows["size"] > 0) & ~is_marker(all_rows)]
     sizes = files["size"].value_counts()
     candidates = files[files["size"].isin(sizes[sizes > 1].index) & files["sha256"].notna()]
     repeated = candidates[candidates.duplicated(["sha256", "size"], keep=False)]  # only real copies
@@ -414,7 +414,7 @@ def directory_sizes(table: pd.DataFrame, max_depth: int | None = None) -> pd.Dat
     """Bytes and regular-file counts below each directory of ``table`` (a layer or a merged
     view): each file counts toward every ancestor. ``""`` is the root."""
     files = (
-        table[(table["type"] == "file") & ~_is_marker(table)]
+        table[(table["type"] == "file") & ~is_marker(table)]
         if "whiteout" in table
         else table[table["type"] == "file"]
     )

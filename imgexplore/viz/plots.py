@@ -1,6 +1,7 @@
 """Report figures. Each function takes the library's DataFrames or graphs and returns a
-matplotlib ``Figure`` with a title and labelled axes (sizes in KB/MB/GB), laid out the same
-way on every run, so notebooks, the command line and tests all draw the same pictures."""
+matplotlib ``Figure`` with a title and labelled axes (sizes in kB/MB/GB, see
+:mod:`imgexplore.viz.style`), laid out the same way on every run, so notebooks, the command
+line and tests all draw the same pictures."""
 
 from __future__ import annotations
 
@@ -14,23 +15,18 @@ import networkx as nx
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, Locator, MaxNLocator
 
 from ..digest import short
 from ..present import human_bytes, stored_as
+from .style import COMPRESSED, EMPTY, PROBLEM, SHARED, STEP, UNCOMPRESSED, VISIBLE, WASTED, bytes_axis
 
-COMPRESSED = "#4C72B0"
-UNCOMPRESSED = "#DD8452"
-EMPTY = "#B0B0B0"
-WASTED = "#C44E52"
-VISIBLE = "#55A868"
 KIND_COLORS = {
     "layer": COMPRESSED,
     "v1": COMPRESSED,
-    "step": "#EEEEEE",
+    "step": STEP,
     "image": VISIBLE,
     "scratch": "#FFFFFF",
-    "missing": WASTED,
+    "missing": PROBLEM,
 }
 
 
@@ -46,31 +42,66 @@ class ReportFigure(Figure):
         return buffer.getvalue()
 
 
-class _BinaryLocator(Locator):
-    """Ticks at round numbers of the unit the labels use (1, 2, 2.5 or 5 × 10^n KB, MB…),
-    so a byte axis reads 10 KB, 20 KB… rather than 9.8 KB, 19.5 KB…"""
-
-    def __call__(self):
-        vmin, vmax = self.axis.get_view_interval()
-        return self.tick_values(vmin, vmax)
-
-    def tick_values(self, vmin, vmax):
-        top = max(abs(vmin), abs(vmax), 1.0)
-        unit = 1024.0 ** min(int(math.log(top, 1024)), 4)
-        ticks = MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]).tick_values(vmin / unit, vmax / unit)
-        return [tick * unit for tick in ticks]
-
-
-def bytes_axis(axis) -> None:
-    """Label an axis in B/KB/MB/GB (powers of 1024), with round ticks on a linear axis."""
-    if axis.get_scale() == "linear":
-        axis.set_major_locator(_BinaryLocator())
-    axis.set_major_formatter(FuncFormatter(lambda value, _: human_bytes(value)))
-
-
 def _figure(width: float = 8.0, height: float = 4.5) -> tuple[Figure, Axes]:
     fig = ReportFigure(figsize=(width, height), dpi=100, layout="constrained")
     return fig, fig.add_subplot()
+
+
+def distinguishing_labels(commands: list[str], width: int = 26, lines: int = 3) -> list[str]:
+    """What tells build steps apart: the shell wrapper and ``#(nop)`` dropped, the ``&&``
+    parts that most of the commands share elided (``…``), the rest wrapped, not cut, to
+    ``lines`` lines of ``width`` characters.
+
+    >>> distinguishing_labels(["/bin/sh -c apt-get update && apt-get install -y curl",
+    ...                        "/bin/sh -c apt-get update && apt-get install -y git",
+    ...                        "/bin/sh -c #(nop)  WORKDIR /src"], width=40)
+    ['RUN … apt-get install -y curl', 'RUN … apt-get install -y git', 'WORKDIR /src']
+    """
+    import textwrap
+    from collections import Counter
+
+    verbs, parts = [], []
+    for command in commands:
+        text = _label(command, 10_000)
+        verb, _, body = text.partition(" ") if text.startswith("RUN ") else ("", "", text)
+        verbs.append(verb)
+        parts.append([p.strip() for p in body.split("&&")])
+    counts = Counter(p for ps in parts for p in set(ps))
+    common = {p for p, n in counts.items() if len(commands) >= 3 and n >= max(2, len(commands) / 2)}
+    kept = [[p for p in ps if p not in common] or ps[-1:] for ps in parts]
+    shared = _shared_word_prefix([" && ".join(k) for k in kept], len(commands))
+    labels = []
+    for verb, ps, keep in zip(verbs, parts, kept, strict=True):
+        text = " && ".join(keep)
+        elided = len(keep) < len(ps)
+        if shared and text.startswith(shared + " "):
+            text, elided = text[len(shared) + 1 :], True
+        text = f"{verb} {'… ' if elided else ''}{text}".strip()
+        wrapped = textwrap.wrap(text, width, break_on_hyphens=False) or [""]
+        if len(wrapped) > lines:  # only the last line that fits is cut, where it runs over
+            last = " ".join(wrapped[lines - 1 :])
+            wrapped = [*wrapped[: lines - 1], last[: width - 1] + "…"]
+        labels.append("\n".join(wrapped))
+    return labels
+
+
+def _shared_word_prefix(texts: list[str], total: int) -> str:
+    """The longest run of leading words (at least two) that most of ``texts`` share, as in
+    ``apt-get install -y --no-install-recommends`` across a long history; ``""`` if none."""
+    if total < 3:
+        return ""
+    from collections import Counter
+
+    best = ""
+    for length in range(2, 12):
+        heads = Counter(" ".join(t.split()[:length]) for t in texts if len(t.split()) > length)
+        if not heads:
+            break
+        head, count = heads.most_common(1)[0]
+        if count < max(3, total / 2):
+            break
+        best = head
+    return best
 
 
 def _label(text: str, limit: int = 38) -> str:
@@ -113,8 +144,10 @@ def _note_unknown(ax: Axes, nothing_to_show: bool) -> None:
 def layer_sizes(
     layers: pd.DataFrame, uncompressed: Iterable[int] | None = None, title: str = "Layer sizes"
 ) -> Figure:
-    """Bars per layer: compressed size (what a pull downloads) and, when given, uncompressed
-    size (what the layer's tar holds). Empty layers are grey and marked."""
+    """Bars per layer: compressed size (what a pull downloads) and, when given, the bytes of
+    the files the layer holds (``ImageFiles.content_sizes()``, what ``docker history``
+    counts). Empty layers are grey and marked. When sizes span more than two orders of
+    magnitude the size axis is logarithmic, so a small layer beside a big one still shows."""
     fig, ax = _figure()
     x = list(range(len(layers)))
     known = [int(s) >= 0 for s in layers["size"]]  # schema 1 records no sizes (-1)
@@ -137,29 +170,38 @@ def layer_sizes(
             list(uncompressed),
             width,
             color=UNCOMPRESSED,
-            label="uncompressed (tar)",
+            label="file content (uncompressed)",
         )
     for i, empty in zip(x, layers["empty"], strict=True):
         if empty:
             ax.annotate("empty", (i, 0), xytext=(0, 4), textcoords="offset points", ha="center", fontsize=8)
-    many = len(x) > 8  # long labels side by side would overlap: slant them
+    many = len(x) > 8  # long labels side by side would overlap: slant them, and thin them out
+    every = max(1, math.ceil(len(x) / 30))
+    names = distinguishing_labels(
+        list(layers["created_by"]), width=22 if many else 16, lines=1 if many else 2
+    )
     ax.set_xticks(
-        x,
-        [
-            f"{i}: {_label(c, 18)}" if many else f"{i}\n{_label(c, 18)}"
-            for i, c in zip(x, layers["created_by"], strict=True)
-        ],
+        x[::every],
+        [f"{i}: {n}" if many else f"{i}\n{n}" for i, n in zip(x, names, strict=True)][::every],
         fontsize=7,
         rotation=45 if many else 0,
         ha="right" if many else "center",
+        rotation_mode="anchor",
     )
     ax.set_xlabel("layer (base first) and the step that made it")
     ax.set_ylabel("size")
     if any(known) or uncompressed is not None:
-        bytes_axis(ax.yaxis)
+        drawn = [int(s) for s, k in zip(layers["size"], known, strict=True) if k and int(s) > 0]
+        drawn += [int(u) for u in (uncompressed or []) if u and int(u) > 0]
+        if drawn and max(drawn) > 100 * min(drawn):
+            ax.set_yscale("log")
+            ax.set_ylim(bottom=min(drawn) / 2)
+        else:
+            ax.set_ylim(top=ax.get_ylim()[1] * 1.15)  # room for the legend above the tallest bar
+        bytes_axis(ax.yaxis, "size" + (", log scale" if ax.get_yscale() == "log" else ""))
     ax.set_title(title)
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="upper right", fontsize=8)
+        fig.legend(loc="outside lower center", ncols=2, fontsize=8, frameon=False)  # below every label
     return fig
 
 
@@ -168,23 +210,50 @@ def cumulative_size(aligned: pd.DataFrame, title: str = "Image size, step by ste
     aligned table has it); metadata-only steps add nothing and are marked."""
     fig, ax = _figure()
     steps = list(aligned["step"])
+    if not steps:
+        ax.text(
+            0.5,
+            0.5,
+            "no history: the config records no build steps",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            fontsize=9,
+            color="#555555",
+        )
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_xlabel("history step")
+        ax.set_ylabel("cumulative size")
+        ax.set_title(title)
+        return fig
+    ends = [*steps, steps[-1] + 1]  # each step drawn one unit wide, the last one too
     made_layer = aligned["layer_index"].notna()
     sizes_known = bool((aligned.loc[made_layer, "size"] >= 0).all())  # schema 1: -1
     curve = None
     if sizes_known:
         curve = aligned["size"].fillna(0).astype(int).cumsum()
         label = _stored_label(aligned.get("media_type", pd.Series(dtype=object)).dropna())
-        ax.step(steps, curve, where="post", color=COMPRESSED, label=label)
+        ax.stairs(
+            curve, ends, color=COMPRESSED, label=f"{label}: {human_bytes(curve.iloc[-1])} in all", linewidth=2
+        )
     if aligned["uncompressed_size"].notna().any():
         uncompressed = aligned["uncompressed_size"].fillna(0).astype(int).cumsum()
-        ax.step(steps, uncompressed, where="post", color=UNCOMPRESSED, label="uncompressed")
+        ax.stairs(
+            uncompressed,
+            ends,
+            color=UNCOMPRESSED,
+            linestyle="--",
+            linewidth=2,
+            label=f"file content (uncompressed): {human_bytes(uncompressed.iloc[-1])} in all",
+        )
         curve = uncompressed if curve is None else curve
     if not sizes_known:
         _note_unknown(ax, nothing_to_show=curve is None)
     if curve is not None:
         empty = aligned["empty"].astype(bool).to_numpy()  # no layer, or an empty one (schema 1)
         ax.scatter(
-            [s for s, e in zip(steps, empty, strict=True) if e],
+            [s + 0.5 for s, e in zip(steps, empty, strict=True) if e],
             [c for c, e in zip(curve, empty, strict=True) if e],
             marker="o",
             facecolors="white",
@@ -192,19 +261,22 @@ def cumulative_size(aligned: pd.DataFrame, title: str = "Image size, step by ste
             zorder=3,
             label="metadata-only step",
         )
+    every = max(1, math.ceil(len(steps) / 30))  # at most ~30 labels, however long the history
+    shown = steps[::every]
     ax.set_xticks(
-        steps,
-        [f"{s}: {_label(c, 16)}" for s, c in zip(steps, aligned["created_by"], strict=True)],
+        [s + 0.5 for s in shown],
+        [f"{s}: {_label(c, 16)}" for s, c in zip(steps, aligned["created_by"], strict=True)][::every],
         rotation=60,
         ha="right",
         fontsize=7,
     )
-    ax.set_xlabel("history step")
+    ax.set_xlim(steps[0] if steps else 0, ends[-1] if ends else 1)
+    ax.set_xlabel("history step" + (f" (every {every}th labelled)" if every > 1 else ""))
     ax.set_ylabel("cumulative size")
     if curve is not None:
-        ax.set_ylim(bottom=0)
-        bytes_axis(ax.yaxis)
-        ax.legend(fontsize=8)
+        ax.set_ylim(bottom=0, top=ax.get_ylim()[1] * 1.12)
+        bytes_axis(ax.yaxis, "cumulative size")
+        ax.legend(fontsize=8, loc="upper left")
     ax.set_title(title)
     return fig
 
@@ -217,11 +289,20 @@ def waste(per_layer: pd.DataFrame, title: str = "Where the bytes of each layer e
     wasted = list(per_layer["wasted_bytes"])
     visible = [f - w for f, w in zip(per_layer["file_bytes"], wasted, strict=True)]
     ax.bar(x, visible, color=VISIBLE, label="still visible")
-    ax.bar(x, wasted, bottom=visible, color=WASTED, label="wasted (superseded later)")
-    ax.set_xticks(x, [str(i) for i in x])
+    ax.bar(
+        x,
+        wasted,
+        bottom=visible,
+        color=WASTED,
+        hatch="//",
+        edgecolor="white",
+        label="wasted (superseded later)",
+    )
+    every = max(1, math.ceil(len(x) / 40))
+    ax.set_xticks(x[::every], [str(i) for i in x][::every])
     ax.set_xlabel("layer")
-    ax.set_ylabel("uncompressed file bytes")
-    bytes_axis(ax.yaxis)
+    ax.set_ylim(top=max(ax.get_ylim()[1] * 1.15, 1))
+    bytes_axis(ax.yaxis, "file bytes (uncompressed)")
     ax.set_title(title)
     ax.legend(fontsize=8)
     return fig
@@ -275,12 +356,12 @@ def dag(graph: nx.DiGraph, title: str = "Layer DAG", positions: dict | None = No
     a merged graph are darker."""
     from ..analysis.dag import layered_layout
 
-    positions = positions or layered_layout(graph)
+    positions = positions or _in_columns(layered_layout(graph))
     xs = [x for x, _ in positions.values()] or [0.0]
     ys = [y for _, y in positions.values()] or [0.0]
-    height = 1.5 + 0.6 * (max(ys) + 1)
-    width = 4 + 2.2 * (max(xs) - min(xs))
-    fig, ax = _figure(min(max(width, 7), 16), min(max(height, 4), 14))
+    height = 1.5 + 0.55 * (max(ys) - min(ys) + 1)
+    width = 4 + 1.3 * (max(xs) - min(xs))
+    fig, ax = _figure(min(max(width, 7), 16) + 2.2, min(max(height, 4), 14))  # + the legend's column
     kinds = nx.get_node_attributes(graph, "kind")
     sizes = {node: 110 if kinds.get(node) == "step" else 300 for node in graph}
     colors = []
@@ -290,11 +371,26 @@ def dag(graph: nx.DiGraph, title: str = "Layer DAG", positions: dict | None = No
         if data.get("empty"):
             color = EMPTY
         if len(data.get("images", [])) > 1:
-            color = "#2D4A7A"
+            color = SHARED
         if data.get("problem"):
-            color = WASTED
+            color = PROBLEM
         colors.append(color)
     node_sizes = [sizes[node] for node in graph]
+    layer_nodes = [n for n in graph if kinds.get(n) in ("layer", "v1")]
+    step_nodes = [n for n in graph if kinds.get(n) == "step"]
+    labels = dict(
+        zip(
+            layer_nodes,
+            distinguishing_labels([graph.nodes[n].get("created_by", "") for n in layer_nodes]),
+            strict=True,
+        )
+    )
+    step_text = distinguishing_labels(
+        [graph.nodes[n].get("created_by", "") for n in step_nodes], width=22, lines=1
+    )
+    labels.update(
+        {n: f"{graph.nodes[n].get('step')}: {t}" for n, t in zip(step_nodes, step_text, strict=True)}
+    )
     nx.draw_networkx_edges(
         graph, positions, ax=ax, arrows=True, arrowsize=8, edge_color="#888888", node_size=node_sizes
     )
@@ -305,9 +401,11 @@ def dag(graph: nx.DiGraph, title: str = "Layer DAG", positions: dict | None = No
         kind = data.get("kind")
         x, y = positions[node]
         if kind in ("layer", "v1"):
-            text = f"{short(data.get('digest'), 8)}\n{_label(data.get('created_by', ''), 24)}"
+            size = data.get("size", -1)
+            size_text = f" · {human_bytes(size)}" if isinstance(size, int) and size >= 0 else ""
+            text = f"{short(data.get('digest'), 8)}{size_text}\n{labels[node]}"
         elif kind == "step":
-            text = f"step {data.get('step')}"
+            text = labels[node]
         elif kind == "image":
             text = data.get("name", "")
         else:
@@ -324,19 +422,79 @@ def dag(graph: nx.DiGraph, title: str = "Layer DAG", positions: dict | None = No
         )
     # room for the labels: they are drawn in points beside the nodes, outside the data range
     has_steps = "step" in kinds.values()
-    ax.set_xlim(min(xs) - (0.9 if has_steps else 0.6), max(xs) + 1.6)
+    ax.set_xlim(min(xs) - (1.7 if has_steps else 0.6), max(xs) + 1.6)
     ax.set_ylim(min(ys) - 0.6, max(ys) + 0.6)
     ax.set_title(title)
     merged = any(len(data.get("images", [])) > 1 for _, data in graph.nodes(data=True))
     ax.set_xlabel(
         "layers stack upwards from the base"
-        + ("; the history steps of a layer sit to its left" if has_steps else "")
-        + ("; layers shared by several images are darker" if merged else "")
+        + ("; each layer's build steps sit to its left" if has_steps else "")
+        + ("; shared layers in green" if merged else ""),
+        wrap=True,
     )
-    ax.set_ylabel("layer depth (base = 1)")
+    columns = max(xs) - min(xs) > COLUMN_WIDTH
+    ax.set_ylabel("layer depth (base = 1)" + ("; the stack goes on in the next column" if columns else ""))
     ax.set_xticks([])
     ax.set_yticks([])
+    _dag_legend(ax, graph)
     return fig
+
+
+ROWS_PER_COLUMN = 25
+COLUMN_WIDTH = 4.0  # in layout units: a step's label, the layer, its label
+
+
+def _in_columns(positions: dict, rows: int = ROWS_PER_COLUMN) -> dict:
+    """A history taller than ``rows`` layers flows on in further columns, left to right, so
+    the figure grows with the history instead of squeezing it (or leaving a page empty)."""
+    top = max((y for _, y in positions.values()), default=0.0)
+    if top < rows + 1:
+        return positions
+    width = (max(x for x, _ in positions.values()) - min(x for x, _ in positions.values())) + COLUMN_WIDTH
+    placed = {}
+    for node, (x, y) in positions.items():
+        column = max(0, int((round(y) - 1) // rows)) if y >= 1 else 0
+        placed[node] = (x + column * width, y - column * rows)
+    return placed
+
+
+def _dag_legend(ax: Axes, graph: nx.DiGraph) -> None:
+    """A legend for the node colours and shapes this graph uses, and only those."""
+    from matplotlib.lines import Line2D
+
+    def marker(color: str, label: str, size: float = 9) -> Line2D:
+        return Line2D(
+            [],
+            [],
+            marker="o",
+            linestyle="",
+            markersize=size,
+            markerfacecolor=color,
+            markeredgecolor="#333333",
+            markeredgewidth=0.5,
+            label=label,
+        )
+
+    data = [d for _, d in graph.nodes(data=True)]
+    kinds = {d.get("kind") for d in data}
+    entries = []
+    if kinds & {"layer", "v1"} and any(not d.get("empty") for d in data if d.get("kind") in ("layer", "v1")):
+        entries.append(marker(COMPRESSED, "layer (its digest, size and step)"))
+    if any(d.get("empty") and d.get("kind") in ("layer", "v1") for d in data):  # e.g. schema 1 a3ed95
+        entries.append(marker(EMPTY, "empty layer (no files)"))
+    steps = [d for d in data if d.get("kind") == "step"]
+    if any(not d.get("empty") for d in steps):
+        entries.append(marker(STEP, "build step that made the layer", 6))
+    if any(d.get("empty") for d in steps):
+        entries.append(marker(EMPTY, "metadata-only step (no layer)", 6))
+    if any(len(d.get("images", [])) > 1 for d in data):
+        entries.append(marker(SHARED, "layer shared by several images"))
+    if "image" in kinds:
+        entries.append(marker(VISIBLE, "image (its top layer)"))
+    if any(d.get("problem") for d in data):
+        entries.append(marker(PROBLEM, "does not line up (see problems)"))
+    if entries:
+        ax.legend(handles=entries, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False)
 
 
 def treemap(
@@ -421,10 +579,10 @@ def cdf(sample, label: str, title: str | None = None) -> Figure:
     fig, ax = _figure(6, 4)
     values = np.sort(np.asarray(sample, dtype=float))
     ax.step(values, np.arange(1, len(values) + 1) / len(values), where="post", color=COMPRESSED)
+    ax.set_xlabel(label)
     if "bytes" in label and values.size and values.min() > 0:
         ax.set_xscale("log")
-        bytes_axis(ax.xaxis)
-    ax.set_xlabel(label)
+        bytes_axis(ax.xaxis, label.replace(" (bytes)", "").replace("bytes", "size") + ", log scale")
     ax.set_ylabel("fraction of the corpus (≤ x)")
     ax.set_ylim(0, 1.02)
     ax.set_title(title or f"CDF of {label.split(' (')[0]}")
