@@ -292,11 +292,18 @@ def layered_layout(graph: nx.DiGraph) -> dict[str, tuple[float, float]]:
     by_rank: dict[int, list[str]] = {}
     for node, rank in ranks.items():
         by_rank.setdefault(rank, []).append(node)
-    for rank, nodes in by_rank.items():
-        nodes.sort(key=lambda n: (str(graph.nodes[n].get("images", "")), n))
+    for rank in sorted(by_rank):  # bottom up: each layer under the mean of its parents (fewer crossings)
+        nodes = by_rank[rank]
+
+        def below(n: str) -> float:
+            xs = [positions[p][0] for p in structural.predecessors(n) if p in positions]
+            return sum(xs) / len(xs) if xs else 0.0
+
+        nodes.sort(key=lambda n: (below(n), str(graph.nodes[n].get("images", "")), n))
         for i, node in enumerate(nodes):
             positions[node] = (i - (len(nodes) - 1) / 2, float(rank))
     steps_of: dict[str, list[str]] = {}
+    images_of: dict[str, list[str]] = {}
     for node, data in sorted(graph.nodes(data=True), key=lambda item: (item[1].get("step") or 0, item[0])):
         kind = data.get("kind")
         if kind == "step":
@@ -305,9 +312,20 @@ def layered_layout(graph: nx.DiGraph) -> dict[str, tuple[float, float]]:
                 anchor = next(iter(graph.predecessors(node)), SCRATCH)
             steps_of.setdefault(anchor, []).append(node)
         elif kind == "image":
-            anchor = next(iter(graph.predecessors(node)), SCRATCH)
-            x, y = positions.get(anchor, (0.0, 0.0))
-            positions[node] = (x, y + 1)
+            images_of.setdefault(next(iter(graph.predecessors(node)), SCRATCH), []).append(node)
+    # images in a row of their own above the highest layer, each over its top layer (an image
+    # placed just above its top layer could land on another image's layer)
+    top_rank = max(by_rank, default=0) + 1
+    wanted = sorted(
+        (positions.get(anchor, (0.0, 0.0))[0], node)
+        for anchor, images in images_of.items()
+        for node in images
+    )
+    previous = None
+    for x, node in wanted:  # over its top layer where it can, a node apart from the next image
+        x = x if previous is None else max(x, previous + 1.0)
+        positions[node] = (x, float(top_rank))
+        previous = x
     for anchor, steps in steps_of.items():
         x, y = positions.get(anchor, (0.0, 0.0))
         for k, node in enumerate(steps):  # the first step lowest, centred on the layer's rank

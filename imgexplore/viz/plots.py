@@ -356,7 +356,14 @@ def dag(graph: nx.DiGraph, title: str = "Layer DAG", positions: dict | None = No
     a merged graph are darker."""
     from ..analysis.dag import layered_layout
 
-    positions = positions or _in_columns(layered_layout(graph))
+    if positions is None:
+        positions = layered_layout(graph)
+        spread = _spread_ranks(graph, positions)
+        # one image's long history flows on in columns; a merge keeps its branches side by side
+        positions = _in_columns(positions) if spread is positions else spread
+    in_columns = any(x > COLUMN_WIDTH for x, _ in positions.values()) and not any(
+        d.get("kind") == "image" for _, d in graph.nodes(data=True)
+    )
     xs = [x for x, _ in positions.values()] or [0.0]
     ys = [y for _, y in positions.values()] or [0.0]
     height = 1.5 + 0.55 * (max(ys) - min(ys) + 1)
@@ -432,12 +439,36 @@ def dag(graph: nx.DiGraph, title: str = "Layer DAG", positions: dict | None = No
         + ("; shared layers in green" if merged else ""),
         wrap=True,
     )
-    columns = max(xs) - min(xs) > COLUMN_WIDTH
-    ax.set_ylabel("layer depth (base = 1)" + ("; the stack goes on in the next column" if columns else ""))
+    ax.set_ylabel("layer depth (base = 1)" + ("; the stack goes on in the next column" if in_columns else ""))
     ax.set_xticks([])
     ax.set_yticks([])
     _dag_legend(ax, graph)
     return fig
+
+
+RANK_SPACING = 3.2  # layout units between images' layers side by side: a label, then a step's
+
+
+def _spread_ranks(graph: nx.DiGraph, positions: dict) -> dict:
+    """Put layers that stand side by side (a merge of images) far enough apart for a layer's
+    label and the next layer's steps to fit between them; steps keep their place beside
+    their layer."""
+    from ..analysis.dag import STEP_OFFSET
+
+    kinds = nx.get_node_attributes(graph, "kind")
+    per_rank: dict[int, int] = {}
+    for node, (_, y) in positions.items():
+        if kinds.get(node) != "step":
+            per_rank[round(y)] = per_rank.get(round(y), 0) + 1
+    if max(per_rank.values(), default=1) < 2:
+        return positions
+    spread = {}
+    for node, (x, y) in positions.items():
+        if kinds.get(node) == "step":
+            spread[node] = ((x - STEP_OFFSET) * RANK_SPACING + STEP_OFFSET, y)
+        else:
+            spread[node] = (x * RANK_SPACING, y)
+    return spread
 
 
 ROWS_PER_COLUMN = 25
