@@ -7,13 +7,28 @@ import sys
 from collections.abc import Callable, Sequence
 
 from .errors import ImgExploreError, NotInImageError
-from .output import FORMATS, octal_modes, render
+
+FORMATS = ("table", "csv", "json")  # what imgexplore.output.render writes
 
 SOURCE_HELP = (
     "an OCI layout folder or tar (oci:PATH[:TAG]), a docker save tarball "
     "(docker-archive:PATH[:TAG]), a saved manifest file (manifest:PATH), or a registry "
     "reference such as docker.io/library/centos:7"
 )
+
+
+def render(table, fmt: str, **options) -> str:
+    """imgexplore.output.render, imported when a command has a table to print: pandas stays
+    out of ``--help``, argument errors and the commands that print no table."""
+    from .output import render as render_table
+
+    return render_table(table, fmt, **options)
+
+
+def octal_modes(table):
+    from .output import octal_modes as in_octal
+
+    return in_octal(table)
 
 
 class UsageError(ImgExploreError):

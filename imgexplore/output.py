@@ -10,7 +10,7 @@ import pandas as pd
 
 from .digest import short
 
-FORMATS = ("table", "csv", "json")
+FORMATS = ("table", "csv", "json")  # the command line names them too (cli.FORMATS)
 _DIGEST_COLUMNS = ("digest", "diff_id", "chain_id", "layer_digest", "config_digest", "sha256")
 
 
