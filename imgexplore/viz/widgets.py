@@ -21,7 +21,7 @@ from ..output import octal_modes
 from ..present import human_bytes, stored_as
 
 TABLE_ROWS = 200
-TABLE_COLUMNS = ["path", "type", "size", "mode", "uid", "gid", "linkname", "layer"]
+TABLE_COLUMNS = ["path", "type", "size", "mode", "uid", "gid", "linkname", "layer", "hides"]
 
 
 class Explorer(w.VBox):
@@ -45,7 +45,7 @@ class Explorer(w.VBox):
         self.layer = w.Dropdown(description="Layer", options=[], layout=w.Layout(width="60%"))
         self.view_toggle = w.ToggleButtons(options=["layer", "merged"], value="layer", description="View")
         self.path_filter = w.Text(
-            description="Path", placeholder="prefix, e.g. usr/bin", continuous_update=False
+            description="Path", placeholder="prefix (usr/bin) or glob (*.json)", continuous_update=False
         )
         self.progress = w.IntProgress(min=0, max=1, description="Layers", layout=w.Layout(width="40%"))
         self.status = w.HTML()
@@ -96,7 +96,7 @@ class Explorer(w.VBox):
         try:
             platforms = list_platforms(self.source_box.value)
         except ImgExploreError as exc:
-            self.status.value = f"<b>error:</b> {html.escape(str(exc))}"
+            self._failed(exc)
             return
         choices = [
             p for p, a in zip(platforms["platform"], platforms["attestation"], strict=True) if p and not a
@@ -130,7 +130,7 @@ class Explorer(w.VBox):
 
             self.files.load(on_layer=listed)
         except ImgExploreError as exc:
-            self.status.value = f"<b>error:</b> {html.escape(str(exc))}"
+            self._failed(exc)
             return
         self.status.value = (
             f"{html.escape(self.image.media_type)} · {len(self.image.layers)} layers · "
@@ -145,11 +145,26 @@ class Explorer(w.VBox):
             )
             for layer in self.image.layers
         ]
+        # open on the top layer that holds files (a schema 1 image's top is an empty blob)
+        with_files = [i for i, t in enumerate(self.files.tables) if len(t)]
         self._quiet = True
         self.layer.options = options
-        self.layer.value = len(options) - 1 if options else None
+        self.layer.value = (with_files or list(range(len(options))) or [None])[-1]
         self._quiet = False
         self.refresh()
+
+    def _failed(self, exc: ImgExploreError) -> None:
+        """Say what went wrong, and show nothing of the image opened before."""
+        self.image = self.files = None
+        self._quiet = True
+        self.platform.options = []
+        self.layer.options = []
+        self._quiet = False
+        self.info.value = ""
+        self.table = pd.DataFrame()
+        self.table_out.clear_output()
+        self.figure_out.clear_output()
+        self.status.value = f"<b>error:</b> {html.escape(str(exc))}"
 
     def refresh(self) -> None:
         """Redraw the step description, the file table and the figure for the selection."""
@@ -164,17 +179,18 @@ class Explorer(w.VBox):
             f"<b>layer {index}</b> · step {layer.history_step if step else '–'}: "
             f"<code>{html.escape((step.created_by if step else layer.created_by) or '')}</code><br>"
             f"{'stored as a plain tar' if stored_as([layer.media_type]) == 'uncompressed' else 'compressed'} "
-            f"{human_bytes(layer.size)} · uncompressed "
-            f"{human_bytes(self.files.tables[index].attrs.get('tar_size'))} · "
+            f"{human_bytes(layer.size)} · files "
+            f"{human_bytes(self.files.content_sizes()[index])} · "
             f"{counts.get('added', 0)} added, {counts.get('modified', 0)} modified, {counts.get('deleted', 0)} deleted"
         )
         if self.view == "merged":
             table = self.files.merged(index)
         else:
-            table = self.files.layer(index).assign(layer=index)
-        prefix = self.path_filter.value.strip("/")
-        if prefix:
-            table = table[(table["path"] == prefix) | table["path"].str.startswith(prefix + "/")]
+            table = with_markers_explained(
+                self.files.layer(index).assign(layer=index), self.files.markers(), index
+            )
+        pattern = self.path_filter.value.strip()
+        table = filter_paths(table, pattern)
         self.table = table
         shown = octal_modes(table[[c for c in TABLE_COLUMNS if c in table]].head(TABLE_ROWS))
         self.table_out.clear_output(wait=True)
@@ -185,10 +201,15 @@ class Explorer(w.VBox):
                 if len(table) > TABLE_ROWS
                 else f" ({len(table)} entries)"
             )
+            if pattern and not len(table):
+                more += (
+                    f": nothing matches {html.escape(pattern)!s} — a path prefix (usr/bin) matches a "
+                    "folder and what is below it; a glob (*.json, etc/*) matches whole paths"
+                )
             display(w.HTML(f"<div class='imgexplore-caption'>{caption}{more}</div>"))
             display(
                 shown.style.hide(axis="index").set_properties(
-                    subset=["path", "linkname"], **{"text-align": "left"}
+                    subset=[c for c in ("path", "linkname", "hides") if c in shown], **{"text-align": "left"}
                 )
             )
         self._draw(table, index)
@@ -204,3 +225,32 @@ class Explorer(w.VBox):
             figure = plots.treemap(table, depth=2, title=title)
             figure.set_size_inches(7.5, 3.2)
             display(figure)
+
+
+def filter_paths(table: pd.DataFrame, pattern: str) -> pd.DataFrame:
+    """The rows whose path matches ``pattern``: a glob (``*.json``, ``etc/*``, ``?``, ``[…]``)
+    against the whole path, otherwise a prefix (a folder and everything below it).
+
+    >>> table = pd.DataFrame({"path": ["app", "app/config.json", "etc/motd", "etc/app.json"]})
+    >>> list(filter_paths(table, "*.json")["path"]), list(filter_paths(table, "app")["path"])
+    (['app/config.json', 'etc/app.json'], ['app', 'app/config.json'])
+    """
+    import fnmatch
+
+    pattern = pattern.strip().strip("/")
+    if not pattern:
+        return table
+    if any(char in pattern for char in "*?["):
+        return table[table["path"].str.match(fnmatch.translate(pattern))]
+    return table[(table["path"] == pattern) | table["path"].str.startswith(pattern + "/")]
+
+
+def with_markers_explained(table: pd.DataFrame, markers: pd.DataFrame, index: int) -> pd.DataFrame:
+    """A layer's own entries with a ``hides`` column: what each whiteout deletes and which
+    directory's lower contents each opaque marker hides."""
+    mine = markers[markers["layer"] == index]
+    explained = {
+        path: (f"deletes {hides}" if kind == "whiteout" else f"hides what lower layers had in {hides or '/'}")
+        for path, kind, hides in zip(mine["path"], mine["kind"], mine["hides"], strict=True)
+    }
+    return table.assign(hides=[explained.get(path, "") for path in table["path"]])
