@@ -407,3 +407,30 @@ def test_a_tag_shared_by_several_entries_is_not_advised(tmp_path):
     with pytest.raises(imgexplore.PlatformNotFoundError) as caught:
         imgexplore.open_image(str(layout))
     assert "(tags here: 2.0.0)" in str(caught.value)
+
+
+def test_a_config_without_os_or_architecture_has_no_platform(tmp_path):
+    layout = pathlib.Path(write_layout(tmp_path / "oci", [tar_bytes([{"name": "a", "data": b"a"}])]))
+    _rewrite_image(layout, edit_config=lambda c: c.update(os="", architecture=""))
+    image = imgexplore.open_image(str(layout))
+    assert image.platform is None and "platform:" not in image.summary()
+
+
+def test_a_schema1_cycle_is_called_a_cycle(data_dir):
+    """The base step names the newest step as its parent: every parent is present, so the
+    warning must not say one is missing."""
+    doc = json.loads((data_dir / "teaching" / "schema1.json").read_text())
+    newest = json.loads(doc["history"][0]["v1Compatibility"])
+    base = json.loads(doc["history"][-1]["v1Compatibility"])
+    base["parent"] = newest["id"]
+    doc["history"][-1]["v1Compatibility"] = json.dumps(base)
+    image = imgexplore.open_image(str(data_dir / "teaching" / "schema1.json"))  # the original is fine
+    assert not [w for w in image.warnings if "cycle" in w]
+    from imgexplore.manifest import parse_manifest
+
+    cyclic = parse_manifest(json.dumps(doc, indent=3).encode())
+    from imgexplore.image import _check_schema1_chain
+
+    warnings = _check_schema1_chain(cyclic)
+    assert any("the ids form a cycle" in w for w in warnings)
+    assert not any("not in the manifest" in w for w in warnings)
