@@ -57,6 +57,8 @@ def _schema1_dag(image: Image) -> nx.DiGraph:
             node = f"{node}#dup{step.step}"
             graph.add_node(node, problem="duplicate id")
         seen.setdefault(step.v1_id or node, step.step)
+        # (this add_node and the step nodes' below share a shape, not logic: each kind of
+        # node carries its own attributes)
         row = {**layer_row(layer), "created_by": step.created_by}
         del row["index"], row["history_step"]
         graph.add_node(

@@ -127,19 +127,22 @@ def _note_unknown(ax: Axes, nothing_to_show: bool) -> None:
     """Say that sizes are unknown; with nothing else to draw, say it in the middle and drop
     the meaningless size axis."""
     if nothing_to_show:
-        ax.set_yticks([])
-        ax.text(
-            0.5,
-            0.55,
+        _nothing_to_show(
+            ax,
             UNKNOWN_SIZES + ";\ndecompress the layers (diff_ids) to learn the uncompressed ones",
-            transform=ax.transAxes,
-            ha="center",
-            va="center",
-            fontsize=9,
-            color="#555555",
+            keep_x=True,
         )
     else:
         ax.text(0.01, 0.98, UNKNOWN_SIZES, transform=ax.transAxes, va="top", fontsize=8, color="#555555")
+
+
+def _nothing_to_show(ax: Axes, message: str, keep_x: bool = False, keep_y: bool = False) -> None:
+    """Say in the middle of the axes why there is nothing to draw, and drop meaningless ticks."""
+    ax.text(0.5, 0.55, message, transform=ax.transAxes, ha="center", va="center", fontsize=9, color="#555555")
+    if not keep_x:
+        ax.set_xticks([])
+    if not keep_y:
+        ax.set_yticks([])
 
 
 def layer_sizes(
@@ -212,18 +215,7 @@ def cumulative_size(aligned: pd.DataFrame, title: str = "Image size, step by ste
     fig, ax = _figure()
     steps = list(aligned["step"])
     if not steps:
-        ax.text(
-            0.5,
-            0.5,
-            "no history: the config records no build steps",
-            transform=ax.transAxes,
-            ha="center",
-            va="center",
-            fontsize=9,
-            color="#555555",
-        )
-        ax.set_xticks([])
-        ax.set_yticks([])
+        _nothing_to_show(ax, "no history: the config records no build steps")
         ax.set_xlabel("history step")
         ax.set_ylabel("cumulative size")
         ax.set_title(title)
@@ -323,17 +315,7 @@ def history_timeline(history: pd.DataFrame, title: str = "Build history over tim
     ax.set_title(title)
     ax.set_ylabel("step")
     if not dated.any():
-        ax.text(
-            0.5,
-            0.5,
-            "no step records when it was made (history has no created times)",
-            transform=ax.transAxes,
-            ha="center",
-            va="center",
-            fontsize=9,
-            color="#555555",
-        )
-        ax.set_xticks([])
+        _nothing_to_show(ax, "no step records when it was made (history has no created times)", keep_y=True)
         ax.set_xlabel("created (UTC)")
         return fig
     for layer_made, style in (
