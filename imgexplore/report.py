@@ -9,6 +9,8 @@ import shutil
 import tempfile
 from typing import TYPE_CHECKING
 
+from .present import human_bytes
+
 if TYPE_CHECKING:
     from .image import Image
 
@@ -75,6 +77,42 @@ def build_report(
     }
 
 
+def preview_html(table) -> str:
+    """A table as HTML that fits a page: digests shortened (the whole value on hover), long
+    text cut (whole on hover), missing values as ``unknown`` rather than NaN/None/-1 mixed.
+
+    >>> import pandas as pd
+    >>> print(preview_html(pd.DataFrame({"digest": ["sha256:" + "ab" * 32], "size": [-1]})))
+    <table><thead><tr><th>digest</th><th>size</th></tr></thead><tbody><tr><td><code title='sha256:abababababababababababababababababababababababababababababababab'>sha256:abababababab</code></td><td>unknown</td></tr></tbody></table>
+    """
+    import re
+
+    import pandas as pd
+
+    from .digest import short
+
+    def cell(column: str, value) -> str:
+        if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
+            return "unknown"
+        if column in ("size", "uncompressed_size", "content_bytes", "tar_bytes") and value == -1:
+            return "unknown"
+        text = str(value)
+        if re.fullmatch(r"sha256:[0-9a-f]{64}", text):
+            return f"<code title='{text}'>{html.escape(short(text))}</code>"
+        if len(text) > 80:
+            return f"<span title='{html.escape(text)}'>{html.escape(text[:79])}…</span>"
+        return html.escape(text)
+
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
+    rows = "".join(
+        "<tr>"
+        + "".join(f"<td>{cell(str(c), v)}</td>" for c, v in zip(table.columns, row, strict=True))
+        + "</tr>"
+        for row in table.itertuples(index=False)
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+
+
 def _index_html(image: Image, summary: dict, tables: dict, figures: dict) -> str:
     title = html.escape(image.name or image.source.location)
     parts = [
@@ -82,11 +120,13 @@ def _index_html(image: Image, summary: dict, tables: dict, figures: dict) -> str
         f"<title>imgexplore report: {title}</title>",
         "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
         "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px}"
+        ".scroll{overflow-x:auto}pre{white-space:pre-wrap;overflow-wrap:anywhere}"
         "img{max-width:100%;border:1px solid #eee}code{font-size:12px}</style></head><body>",
         f"<h1>{title}</h1>",
         f"<pre>{html.escape(image.summary())}</pre>",
         f"<p>{html.escape(summary['explanation'])}</p>",
-        f"<p>Wasted: {summary['wasted_bytes']} of {summary['file_bytes_all_layers']} file bytes; "
+        f"<p>Wasted: {human_bytes(summary['wasted_bytes'])} ({summary['wasted_bytes']:,} bytes) of "
+        f"{human_bytes(summary['file_bytes_all_layers'])} of files in all layers; "
         f"efficiency {summary['efficiency']:.1%}.</p>",
         "<h2>Figures</h2>",
     ]
@@ -101,6 +141,6 @@ def _index_html(image: Image, summary: dict, tables: dict, figures: dict) -> str
         parts.append(
             f"<h3>{html.escape(name.replace('_', ' '))}{more} — <a href='{name}.csv'>{name}.csv</a></h3>"
         )
-        parts.append(table.head(PREVIEW_ROWS).to_html(index=False, na_rep="", border=0))
+        parts.append(f"<div class='scroll'>{preview_html(table.head(PREVIEW_ROWS))}</div>")
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -777,11 +777,15 @@ result["history"]
 """),
         md("""
 ## Files of the two final filesystems
+
+From `IMAGE_A`'s filesystem to `IMAGE_B`'s: each path `added`, `deleted` or `modified` (with
+the detail: `content`, `type` or only `metadata`), in the words notebook 04 uses for a layer.
 """),
         code("""
 changed = result["files"]
-print(changed["change"].value_counts().to_dict())
-changed.head(15)
+counts = changed["change"].value_counts()
+print(", ".join(f"{n} {kind}" for kind, n in counts.items()) or "the two filesystems are the same")
+changed.head(15)  # files first, then the directories that only held them
 """),
     ],
     "06_report_figures.ipynb": [

@@ -126,3 +126,37 @@ def test_explorer_follows_the_selected_layer(jupyterlab):
         page.screenshot(path=str(ARTIFACTS / "explorer.png"), full_page=True)
         browser.close()
     assert (ARTIFACTS / "explorer.png").stat().st_size > 10_000
+
+
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def test_the_report_fits_a_1280_pixel_screen(tmp_path, data_dir):
+    """The report's index.html, opened in Chromium at 1280 px: nothing wider than the window
+    (full digests once made it 3,021 px wide)."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian's chromium is not installed (scripts/system-packages.sh installs it)")
+    pytest.importorskip("playwright.sync_api", reason="playwright is a test dependency")
+    from playwright.sync_api import sync_playwright
+
+    import imgexplore
+    from imgexplore.report import build_report
+
+    result = build_report(imgexplore.open_image(data_dir / "teaching" / "oci"), tmp_path / "report")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(pathlib.Path(result["index"]).as_uri())
+        width = page.evaluate("document.documentElement.scrollWidth")
+        code_titles = page.locator("code[title^='sha256:']").count()
+        browser.close()
+    assert width <= 1280
+    assert code_titles > 10  # digests shortened, the whole value on hover

@@ -271,8 +271,9 @@ def test_cli_diff(data_dir):
     assert settings["User"] == (None, "worker")
     assert settings["WorkingDir"] == ("/app", "/home/worker")
     files = {r["path"]: r["change"] for r in result["files"]}
-    assert files["etc/passwd"] == "changed" and files["home/worker/worker.py"] == "added"
-    assert files["app/config.json"] == "removed"
+    assert files["etc/passwd"] == "modified" and files["home/worker/worker.py"] == "added"
+    assert {r["path"]: r["detail"] for r in result["files"]}["etc/passwd"] == "content"
+    assert files["app/config.json"] == "deleted"
 
 
 def test_merging_the_same_image_twice_numbers_the_second(data_dir):

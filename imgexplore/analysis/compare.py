@@ -107,22 +107,43 @@ def compare_history(a: Image, b: Image) -> pd.DataFrame:
 
 
 def compare_files(merged_a: pd.DataFrame, merged_b: pd.DataFrame) -> pd.DataFrame:
-    """Paths added (only in b), removed (only in a) or changed between two merged views."""
+    """What changes from image a's filesystem to image b's, in the words the per-layer
+    changes use: ``added`` (only in b), ``deleted`` (only in a) or ``modified``, with the
+    ``detail`` of a modification (``content``, ``type`` or ``metadata``). Files come before
+    the directories that only hold them."""
     cols = ["path", "type", "size", "sha256", "mode", "uid", "gid", "linkname"]
     m = merged_a[cols].merge(merged_b[cols], on="path", how="outer", suffixes=("_a", "_b"), indicator=True)
     change = pd.Series("", index=m.index, dtype=object)
-    change[m["_merge"] == "left_only"] = "removed"
+    detail = pd.Series("", index=m.index, dtype=object)
+    change[m["_merge"] == "left_only"] = "deleted"
     change[m["_merge"] == "right_only"] = "added"
     both = m["_merge"] == "both"
-    differs = pd.Series(False, index=m.index)
-    for c in cols[1:]:
-        a, b = m[f"{c}_a"], m[f"{c}_b"]
-        differs |= ~((a == b) | (a.isna() & b.isna()))
-    change[both & differs] = "changed"
-    m["change"] = change
-    result = m[m["change"] != ""][["path", "change", "type_a", "type_b", "size_a", "size_b"]]
+
+    def differs(columns) -> pd.Series:
+        found = pd.Series(False, index=m.index)
+        for c in columns:
+            a, b = m[f"{c}_a"], m[f"{c}_b"]
+            found |= ~((a == b) | (a.isna() & b.isna()))
+        return both & found
+
+    for kind, columns in (
+        ("metadata", cols[4:]),
+        ("content", ["size", "sha256", "linkname"]),
+        ("type", ["type"]),
+    ):
+        hit = differs(columns)
+        change[hit] = "modified"
+        detail[hit] = kind  # the last that applies wins: type over content over metadata
+    m["change"], m["detail"] = change, detail
+    result = m[m["change"] != ""][["path", "change", "detail", "type_a", "type_b", "size_a", "size_b"]]
     result = result.astype({"size_a": "Int64", "size_b": "Int64"})
-    return result.sort_values("path", kind="stable").reset_index(drop=True)
+    is_dir = (result["type_a"].fillna(result["type_b"]) == "dir").to_numpy()
+    return (
+        result.assign(_dir=is_dir)
+        .sort_values(["_dir", "path"], kind="stable")
+        .drop(columns="_dir")
+        .reset_index(drop=True)
+    )
 
 
 def compare_images(a: Image, b: Image, *, files: bool = False) -> dict[str, pd.DataFrame]:
