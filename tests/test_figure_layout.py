@@ -194,3 +194,12 @@ def test_the_dag_grows_with_the_history_not_with_empty_space(images):
     small = area_per_label(images["teaching"])
     large = area_per_label(images["100 steps"])
     assert large <= small
+
+
+def test_the_platform_matrix_is_laid_out_with_a_legend(data_dir):
+    images = [
+        imgexplore.open_image(data_dir / "multiarch" / "oci", p) for p in ("linux/amd64", "linux/arm64")
+    ]
+    fig = plots.platform_matrix(dag.platform_matrix(images))
+    assert_laid_out(fig, "platform matrix")
+    assert fig.axes[0].get_legend() is not None

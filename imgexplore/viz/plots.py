@@ -19,7 +19,23 @@ from matplotlib.transforms import offset_copy
 
 from ..digest import short
 from ..present import human_bytes, stored_as
-from .style import COMPRESSED, EMPTY, PROBLEM, SHARED, STEP, UNCOMPRESSED, VISIBLE, WASTED, bytes_axis
+from .style import (
+    BLUISH_GREEN,
+    COMPRESSED,
+    EMPTY,
+    GREY,
+    ORANGE,
+    PROBLEM,
+    REDDISH_PURPLE,
+    SHARED,
+    SKY_BLUE,
+    STEP,
+    UNCOMPRESSED,
+    VISIBLE,
+    WASTED,
+    YELLOW,
+    bytes_axis,
+)
 
 KIND_COLORS = {
     "layer": COMPRESSED,
@@ -534,14 +550,17 @@ def treemap(
         ax.text(0.5, 0.5, "no files", ha="center", va="center")
     else:
         rects = squarify.squarify(squarify.normalize_sizes(rows.tolist(), 100, 100), 0, 0, 100, 100)
-        cmap = matplotlib.colormaps["tab20"]
-        for i, (rect, (directory, size)) in enumerate(zip(rects, rows.items(), strict=True)):
+        # one colour per top-level folder (/usr, /app…), so the boxes of one tree read as one
+        tops = list(dict.fromkeys(d.split("/")[0] or "/" for d in rows.index))
+        palette = [SKY_BLUE, ORANGE, BLUISH_GREEN, YELLOW, REDDISH_PURPLE, "#9ecae1", "#fdd0a2", GREY]
+        colour_of = {top: palette[i] if i < len(palette) - 1 else GREY for i, top in enumerate(tops)}
+        for rect, (directory, size) in zip(rects, rows.items(), strict=True):
             ax.add_patch(
                 matplotlib.patches.Rectangle(
                     (rect["x"], rect["y"]),
                     rect["dx"],
                     rect["dy"],
-                    facecolor=cmap(i % 20),
+                    facecolor=colour_of[directory.split("/")[0] or "/"],
                     edgecolor="white",
                     linewidth=1.5,
                 )
@@ -563,15 +582,39 @@ def treemap(
                 )
         ax.set_xlim(0, 100)
         ax.set_ylim(0, 100)
+        shown_tops = [t for t in tops if colour_of[t] != GREY][:7]
+        ax.legend(
+            handles=[
+                matplotlib.patches.Patch(
+                    facecolor=colour_of[t], label=f"/{t}" if t != "/" else "/ (files at the top)"
+                )
+                for t in shown_tops
+            ]
+            + (
+                [matplotlib.patches.Patch(facecolor=GREY, label="other folders")]
+                if len(shown_tops) < len(tops)
+                else []
+            ),
+            title="top-level folder",
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            fontsize=7,
+            title_fontsize=7,
+            frameon=False,
+        )
     ax.set_xticks([])
     ax.set_yticks([])
+
+    def plural(n: int, word: str) -> str:
+        return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
     shown = (
-        f"the {len(rows)} largest of {len(groups)} folders"
+        f"the {len(rows)} largest of {plural(len(groups), 'folder')}"
         if len(groups) > len(rows)
-        else f"{len(groups)} folders"
+        else plural(len(groups), "folder")
     )
     ax.set_xlabel(
-        f"{shown}, cut {depth} level(s) deep; area proportional to bytes "
+        f"{shown}, grouped {plural(depth, 'level')} deep; area proportional to bytes "
         f"({human_bytes(int(groups.sum()))} in all)"
     )
     ax.set_title(title)
@@ -580,9 +623,31 @@ def treemap(
 
 def platform_matrix(matrix: pd.DataFrame, title: str = "Which platform uses which layer") -> Figure:
     """A grid: layers (rows, by short digest) × platforms (columns); filled where used."""
-    fig, ax = _figure(2 + 1.2 * len(matrix.columns), 1.5 + 0.35 * len(matrix))
-    ax.imshow(matrix.astype(int).values, cmap="Blues", vmin=0, vmax=1.4, aspect="auto")
-    ax.set_xticks(range(len(matrix.columns)), list(matrix.columns), fontsize=8)
+    fig, ax = _figure(4.5 + 1.4 * len(matrix.columns), 1.8 + 0.35 * len(matrix))
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    ax.imshow(
+        matrix.astype(int).values, cmap=ListedColormap(["#FFFFFF", COMPRESSED]), vmin=0, vmax=1, aspect="auto"
+    )
+    ax.legend(
+        handles=[
+            Patch(facecolor=COMPRESSED, label="the platform's image uses the layer"),
+            Patch(facecolor="#FFFFFF", edgecolor="#999999", label="it does not"),
+        ],
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1.0),
+        fontsize=7,
+        frameon=False,
+    )
+    ax.set_xticks(
+        range(len(matrix.columns)),
+        list(matrix.columns),
+        fontsize=8,
+        rotation=20,
+        ha="right",
+        rotation_mode="anchor",
+    )
     ax.set_yticks(range(len(matrix)), [short(d) for d in matrix.index], fontsize=7)
     ax.set_xlabel("platform")
     ax.set_ylabel("layer digest")
