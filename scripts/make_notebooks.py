@@ -692,6 +692,17 @@ else:
     print("no opaque directory in this image")
 """),
         md("""
+## How the layers stack
+
+Each column is a file, each row a layer, the merged view on top. A copy a later layer
+overwrites or deletes is hatched: the container never sees it, but every pull still
+downloads it. Whiteouts (black) delete a path; an opaque directory (grey) hides what the
+layers below had in it.
+"""),
+        code("""
+plots.stacking(files)
+"""),
+        md("""
 ## The merged view
 
 What a container sees after all layers: one row per visible path, with the layer it comes

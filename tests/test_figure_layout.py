@@ -134,6 +134,7 @@ def _figures(image):
         "timeline": plots.history_timeline(image.history_table()),
         "dag": plots.dag(dag.image_dag(image)),
         "treemap": plots.treemap(files.merged()),
+        "stacking": plots.stacking(files),
     }
 
 
@@ -203,3 +204,24 @@ def test_the_platform_matrix_is_laid_out_with_a_legend(data_dir):
     fig = plots.platform_matrix(dag.platform_matrix(images))
     assert_laid_out(fig, "platform matrix")
     assert fig.axes[0].get_legend() is not None
+
+
+def test_the_stacking_diagram_says_what_each_layer_does(images):
+    from matplotlib.colors import to_hex
+
+    from imgexplore.viz import style
+
+    files = images["teaching"].files()
+    fig = plots.stacking(files)
+    ax = fig.axes[0]
+    paths = [t.get_text() for t in ax.get_xticklabels()]
+    cells = {}
+    for patch in ax.patches:
+        x, y = round(patch.get_x() + 0.45), round(patch.get_y() + 0.4)
+        cells[(paths[x], y)] = (to_hex(patch.get_facecolor()), bool(patch.get_hatch()))
+    top = len(files.tables)  # every layer of the teaching image touches one of the paths shown
+    assert cells[("etc/motd", 0)] == (style.WASTED.lower(), True)  # shipped in the base, never seen
+    assert cells[("etc/motd", 3)] == (plots.BLACK_CELL, False)  # the whiteout of layer 3
+    assert ("etc/motd", top) not in cells  # not in the merged view
+    assert cells[("app/config.json", 3)][0] == style.VISIBLE.lower() and cells[("app/config.json", top)]
+    assert cells[("var/cache/apt/pkgcache.bin", 4)][0] == style.GREY.lower()  # hidden by the opaque marker

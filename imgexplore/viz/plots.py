@@ -685,3 +685,123 @@ def save(
             fig.savefig(path, dpi=dpi, metadata={"Date": None} if fmt in ("pdf", "svg") else None)
         written.append(path)
     return written
+
+
+def stacking(files, prefix: str = "", max_paths: int = 24, title: str | None = None) -> Figure:
+    """The layers as the union filesystem stacks them, for the paths under ``prefix``: one
+    column per path, one row per layer (the base at the bottom) and the merged view on top.
+    A cell says what the layer does to the path: writes the copy the container sees, writes a
+    copy that a later layer hides (still shipped, so still paid for), deletes it (a whiteout),
+    or hides it from below (an opaque directory). ``files`` is an
+    :class:`~imgexplore.filetree.ImageFiles`."""
+    from ..filetree.rules import is_marker
+
+    prefix = prefix.strip("/")
+    under = (lambda p: p == prefix or p.startswith(prefix + "/")) if prefix else (lambda p: True)
+    tables = files.tables
+    written: dict[str, list[int]] = {}
+    for index, table in enumerate(tables):
+        own = table[~is_marker(table)]
+        for path, kind in zip(own["path"], own["type"], strict=True):
+            if under(path) and kind != "dir":
+                written.setdefault(path, []).append(index)
+    final = files.merged()
+    final_layer = dict(zip(final["path"], final["layer"], strict=True))
+    markers = files.markers()
+    removed: dict[tuple[str, int], str] = {}
+    for layer, kind, hides in zip(markers["layer"], markers["kind"], markers["hides"], strict=True):
+        for path, layers in written.items():
+            lower = [i for i in layers if i < layer]
+            inside = (
+                path == hides or path.startswith(hides + "/")
+                if kind == "whiteout"
+                else path.startswith(hides + "/") or not hides
+            )
+            if inside and lower:
+                removed[(path, int(layer))] = kind
+    events = {p: len(ls) + sum(1 for (q, _) in removed if q == p) for p, ls in written.items()}
+    paths = sorted(sorted(events, key=lambda p: (-events[p], p))[:max_paths])
+    # only the layers that touch these paths get a row: a long history stays one screen high
+    layers = sorted({i for p in paths for i in written[p]} | {i for (p, i) in removed if p in paths})
+    row_of = {layer: row for row, layer in enumerate(layers)}
+    rows = len(layers) + 1
+    fig, ax = _figure(6.5 + 0.32 * len(paths), 2.6 + 0.4 * rows)
+    cell = {"visible": VISIBLE, "hidden": WASTED, "whiteout": BLACK_CELL, "opaque": GREY}
+    for x, path in enumerate(paths):
+        for layer in written[path]:
+            state = "visible" if final_layer.get(path) == layer else "hidden"
+            ax.add_patch(
+                matplotlib.patches.Rectangle(
+                    (x - 0.45, row_of[layer] - 0.4),
+                    0.9,
+                    0.8,
+                    facecolor=cell[state],
+                    hatch="//" if state == "hidden" else None,
+                    edgecolor="white",
+                )
+            )
+        for (p, layer), kind in removed.items():
+            if p == path:
+                ax.add_patch(
+                    matplotlib.patches.Rectangle(
+                        (x - 0.45, row_of[layer] - 0.4), 0.9, 0.8, facecolor=cell[kind], edgecolor="white"
+                    )
+                )
+        if path in final_layer:
+            ax.add_patch(
+                matplotlib.patches.Rectangle(
+                    (x - 0.45, rows - 1 - 0.4), 0.9, 0.8, facecolor=VISIBLE, edgecolor="#333333"
+                )
+            )
+    names = distinguishing_labels([layer.created_by for layer in files.image.layers], width=24, lines=1)
+    ax.set_yticks(
+        range(rows),
+        [f"{i}: {names[i]}" for i in layers] + ["merged view (what a container sees)"],
+        fontsize=7,
+    )
+
+    def shown(path: str) -> str:  # the part below the prefix; long ones keep their end
+        text = path[len(prefix) + 1 :] if prefix and path != prefix else path
+        return text if len(text) <= 28 else "…" + text[-27:]
+
+    ax.set_xticks(
+        range(len(paths)),
+        [shown(p) for p in paths],
+        rotation=45,
+        ha="right",
+        rotation_mode="anchor",
+        fontsize=7,
+    )
+    ax.set_xlim(-0.6, max(len(paths), 1) - 0.4)
+    ax.set_ylim(-0.6, rows - 0.4)
+    ax.axhline(rows - 1.5, color="#333333", linewidth=0.8)
+    skipped = len(tables) - len(layers)
+    ax.set_xlabel(
+        f"files under /{prefix}"
+        + (f" (the {len(paths)} most touched of {len(written)})" if len(written) > len(paths) else "")
+        + (f"; {skipped} layer(s) that touch none of them not shown" if skipped else ""),
+        wrap=True,
+    )
+    ax.set_ylabel("layer (base at the bottom)")
+    ax.set_title(title or f"How the layers stack{' under /' + prefix if prefix else ''}")
+    ax.legend(
+        handles=[
+            matplotlib.patches.Patch(facecolor=VISIBLE, label="written here, seen by the container"),
+            matplotlib.patches.Patch(
+                facecolor=WASTED,
+                hatch="//",
+                edgecolor="white",
+                label="written here, hidden later (still shipped)",
+            ),
+            matplotlib.patches.Patch(facecolor=BLACK_CELL, label="deleted here (whiteout)"),
+            matplotlib.patches.Patch(facecolor=GREY, label="hidden here (opaque directory)"),
+        ],
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        fontsize=7,
+        frameon=False,
+    )
+    return fig
+
+
+BLACK_CELL = "#222222"
