@@ -244,13 +244,19 @@ def cumulative_size(aligned: pd.DataFrame, title: str = "Image size, step by ste
         curve = aligned["size"].fillna(0).astype(int).cumsum()
         label = _stored_label(aligned.get("media_type", pd.Series(dtype=object)).dropna())
         ax.stairs(
-            curve, ends, color=COMPRESSED, label=f"{label}: {human_bytes(curve.iloc[-1])} in all", linewidth=2
+            curve,
+            ends,
+            baseline=None,  # no drop to zero at the ends: the size stays what it reached
+            color=COMPRESSED,
+            label=f"{label}: {human_bytes(curve.iloc[-1])} in all",
+            linewidth=2,
         )
     if aligned["uncompressed_size"].notna().any():
         uncompressed = aligned["uncompressed_size"].fillna(0).astype(int).cumsum()
         ax.stairs(
             uncompressed,
             ends,
+            baseline=None,
             color=UNCOMPRESSED,
             linestyle="--",
             linewidth=2,
