@@ -13,7 +13,7 @@ import tarfile
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .errors import ArchiveError, LimitExceededError, NotInImageError, UnsafePathError
+from .errors import ArchiveError, InvalidArgumentError, LimitExceededError, NotInImageError, UnsafePathError
 from .filetree.tarlist import normalize_path, shown_name
 from .folders import make_folder
 
@@ -52,6 +52,8 @@ def resolve(image: Image, path: str, layer: int | None = None) -> pd.Series:
     kernel resolves a path: component by component, following a symlink wherever it stands
     (``bin/sh`` through ``bin -> usr/bin``), ``..`` against the real parent, at most
     40 symlinks; a hardlink leads to the entry it names."""
+    if not isinstance(path, str):
+        raise InvalidArgumentError(f"a path is text, not {type(path).__name__}")
     files = image.files()
     table = files.merged() if layer is None else files.layer(layer)
     where = "the image" if layer is None else f"layer {layer}"

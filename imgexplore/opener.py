@@ -52,6 +52,10 @@ def open_source(
     registry_options = {"registry": registry, "client": client}
     if isinstance(spec, Source):
         return spec
+    if not isinstance(spec, str | os.PathLike):
+        raise InvalidArgumentError(
+            f"an image is named by a path, a reference or a Source, not {type(spec).__name__} {spec!r:.40}"
+        )
     text = os.fspath(spec)
     if text.startswith("oci:"):
         path, tag = _split_tag(text[4:])

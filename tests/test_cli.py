@@ -228,3 +228,18 @@ def test_library_platform_argument_is_checked(data_dir):
         imgexplore.open_image(str(data_dir / "multiarch" / "oci"), platform=42)
     with pytest.raises(TypeError, match="platfrom"):  # a misspelt keyword is not silently ignored
         imgexplore.open_image(str(data_dir / "teaching" / "oci"), platfrom="linux/arm64")
+
+
+def test_library_functions_check_their_arguments(data_dir):
+    import imgexplore
+    from imgexplore.extract import read_file
+
+    with pytest.raises(imgexplore.InvalidArgumentError, match="not int 42"):
+        imgexplore.open_image(42)
+    image = imgexplore.open_image(str(data_dir / "teaching" / "oci"))
+    with pytest.raises(imgexplore.InvalidArgumentError, match="a path is text"):
+        image.files().lineage(3)
+    with pytest.raises(imgexplore.InvalidArgumentError, match="a path is text"):
+        read_file(image, b"etc/motd")
+    with pytest.raises(imgexplore.InvalidArgumentError, match="a layer number is an int"):
+        image.files().merged("2")

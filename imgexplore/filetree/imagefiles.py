@@ -121,6 +121,8 @@ class ImageFiles:
 
     def lineage(self, path: str) -> pd.DataFrame:
         """Every layer that adds, changes or deletes ``path``, with the step that did it."""
+        if not isinstance(path, str):
+            raise InvalidArgumentError(f"a path is text, not {type(path).__name__}")
         return filetree.lineage(self.changes(), path, self.image.layers_table())
 
     def markers(self) -> pd.DataFrame:
