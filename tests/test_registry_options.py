@@ -128,3 +128,25 @@ def test_options_are_checked():
         RegistryOptions(max_retries=-1)
     with pytest.raises(imgexplore.InvalidArgumentError, match="registry must be a RegistryOptions"):
         imgexplore.open_image("data/teaching/oci", registry={"insecure": True})
+
+
+def test_registry_commands_import_no_data_stack(registry, data_dir, tmp_path, isolated_cache):
+    """pull, push and tags move bytes and names: they never load pandas, pyarrow, matplotlib
+    or dask (each costs start-up time and memory a user pays on every such command)."""
+    import subprocess
+    import sys
+
+    reference = f"{registry.host}/options/light:1"
+    code = (
+        "import sys\nfrom imgexplore.cli import main\n"
+        "assert main(sys.argv[1:]) == 0\n"
+        "print(sorted(m for m in ('pandas', 'pyarrow', 'matplotlib', 'dask') if m in sys.modules), file=sys.stderr)"
+    )
+    for argv in (
+        ["push", str(data_dir / "teaching" / "oci"), reference],
+        ["pull", reference, "--dest", str(tmp_path / "pulled"), "--quiet"],
+        ["tags", reference.rsplit(":", 1)[0]],
+    ):
+        out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        assert out.stderr.strip().splitlines()[-1] == "[]", (argv, out.stderr)
