@@ -18,6 +18,16 @@ import pytest
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
+# Chromium as root in a closed network: no sandbox, and no background calls to Google's hosts
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="module")
@@ -76,19 +86,7 @@ def test_explorer_follows_the_selected_layer(jupyterlab):
     base, token = jupyterlab
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS)
         page = browser.new_page(viewport={"width": 1500, "height": 1100})
         page.goto(f"{base}/lab/tree/00_explorer.ipynb?token={token}")
         page.locator(".jp-Notebook").first.wait_for(timeout=60_000)
@@ -126,17 +124,6 @@ def test_explorer_follows_the_selected_layer(jupyterlab):
         page.screenshot(path=str(ARTIFACTS / "explorer.png"), full_page=True)
         browser.close()
     assert (ARTIFACTS / "explorer.png").stat().st_size > 10_000
-
-
-BROWSER_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def test_the_report_fits_a_1280_pixel_screen(tmp_path, data_dir):
