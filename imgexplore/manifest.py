@@ -328,10 +328,10 @@ def schema1_payload(raw: bytes, doc: dict, what: str = "schema 1 manifest") -> t
         where = f"{what}.signatures[{i}]"
         expect(signature, dict, where)
         protected = expect(signature.get("protected"), str, f"{where}.protected")
-        header = loads_strict(_b64url(protected, f"{where}.protected"), f"{where}.protected header")
+        header = loads_strict(b64url_decode(protected, f"{where}.protected"), f"{where}.protected header")
         expect(header, dict, f"{where}.protected header")
         length = expect(header.get("formatLength"), int, f"{where}.protected formatLength")
-        tail = _b64url(expect(header.get("formatTail"), str, f"{where}.protected formatTail"), where)
+        tail = b64url_decode(expect(header.get("formatTail"), str, f"{where}.protected formatTail"), where)
         if not 0 < length <= len(raw):
             raise ManifestError(f"{where}: formatLength {length} is outside the {len(raw)}-byte manifest")
         payloads.add(raw[:length] + tail)
@@ -356,7 +356,8 @@ def schema1_payload(raw: bytes, doc: dict, what: str = "schema 1 manifest") -> t
     return payload, True, None
 
 
-def _b64url(text: str, where: str) -> bytes:
+def b64url_decode(text: str, where: str = "base64url text") -> bytes:
+    """Unpadded base64url (JWS, JWT) to bytes; :class:`ManifestError` naming ``where`` if invalid."""
     try:
         return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError):

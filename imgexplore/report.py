@@ -17,6 +17,25 @@ if TYPE_CHECKING:
 PREVIEW_ROWS = 25
 
 
+def report_figures(image: Image) -> dict:
+    """Every figure of an image's report, by name: the ones ``imgexplore report`` writes.
+    The file views they draw on are the image's own, computed once and kept."""
+    from .analysis import dag
+    from .viz import plots
+
+    files = image.files()
+    content = files.content_sizes()
+    return {
+        "layer_sizes": plots.layer_sizes(image.layers_table(), content, title="Layer sizes"),
+        "cumulative_size": plots.cumulative_size(dag.aligned_table(image, content)),
+        "waste": plots.waste(files.waste()[0]),
+        "history_timeline": plots.history_timeline(image.history_table()),
+        "dag": plots.dag(dag.image_dag(image), title="Layer DAG"),
+        "treemap": plots.treemap(files.merged(), depth=2),
+        "stacking": plots.stacking(files),
+    }
+
+
 def build_report(
     image: Image, out_dir: str | os.PathLike, *, formats: tuple[str, ...] = ("png", "svg")
 ) -> dict:
@@ -45,14 +64,7 @@ def build_report(
     }
     if image.transcript is not None:
         tables["transcript"] = image.transcript
-    figures = {
-        "layer_sizes": plots.layer_sizes(tables["layers"], uncompressed, title="Layer sizes"),
-        "cumulative_size": plots.cumulative_size(aligned),
-        "waste": plots.waste(per_layer),
-        "history_timeline": plots.history_timeline(tables["history"]),
-        "dag": plots.dag(dag.image_dag(image), title="Layer DAG"),
-        "treemap": plots.treemap(merged, depth=2),
-    }
+    figures = report_figures(image)
     # Everything is written to a temporary folder first and moved into place only when all
     # of it is written: a report that fails halfway leaves no half a report behind.
     make_folder(out, "report folder")

@@ -125,17 +125,9 @@ def assert_laid_out(fig, name: str) -> None:
 
 
 def _figures(image):
-    files = image.files()
-    content = files.content_sizes()
-    return {
-        "layer sizes": plots.layer_sizes(image.layers_table(), content),
-        "cumulative size": plots.cumulative_size(dag.aligned_table(image, content)),
-        "waste": plots.waste(files.waste()[0]),
-        "timeline": plots.history_timeline(image.history_table()),
-        "dag": plots.dag(dag.image_dag(image)),
-        "treemap": plots.treemap(files.merged()),
-        "stacking": plots.stacking(files),
-    }
+    from imgexplore.report import report_figures
+
+    return report_figures(image)
 
 
 @pytest.mark.parametrize("which", ["teaching", "derived", "30 steps", "100 steps"])
@@ -169,7 +161,7 @@ def test_merged_dags_are_laid_out(images, data_dir, tmp_path, count):
 def test_colours_that_carry_meaning_have_a_legend(images):
     for which in ("teaching", "30 steps"):
         figures = _figures(images[which])
-        for name in ("layer sizes", "cumulative size", "waste", "timeline", "dag"):
+        for name in ("layer_sizes", "cumulative_size", "waste", "history_timeline", "dag"):
             fig = figures[name]
             legends = fig.legends + [ax.get_legend() for ax in fig.axes if ax.get_legend()]
             assert legends, f"{which}: {name} has no legend"

@@ -93,13 +93,21 @@ def test_report_command(data_dir, tmp_path):
         env={"IMGEXPLORE_CACHE": str(tmp_path / "c"), "PATH": ""},
     )
     names = sorted(p.name for p in out.iterdir())
-    for figure in ("layer_sizes", "cumulative_size", "waste", "history_timeline", "dag", "treemap"):
+    for figure in (
+        "layer_sizes",
+        "cumulative_size",
+        "waste",
+        "history_timeline",
+        "dag",
+        "treemap",
+        "stacking",
+    ):
         assert f"{figure}.png" in names and f"{figure}.svg" in names
     for table in ("layers", "history", "aligned", "files_merged", "changes", "waste_per_layer", "duplicates"):
         assert f"{table}.csv" in names
     index = (out / "index.html").read_text()
-    assert index.count("<img ") == 6 and "waste_per_layer.csv" in index
-    assert len(names) == 8 + 12 + 1  # tables, figures, index.html: no staging folder left
+    assert index.count("<img ") == 7 and "waste_per_layer.csv" in index
+    assert len(names) == 8 + 14 + 1  # tables, figures, index.html: no staging folder left
 
 
 def test_a_report_that_fails_halfway_leaves_the_previous_one_whole(data_dir, tmp_path, monkeypatch):
@@ -224,4 +232,4 @@ def test_timeline_and_report_without_build_times(tmp_path):
     assert "1 step(s) without a time not shown" in ax.get_xlabel()
     no_history = imgexplore.open_image(write_layout(tmp_path / "bare", layers, history=[]))
     result = build_report(no_history, tmp_path / "report")
-    assert len(result["figures"]) == 12 and (tmp_path / "report" / "history_timeline.svg").exists()
+    assert len(result["figures"]) == 14 and (tmp_path / "report" / "history_timeline.svg").exists()

@@ -32,6 +32,8 @@ class ImageFiles:
         self._progress = progress
         self._tables: list[pd.DataFrame] | None = None
         self._changes: pd.DataFrame | None = None
+        self._markers: pd.DataFrame | None = None  # both read by the explorer on every redraw
+        self._content_sizes: list[int] | None = None
         # merged views by top layer: the whole image's, and the few most recently used others
         # (each can be as big as the image's file list, so not every layer's is kept)
         self._merged: OrderedDict[int, pd.DataFrame] = OrderedDict()
@@ -68,10 +70,12 @@ class ImageFiles:
         """Per layer, the bytes of the regular files it holds (what ``docker history`` shows as
         a layer's size): not the tar's length, which adds a 512-byte header per entry and
         rounds up to 10 KiB records."""
-        return [
-            int(t.loc[(t["type"] == "file").to_numpy() & ~filetree.is_marker(t), "size"].sum())
-            for t in self.tables
-        ]
+        if self._content_sizes is None:
+            self._content_sizes = [
+                int(t.loc[(t["type"] == "file").to_numpy() & ~filetree.is_marker(t), "size"].sum())
+                for t in self.tables
+            ]
+        return self._content_sizes
 
     def all_layers(self) -> pd.DataFrame:
         """Every layer's entries in one table, with a ``layer`` column."""
@@ -128,8 +132,11 @@ class ImageFiles:
     def markers(self) -> pd.DataFrame:
         """Every whiteout and opaque marker in the image: ``layer``, ``path`` (the marker's own
         entry), ``kind`` (``whiteout`` or ``opaque``) and ``hides`` (the path it deletes, or
-        the directory whose lower contents it hides)."""
-        return filetree.markers(self.tables)
+        the directory whose lower contents it hides). Shared between callers: copy it before
+        changing it in place."""
+        if self._markers is None:
+            self._markers = filetree.markers(self.tables)
+        return self._markers
 
     def most_changed_layer(self) -> int | None:
         """The layer that modifies or deletes the most paths of the layers below it (the

@@ -6,7 +6,6 @@ None of these talk to a registry themselves: the requests stay in the reader's o
 
 from __future__ import annotations
 
-import base64
 import json
 import shlex
 import struct
@@ -16,7 +15,8 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from .. import mediatypes as mt
+from ..errors import ImgExploreError
+from ..manifest import b64url_decode, schema1_payload
 from .auth import parse_challenge
 from .client import MANIFEST_ACCEPT, SCHEMA1_ACCEPT
 from .tls import base_url
@@ -38,10 +38,6 @@ __all__ = [
 ]
 
 
-def _b64url_decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 def jwt_claims(token: str) -> dict | None:
     """The claims of a JSON Web Token (its middle part, decoded; the signature is not
     checked), or ``None`` when the token is not a JWT (some registries hand out opaque ones).
@@ -55,8 +51,8 @@ def jwt_claims(token: str) -> dict | None:
     if len(parts) != 3:
         return None
     try:
-        claims = json.loads(_b64url_decode(parts[1]))
-    except ValueError:
+        claims = json.loads(b64url_decode(parts[1]))
+    except (ValueError, ImgExploreError):
         return None
     return claims if isinstance(claims, dict) else None
 
@@ -166,22 +162,20 @@ def schema1_signature_parts(raw: bytes) -> pd.DataFrame:
     from ..digest import sha256_digest
 
     doc = json.loads(raw)
+    payload, _, _ = schema1_payload(raw, doc)  # the one rule that rebuilds it (and checks it)
     rows = []
     for signature in doc.get("signatures") or []:
-        protected = json.loads(_b64url_decode(signature["protected"]))
-        length = protected["formatLength"]
-        tail = _b64url_decode(protected["formatTail"])
-        payload = raw[:length] + tail
+        protected = json.loads(b64url_decode(signature["protected"]))
         rows.append(
             {
                 "key_id": (signature.get("header", {}).get("jwk") or {}).get("kid", ""),
                 "alg": signature.get("header", {}).get("alg", ""),
                 "signed_at": protected.get("time", ""),
-                "formatLength": length,
-                "formatTail": tail.decode(errors="replace"),
+                "formatLength": protected["formatLength"],
+                "formatTail": b64url_decode(protected["formatTail"]).decode(errors="replace"),
                 "payload_bytes": len(payload),
                 "payload_digest": sha256_digest(payload),
-                "signature_bytes": len(_b64url_decode(signature["signature"])),
+                "signature_bytes": len(b64url_decode(signature["signature"])),
             }
         )
     return pd.DataFrame(rows)
@@ -237,10 +231,3 @@ def gzip_anatomy(blob: bytes) -> pd.DataFrame:
         [(offset, raw.hex(" "), name, meaning) for offset, raw, name, meaning in rows],
         columns=["offset", "bytes", "field", "meaning"],
     )
-
-
-#: What the two well-known empty layers are, for tables that name them.
-EMPTY_LAYER_NAMES = {
-    mt.EMPTY_LAYER_SCHEMA1: "Docker's 32-byte empty layer (schema 1)",
-    mt.EMPTY_LAYER_BUILDKIT: "BuildKit's 32-byte empty layer",
-}
