@@ -51,6 +51,7 @@ IMAGE = "../data/teaching/oci"
         code("""
 import matplotlib.pyplot as plt  # activates inline figures
 
+from imgexplore.tables import show
 from imgexplore.viz.widgets import Explorer
 
 explorer = Explorer(IMAGE)
@@ -61,7 +62,7 @@ The explorer is an ordinary Python object too: what it shows is in `explorer.tab
 image behind it in `explorer.image`.
 """),
         code("""
-explorer.table.head(10)
+show(explorer.table, max_rows=10)
 """),
     ],
     "01_what_docker_pull_downloads.ipynb": [
@@ -107,6 +108,7 @@ from imgexplore import mediatypes
 from imgexplore.compression import open_decompressed
 from imgexplore.registry import byhand
 from imgexplore.registry.local import serve_image
+from imgexplore.tables import show
 
 if imgexplore.open_source(IMAGE).kind == "registry":
     REFERENCE, local_registry = IMAGE, None
@@ -325,7 +327,7 @@ them `empty_layer: true`.
         code("""
 history = image.history_table()
 print(f"{len(history)} steps, {int(history['empty_layer'].sum())} of them metadata-only")
-history[["step", "created_by", "empty_layer", "layer_index"]]
+show(history[["step", "created", "created_by", "empty_layer", "layer_index"]])
 """),
         md("""
 ## Chain ids, by hand
@@ -345,8 +347,8 @@ for layer in image.layers:
     if layer.throwaway:
         continue
     chain = layer.diff_id if chain is None else "sha256:" + hashlib.sha256(f"{chain} {layer.diff_id}".encode()).hexdigest()
-    rows.append((layer.index, layer.diff_id[:23], chain[:23], (layer.chain_id or "")[:23], chain == layer.chain_id))
-pd.DataFrame(rows, columns=["layer", "diff_id", "chain id by hand", "library's chain_id", "equal"])
+    rows.append((layer.index, layer.diff_id, chain, layer.chain_id, chain == layer.chain_id))
+show(pd.DataFrame(rows, columns=["layer", "diff_id", "chain id by hand", "library's chain_id", "equal"]))
 """),
         md("""
 ## The same image as schema 1
@@ -371,10 +373,9 @@ if schema1_answer.status_code == 200 and schema1_type in mediatypes.SCHEMA1_TYPE
     for layer, entry in zip(doc["fsLayers"], doc["history"]):
         v1 = json.loads(entry["v1Compatibility"])
         command = " ".join((v1.get("container_config") or {}).get("Cmd") or [])  # the newest entry may have none
-        rows.append((layer["blobSum"][:19], v1["id"][:12], (v1.get("parent") or "")[:12],
-                     bool(v1.get("throwaway")), command[:50]))
+        rows.append((layer["blobSum"], v1["id"], v1.get("parent"), bool(v1.get("throwaway")), command))
     print(f"{len(rows)} fsLayers / history entries, newest first")
-    display(pd.DataFrame(rows, columns=["blobSum", "id", "parent", "throwaway", "command"]))
+    display(show(pd.DataFrame(rows, columns=["blobSum", "id", "parent", "throwaway", "command"])))
 else:
     schema1 = None
     print(f"the registry answered {schema1_answer.status_code} {schema1_type or '(no type)'}: "
@@ -409,10 +410,10 @@ if schema1 is not None:
     s2_layers = [layer for layer in image.layers if not layer.throwaway]
     if len(s1_layers) == len(s2_layers):
         table = pd.DataFrame([
-            (s1_steps[a.index].v1_id[:12], a.digest[:19], (a.chain_id or "")[:19], (b.chain_id or "")[:19], a.chain_id == b.chain_id)
+            (s1_steps[a.index].v1_id, a.digest, a.chain_id, b.chain_id, a.chain_id == b.chain_id)
             for a, b in zip(s1_layers, s2_layers)
         ], columns=["v1 id", "blobSum", "schema 1 chain id", "schema 2 chain id", "equal"])
-        display(table)
+        display(show(table))
         print("every chain id equal:", bool(table["equal"].all()))
     else:
         print(f"schema 1 keeps {len(s1_layers)} layers in the rootfs and schema 2 {len(s2_layers)}: "
@@ -427,7 +428,7 @@ step that changed no files. Gzip is a 10-byte header, the deflate data and an 8-
 trailer (CRC-32 and length of what was compressed):
 """),
         code("""
-byhand.gzip_anatomy(mediatypes.EMPTY_LAYER_SCHEMA1_BYTES)
+show(byhand.gzip_anatomy(mediatypes.EMPTY_LAYER_SCHEMA1_BYTES))
 """),
         md("""
 BuildKit writes its own empty layer, `sha256:4f4fb700ef54…`. The bytes that differ:
@@ -454,15 +455,15 @@ Which steps of this image are metadata-only, and how each form of the manifest r
 """),
         code("""
 form = "schema 1" if isinstance(image.manifest, imgexplore.Schema1Manifest) else "schema 2 / OCI"
-rows = [(step.step, form, "empty_layer: true, and no blob", step.created_by[:60])
+rows = [(step.step, form, "empty_layer: true, and no blob", step.created_by)
         for step in image.history if step.empty_layer and step.layer_index is None]
-rows += [(layer.history_step, form, f"blob {layer.digest[:19]}, an empty tar", layer.created_by[:60])
+rows += [(layer.history_step, form, f"blob {layer.digest[:19]}, an empty tar", layer.created_by)
          for layer in image.layers if layer.empty]
 if schema1 is not None and schema1.digest != image.digest:
-    rows += [(layer.history_step, "schema 1", f"blob {layer.digest[:19]}, an empty tar", layer.created_by[:60])
+    rows += [(layer.history_step, "schema 1", f"blob {layer.digest[:19]}, an empty tar", layer.created_by)
              for layer in schema1.layers if layer.empty]
 print(f"{len(rows)} records of metadata-only steps" if rows else "this image has no metadata-only step")
-pd.DataFrame(rows, columns=["step", "manifest", "recorded as", "created_by"])
+show(pd.DataFrame(rows, columns=["step", "manifest", "recorded as", "created_by"]))
 """),
     ],
     "02_layer_dag.ipynb": [
@@ -487,6 +488,7 @@ import pandas as pd
 import imgexplore
 from imgexplore.analysis import dag
 from imgexplore.registry.local import schema1_form
+from imgexplore.tables import show
 from imgexplore.viz import plots
 
 image = imgexplore.open_image(IMAGE)
@@ -503,9 +505,9 @@ used for this: all the metadata-only steps point at the same 32-byte empty blob.
         code("""
 if schema1 is not None:
     chain = dag.image_dag(schema1)
-    rows = [(d["step"], d["v1_id"][:12], (d["parent"] or "")[:12], d["digest"][:19], d["throwaway"])
+    rows = [(d["step"], d["v1_id"], d["parent"], d["digest"], d["throwaway"])
             for _, d in sorted(chain.nodes(data=True), key=lambda item: item[1]["step"])]
-    display(pd.DataFrame(rows, columns=["step", "id", "parent", "blobSum", "throwaway"]))
+    display(show(pd.DataFrame(rows, columns=["step", "id", "parent", "blobSum", "throwaway"])))
 else:
     print("no schema 1 form of this image:", how)
 """),
@@ -522,12 +524,12 @@ for each in (image, schema1):
     if each is not None and any(d is None for d in each.diff_ids):
         each.compute_diff_ids()
 from_config = [d["chain_id"] for d in dag.layer_chain(dag.image_dag(image))]
-columns = {"chain id (from the image's manifest)": pd.Series(from_config, dtype=object).str[:19]}
+columns = {"chain id (from the image's manifest)": from_config}
 if schema1 is not None and schema1 is not image:
     from_schema1 = [d["chain_id"] for d in dag.layer_chain(dag.image_dag(schema1))]
-    columns["chain id (from its schema 1 form)"] = pd.Series(from_schema1, dtype=object).str[:19]
+    columns["chain id (from its schema 1 form)"] = from_schema1
     print("the same chain ids in both forms:", from_schema1 == from_config)
-pd.DataFrame(columns)
+show(pd.DataFrame(columns))
 """),
         md("""
 ## The image's layers and steps
@@ -550,7 +552,7 @@ other = imgexplore.open_image(OTHER_IMAGE)
 merged = dag.merge_dags([image, other], ["IMAGE", "OTHER_IMAGE"])
 table = dag.shared_layers(merged)
 print(dag.sharing_summary(merged))
-table[["digest", "size", "images", "bytes_saved"]].assign(digest=table["digest"].str[:19])
+show(table[["digest", "size", "images", "bytes_saved"]])
 """),
         code("""
 shared = int(table["shared"].sum()) if len(table) else 0
@@ -579,6 +581,7 @@ import matplotlib.pyplot as plt
 
 import imgexplore
 from imgexplore.analysis import dag
+from imgexplore.tables import show
 from imgexplore.viz import plots
 
 image = imgexplore.open_image(IMAGE)
@@ -589,7 +592,7 @@ uncompressed = image.files().content_sizes()  # bytes of the files in each layer
 """),
         code("""
 layers = image.layers_table().assign(file_bytes=uncompressed)
-layers[["index", "size", "file_bytes", "empty", "created_by"]]
+show(layers[["index", "size", "file_bytes", "empty", "created_by"]])
 """),
         code("""
 plots.layer_sizes(image.layers_table(), uncompressed)
@@ -617,7 +620,7 @@ images = [imgexplore.open_image(MULTI_PLATFORM_IMAGE, p)
 matrix = dag.platform_matrix(images)
 in_all = int(matrix.all(axis=1).sum()) if len(images) > 1 else 0
 print(f"{len(images)} platform image(s); {in_all} of {len(matrix)} layers are in every one of them")
-matrix
+show(matrix, index=True)
 """),
         code("""
 plots.platform_matrix(matrix)
@@ -644,7 +647,7 @@ PATH = None  # the file whose history to follow; None: the one the most layers t
 import matplotlib.pyplot as plt
 
 import imgexplore
-from imgexplore.output import octal_modes
+from imgexplore.tables import show, summary
 from imgexplore.viz import plots
 
 image = imgexplore.open_image(IMAGE)
@@ -660,7 +663,7 @@ The tar of the layer chosen above, exactly as it is stored: files it adds or rew
 the `.wh.` markers by which it deletes.
 """),
         code("""
-octal_modes(files.layer(layer)[["path", "type", "size", "mode", "whiteout", "opaque"]])  # modes as 0755, not 493
+show(files.layer(layer)[["path", "type", "size", "mode", "whiteout", "opaque"]])  # modes as 0755, not 493
 """),
         md("""
 Against the merged view below it, each path is added, modified (content or only metadata)
@@ -669,7 +672,7 @@ or deleted — a whiteout deletes the path and everything under it.
         code("""
 changes = files.changes(layer)
 print(f"layer {layer}:", ", ".join(f"{n} {kind}" for kind, n in changes["change"].value_counts().items()) or "no changes")
-changes
+show(changes)
 """),
         md("""
 ## Every whiteout and opaque marker
@@ -680,14 +683,14 @@ its directory, wherever it stands in the tar, so files the same layer writes the
 """),
         code("""
 markers = files.markers()
-markers
+show(markers)
 """),
         code("""
 opaque = markers.loc[markers["kind"] == "opaque"]
 if len(opaque):
     first = opaque.iloc[0]
     print(f"layer {first['layer']} has an opaque marker, {first['path']}; its changes:")
-    display(files.changes(int(first["layer"])))
+    display(show(files.changes(int(first["layer"]))))
 else:
     print("no opaque directory in this image")
 """),
@@ -711,7 +714,7 @@ from.
         code("""
 merged = files.merged()
 print(len(merged), "visible paths")
-merged[["path", "type", "size", "layer"]].tail(12)
+show(merged[["path", "type", "size", "layer"]].tail(12))
 """),
         md("""
 ## Wasted space
@@ -720,9 +723,10 @@ A file copy that a later layer overwrites or deletes still ships with the image 
 never be seen. (A copy still reachable through a hardlink of its own layer is not wasted.)
 """),
         code("""
-per_layer, summary = files.waste()
-print(summary["explanation"])
-per_layer[["layer", "files", "file_bytes", "wasted_files", "wasted_bytes", "superseded_by"]]
+per_layer, totals = files.waste()
+print(totals["explanation"])
+display(summary({k: v for k, v in totals.items() if k != "explanation"}))
+show(per_layer[["layer", "files", "file_bytes", "wasted_files", "wasted_bytes", "superseded_by"]])
 """),
         code("""
 plots.waste(per_layer)
@@ -733,7 +737,7 @@ plots.waste(per_layer)
 Every layer that touched a path, with the build step that did it.
 """),
         code("""
-files.lineage(path)[["layer", "change", "detail", "size", "created_by"]]
+show(files.lineage(path)[["layer", "change", "detail", "size", "created_by"]])
 """),
         md("""
 ## Where the bytes are
@@ -760,6 +764,7 @@ IMAGE_B = "../data/derived/oci"
         code("""
 import imgexplore
 from imgexplore.analysis.compare import compare_images
+from imgexplore.tables import show
 
 a = imgexplore.open_image(IMAGE_A)
 b = imgexplore.open_image(IMAGE_B)
@@ -772,19 +777,19 @@ result = compare_images(a, b, files=True)
 """),
         code("""
 layers = result["layers"]
-layers.assign(chain_id=layers["chain_id"].str[:19], digest=layers["digest"].str[:19])
+show(layers)
 """),
         md("""
 ## Runtime settings
 """),
         code("""
-result["config"]
+show(result["config"])
 """),
         md("""
 ## History, step by step
 """),
         code("""
-result["history"]
+show(result["history"])
 """),
         md("""
 ## Files of the two final filesystems
@@ -796,7 +801,7 @@ the detail: `content`, `type` or only `metadata`), in the words notebook 04 uses
 changed = result["files"]
 counts = changed["change"].value_counts()
 print(", ".join(f"{n} {kind}" for kind, n in counts.items()) or "the two filesystems are the same")
-changed.head(15)  # files first, then the directories that only held them
+show(changed, max_rows=15)  # files first, then the directories that only held them
 """),
     ],
     "06_report_figures.ipynb": [
@@ -885,6 +890,7 @@ WORKERS = 2
 import matplotlib.pyplot as plt
 
 from imgexplore import corpus
+from imgexplore.tables import show, summary
 from imgexplore.viz import plots
 
 report = corpus.scan(IMAGES, OUTPUT, files=True, hash_files=True, workers=WORKERS)  # progress bars while it runs
@@ -902,7 +908,7 @@ digests with the layouts of the same images.)
         code("""
 sharing = corpus.layer_sharing(tables)
 print(corpus.analysis.sharing_summary(tables))
-sharing.assign(digest=sharing["digest"].str[:19])[["digest", "images", "size", "bytes_saved", "created_by"]].head(8)
+show(sharing[["digest", "images", "size", "bytes_saved", "created_by"]], max_rows=8)
 """),
         md("""
 ## File-level duplication
@@ -911,7 +917,7 @@ Across the unique layers, how many regular files have content that appears nowhe
 and how many more bytes deduplicating by file would save on top of sharing layers.
 """),
         code("""
-corpus.file_duplication(tables)
+summary(corpus.file_duplication(tables))
 """),
         md("""
 ## Metadata-only steps

@@ -14,27 +14,15 @@ import time
 
 import httpx
 import pytest
+from browser import BROWSER_ARGS, CHROMIUM, chromium_page, need_chromium
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
-# Chromium as root in a closed network: no sandbox, and no background calls to Google's hosts
-BROWSER_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module")
 def jupyterlab(tmp_path_factory):
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed (scripts/system-packages.sh installs it)")
-    pytest.importorskip("playwright.sync_api", reason="playwright is a test dependency")
+    need_chromium()
     from registry_server import free_port
 
     work = tmp_path_factory.mktemp("lab")
@@ -122,6 +110,34 @@ def test_explorer_follows_the_selected_layer(jupyterlab):
         expect(caption).to_contain_text("merged view after layer 2", timeout=30_000)
         page.get_by_text("Python 3 (ipykernel) | Idle").first.wait_for(timeout=30_000)
         page.screenshot(path=str(ARTIFACTS / "explorer.png"), full_page=True)
+
+        # layer 3 deletes /etc/motd (from layer 0) and /tmp/build (layer 2, three entries below it)
+        explorer.get_by_role("button", name="layer", exact=True).click()
+        explorer.locator(".widget-dropdown select").nth(1).select_option(index=3)
+        expect(caption).to_contain_text("layer 3 (3 entries)", timeout=30_000)
+        expect(table).to_contain_text("deletes etc/motd (from layer 0)")
+        expect(table).to_contain_text("deletes tmp/build (from layer 2) and 3 entries below it")
+
+        path_box = explorer.locator(".widget-text input").nth(1)
+        path_box.fill("*.json")
+        path_box.press("Enter")
+        expect(caption).to_contain_text("layer 3 (1 entry)", timeout=30_000)
+        expect(table).to_contain_text("app/config.json")
+        expect(table).not_to_contain_text("etc/.wh.motd")
+        path_box.fill("*.yaml")
+        path_box.press("Enter")
+        expect(caption).to_contain_text("nothing matches *.yaml", timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "explorer-filter.png"), full_page=True)
+
+        # a bad IMAGE: the error, and nothing left of the image shown before
+        image_box = explorer.locator(".widget-text input").first
+        image_box.fill("../data/no-such-image")
+        explorer.get_by_role("button", name="Open").click()
+        expect(explorer).to_contain_text("error:", timeout=30_000)
+        expect(explorer).to_contain_text("no-such-image")
+        expect(explorer.locator("table")).to_have_count(0, timeout=30_000)
+        expect(explorer.locator("img")).to_have_count(0)
+        expect(explorer).not_to_contain_text("app/config.json")
         browser.close()
     assert (ARTIFACTS / "explorer.png").stat().st_size > 10_000
 
@@ -129,21 +145,14 @@ def test_explorer_follows_the_selected_layer(jupyterlab):
 def test_the_report_fits_a_1280_pixel_screen(tmp_path, data_dir):
     """The report's index.html, opened in Chromium at 1280 px: nothing wider than the window
     (full digests once made it 3,021 px wide)."""
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed (scripts/system-packages.sh installs it)")
-    pytest.importorskip("playwright.sync_api", reason="playwright is a test dependency")
-    from playwright.sync_api import sync_playwright
-
+    need_chromium()
     import imgexplore
     from imgexplore.report import build_report
 
     result = build_report(imgexplore.open_image(data_dir / "teaching" / "oci"), tmp_path / "report")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
+    with chromium_page(1280) as page:
         page.goto(pathlib.Path(result["index"]).as_uri())
         width = page.evaluate("document.documentElement.scrollWidth")
         code_titles = page.locator("code[title^='sha256:']").count()
-        browser.close()
     assert width <= 1280
     assert code_titles > 10  # digests shortened, the whole value on hover

@@ -31,12 +31,15 @@ def test_markers_say_what_they_hide(data_dir):
     explorer = Explorer(str(data_dir / "teaching" / "oci"))
     explorer.layer.value = 3
     hides = dict(zip(explorer.table["path"], explorer.table["hides"], strict=True))
-    assert hides["etc/.wh.motd"] == "deletes etc/motd"
-    assert hides["tmp/.wh.build"] == "deletes tmp/build"
+    assert hides["etc/.wh.motd"] == "deletes etc/motd (from layer 0)"
+    assert hides["tmp/.wh.build"] == "deletes tmp/build (from layer 2) and 3 entries below it"
     assert hides["app/config.json"] == ""
     explorer.layer.value = 4
     hides = dict(zip(explorer.table["path"], explorer.table["hides"], strict=True))
-    assert hides["var/cache/apt/.wh..wh..opq"] == "hides what lower layers had in var/cache/apt"
+    assert hides["var/cache/apt/.wh..wh..opq"] == (
+        "hides 3 lower entries in var/cache/apt: var/cache/apt/archives (layer 1), "
+        "var/cache/apt/archives/tool_1.0_amd64.deb (layer 1), …"
+    )
 
 
 def test_the_path_box_takes_globs_and_says_when_nothing_matches(data_dir):

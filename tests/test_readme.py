@@ -56,3 +56,18 @@ def test_command(command, workdir, isolated_cache):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() or "-o" in command or "--dest" in command
+
+
+def test_the_example_figures_are_there():
+    """Every figure the README shows exists, and docs/figures holds exactly what
+    scripts/make_example_figures.py draws (rerun it after changing a figure)."""
+    shown = re.findall(r"\]\((docs/figures/[^)]+\.png)\)", README)
+    assert len(shown) >= 4
+    assert all((ROOT / path).is_file() for path in shown), shown
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import matplotlib.pyplot as plt
+    from make_example_figures import example_figures
+
+    drawn = example_figures()
+    plt.close("all")
+    assert {f"{name}.png" for name in drawn} == {p.name for p in (ROOT / "docs" / "figures").glob("*.png")}

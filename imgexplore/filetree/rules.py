@@ -123,6 +123,7 @@ class _LayerOnView:
     def __init__(self, below: pd.DataFrame, table: pd.DataFrame, index: int):
         self.below, self.index = below, index
         self.own = table[~is_marker(table)]
+        self.opaque_dirs = [_parent(p) for p in table.loc[table["opaque"], "path"]]
         self.reasons = _hidden_by(below, table)
         self.rewritten = _isin(below["path"], self.own["path"])
 
@@ -173,7 +174,8 @@ def layer_changes(tables: list[pd.DataFrame], index: int, below: pd.DataFrame | 
     * ``added`` — nothing was there;
     * ``modified`` — ``detail`` says ``content`` (bytes or link target differ), ``metadata``
       (same content; mode, owner, mtime or xattrs differ), ``type`` (a file became a
-      directory…), ``unchanged`` (an identical copy) or ``content?`` (same size, no hashes);
+      directory…), ``opaque`` (a directory whose lower contents this layer hides),
+      ``rewritten`` (an identical copy written again) or ``content?`` (same size, no hashes);
     * ``deleted`` — hidden by a whiteout, an opaque directory or a replaced directory.
     """
     if below is None:
@@ -205,10 +207,11 @@ def _changes(step: _LayerOnView) -> pd.DataFrame:
     metadata = np.zeros(len(m), dtype=bool)
     for column in _COMPARED_METADATA:
         metadata |= differs(column)
+    opaque = _isin(m["path"], step.opaque_dirs)
     detail = np.select(
-        [differs("type"), content, is_file & no_hashes, metadata],
-        ["type", "content", "content?", "metadata"],
-        "unchanged",
+        [differs("type"), content, is_file & no_hashes, metadata, opaque],
+        ["type", "content", "content?", "metadata", "opaque"],
+        "rewritten",
     )
     changes = pd.DataFrame(
         {

@@ -17,8 +17,8 @@ from IPython.display import display
 
 from ..digest import short
 from ..errors import ImgExploreError
-from ..output import octal_modes
 from ..present import human_bytes, stored_as
+from ..tables import show
 
 TABLE_ROWS = 200
 TABLE_COLUMNS = ["path", "type", "size", "mode", "uid", "gid", "linkname", "layer", "hides"]
@@ -187,19 +187,19 @@ class Explorer(w.VBox):
             table = self.files.merged(index)
         else:
             table = with_markers_explained(
-                self.files.layer(index).assign(layer=index), self.files.markers(), index
+                self.files.layer(index).assign(layer=index), self.files.markers(), index, changes
             )
         pattern = self.path_filter.value.strip()
         table = filter_paths(table, pattern)
         self.table = table
-        shown = octal_modes(table[[c for c in TABLE_COLUMNS if c in table]].head(TABLE_ROWS))
+        shown = show(table[[c for c in TABLE_COLUMNS if c in table]], max_rows=TABLE_ROWS, max_text=80)
         self.table_out.clear_output(wait=True)
         with self.table_out:
             caption = f"{self.view} view after layer {index}" if self.view == "merged" else f"layer {index}"
             more = (
                 f" (first {TABLE_ROWS} of {len(table)})"
                 if len(table) > TABLE_ROWS
-                else f" ({len(table)} entries)"
+                else f" ({len(table)} entr{'y' if len(table) == 1 else 'ies'})"
             )
             if pattern and not len(table):
                 more += (
@@ -207,11 +207,7 @@ class Explorer(w.VBox):
                     "folder and what is below it; a glob (*.json, etc/*) matches whole paths"
                 )
             display(w.HTML(f"<div class='imgexplore-caption'>{caption}{more}</div>"))
-            display(
-                shown.style.hide(axis="index").set_properties(
-                    subset=[c for c in ("path", "linkname", "hides") if c in shown], **{"text-align": "left"}
-                )
-            )
+            display(shown)
         self._draw(table, index)
 
     def _draw(self, table: pd.DataFrame, index: int) -> None:
@@ -245,12 +241,58 @@ def filter_paths(table: pd.DataFrame, pattern: str) -> pd.DataFrame:
     return table[(table["path"] == pattern) | table["path"].str.startswith(pattern + "/")]
 
 
-def with_markers_explained(table: pd.DataFrame, markers: pd.DataFrame, index: int) -> pd.DataFrame:
-    """A layer's own entries with a ``hides`` column: what each whiteout deletes and which
-    directory's lower contents each opaque marker hides."""
+def with_markers_explained(
+    table: pd.DataFrame, markers: pd.DataFrame, index: int, changes: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """``table`` (layer ``index``'s entries) with a ``hides`` column: for each whiteout the
+    path it deletes, for each opaque marker the directory whose lower contents it hides, and,
+    given the layer's ``changes``, the lower entries each one hides with their layer.
+
+    >>> table = pd.DataFrame({"path": ["etc/.wh.motd", "app"]})
+    >>> markers = pd.DataFrame({"layer": [3], "path": ["etc/.wh.motd"], "kind": ["whiteout"], "hides": ["etc/motd"]})
+    >>> changes = pd.DataFrame({"path": ["etc/motd"], "change": ["deleted"], "prev_layer": [0]})
+    >>> list(with_markers_explained(table, markers, 3, changes)["hides"])
+    ['deletes etc/motd (from layer 0)', '']
+    """
     mine = markers[markers["layer"] == index]
+    deleted = (
+        changes[changes["change"] == "deleted"]
+        if changes is not None
+        else pd.DataFrame(columns=["path", "prev_layer"])
+    )
+
+    def hidden_below(root: str, *, include_root: bool) -> list[tuple[str, object]]:
+        prefix = root + "/" if root else ""
+        return [
+            (p, layer)
+            for p, layer in zip(deleted["path"], deleted["prev_layer"], strict=True)
+            if (include_root and p == root) or p.startswith(prefix)
+        ]
+
+    def explain(kind: str, hides: str) -> str:
+        if kind == "whiteout":
+            found = hidden_below(hides, include_root=True)
+            if changes is None:
+                return f"deletes {hides}"
+            if not found:
+                return f"deletes {hides} (no lower layer has it)"
+            own = next((layer for p, layer in found if p == hides), None)
+            text = f"deletes {hides}" + (f" (from layer {own})" if own is not None else "")
+            below = len(found) - (own is not None)
+            return text + (f" and {below} entr{'y' if below == 1 else 'ies'} below it" if below else "")
+        found = hidden_below(hides, include_root=False)
+        if changes is None:
+            return f"hides what lower layers had in {hides or '/'}"
+        if not found:
+            return f"hides what lower layers had in {hides or '/'}: nothing"
+        listed = ", ".join(f"{p} (layer {layer})" for p, layer in found[:2])
+        return (
+            f"hides {len(found)} lower entr{'y' if len(found) == 1 else 'ies'} in {hides or '/'}: {listed}"
+            + (", …" if len(found) > 2 else "")
+        )
+
     explained = {
-        path: (f"deletes {hides}" if kind == "whiteout" else f"hides what lower layers had in {hides or '/'}")
+        path: explain(kind, hides)
         for path, kind, hides in zip(mine["path"], mine["kind"], mine["hides"], strict=True)
     }
     return table.assign(hides=[explained.get(path, "") for path in table["path"]])
