@@ -217,3 +217,17 @@ def test_the_stacking_diagram_says_what_each_layer_does(images):
     assert ("etc/motd", top) not in cells  # not in the merged view
     assert cells[("app/config.json", 3)][0] == style.VISIBLE.lower() and cells[("app/config.json", top)]
     assert cells[("var/cache/apt/pkgcache.bin", 4)][0] == style.GREY.lower()  # hidden by the opaque marker
+
+
+def test_a_log_bytes_axis_says_each_unit_on_its_ticks():
+    """A CDF of sizes from 100 B to 2 MB: ticks at powers of ten, each with its unit (it once
+    read 1e-05 … 5 in MB, or 100 B / 1000 B / 9.8 KB)."""
+    import pandas as pd
+
+    figure = plots.cdf(pd.Series([100, 1000, 9800, 50_000, 2_000_000]), "layer size (bytes)")
+    figure.canvas.draw()
+    axis = figure.axes[0]
+    ticks = [t.get_text() for t in axis.get_xticklabels() if t.get_text()]
+    assert {"100 B", "1 kB", "10 kB", "100 kB", "1 MB"} <= set(ticks)
+    assert all(t.split()[0].isdigit() and t.split()[1] in ("B", "kB", "MB", "GB") for t in ticks), ticks
+    assert axis.get_xlabel() == "layer size, log scale"

@@ -37,9 +37,12 @@ def test_layer_sizes(teaching):
     assert labelled(fig)
     heights = sorted(round(b.get_height()) for b in bars(fig))
     assert heights == sorted([layer.size for layer in image.layers] + uncompressed)
-    # sizes from 204 B to 51 kB: a log axis in the unit docker uses, said once in its label
-    assert fig.axes[0].get_ylabel() == "size, log scale (kB)"
-    assert fig.axes[0].yaxis.get_major_formatter()(20_000, 0) == "20"
+    # sizes from 204 B to 51 kB: a log axis, each tick in the unit docker uses (100 B, 1 kB, 10 kB)
+    assert fig.axes[0].get_ylabel() == "size, log scale"
+    assert fig.axes[0].yaxis.get_major_formatter()(20_000, 0) == "20 kB"
+    fig.canvas.draw()
+    ticks = [t.get_text() for t in fig.axes[0].get_yticklabels() if t.get_text()]
+    assert ticks and all(t.split()[-1] in ("B", "kB", "MB") for t in ticks), ticks
 
 
 def test_empty_layers_are_marked(data_dir):

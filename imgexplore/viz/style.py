@@ -43,15 +43,29 @@ def byte_unit(top: float) -> tuple[str, float]:
 
 def bytes_axis(axis, label: str) -> None:
     """Label an axis ``label (unit)`` in the one decimal unit its range calls for, with round
-    ticks (1, 2, 2.5 or 5 × 10ⁿ of that unit); a log axis ticks at powers of ten."""
+    ticks (1, 2, 2.5 or 5 × 10ⁿ of that unit). A log axis spans several units, so each of its
+    ticks (powers of ten; also 2× and 5× over less than three decades) carries its own unit:
+    ``100 B``, ``1 kB``, ``10 kB``."""
     low, high = axis.get_view_interval()
+    if axis.get_scale() != "linear":
+        decades = math.log10(max(high, 1) / max(low, 1))
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0,) if decades > 3 else (1.0, 2.0, 5.0)))
+        axis.set_minor_formatter(FuncFormatter(lambda value, _: ""))
+        axis.set_major_formatter(FuncFormatter(lambda value, _: _bytes_tick(value)))
+        axis.set_label_text(label)
+        return
     unit, factor = byte_unit(max(abs(low), abs(high)))
-    if axis.get_scale() == "linear":
-        axis.set_major_locator(_ScaledLocator(factor))
-    else:
-        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_locator(_ScaledLocator(factor))
     axis.set_major_formatter(FuncFormatter(lambda value, _: _number(value / factor)))
     axis.set_label_text(f"{label} ({unit})")
+
+
+def _bytes_tick(value: float) -> str:
+    """A tick of a log bytes axis in its own unit: ``1000`` → ``1 kB``, ``0.5`` → ``""``."""
+    if value < 1:
+        return ""
+    unit, factor = byte_unit(value)
+    return f"{_number(value / factor)} {unit}"
 
 
 def _number(value: float) -> str:
