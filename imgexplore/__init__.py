@@ -36,6 +36,7 @@ from .errors import (
     RateLimitError,
     RegistryError,
     SourceError,
+    TarSplitError,
     UnsafePathError,
     UnsupportedMediaTypeError,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "Layer",
     "LayerIndexError",
     "LimitExceededError",
+    "TarSplitError",
     "ManifestError",
     "MissingDependencyError",
     "NotFoundError",

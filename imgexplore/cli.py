@@ -226,6 +226,47 @@ def _open_many(args: argparse.Namespace) -> list:
     return [open_image(source, args.platform, registry=options) for source in args.sources]
 
 
+def cmd_host(args: argparse.Namespace) -> str:
+    from .host.docker import write_docker_store
+
+    images = _open_many(args)
+    if args.name and len(args.name) != len(images):
+        raise UsageError(f"--name is given {len(args.name)} times for {len(images)} sources: one per source")
+    store = write_docker_store(images, args.root, names=args.name or None, seed=args.seed, force=args.force)
+    lines = [f"wrote Docker's overlay2 image store for {len(images)} image(s) under {store.root}"]
+    for row in store.images.itertuples():
+        lines.append(
+            f"  image {row.image_id[:19]}  {', '.join(row.names) or '(no name: as docker load of an untagged image)'}"
+        )
+    for row in store.layers.itertuples():
+        state = "written" if row.written else "shared, already there"
+        lines.append(
+            f"  layer {row.layer}  chain {row.chain_id[7:19]}  cache-id {row.cache_id[:12]}  "
+            f"l/{row.link}  size {row.size}  ({state})"
+        )
+    lines += [f"note: {note}" for note in store.notes]
+    return "\n".join(lines)
+
+
+def _host_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "sources", nargs="+", metavar="SOURCE", help=SOURCE_HELP + "; several share their common layers"
+    )
+    p.add_argument(
+        "--engine", choices=("docker",), default="docker", help="whose store to write (default: docker)"
+    )
+    p.add_argument(
+        "--root", required=True, help="the data root to write (new or empty; Docker's is /var/lib/docker)"
+    )
+    p.add_argument(
+        "--name", action="append", help="name an image NAME:TAG in repositories.json (once per SOURCE)"
+    )
+    p.add_argument("--seed", type=int, help="draw cache-ids and short links reproducibly")
+    p.add_argument("--force", action="store_true", help="add to a root that already holds a store")
+    p.add_argument("--platform", help="os/arch[/variant] of multi-platform images")
+    _tls_options(p)
+
+
 def cmd_dag(args: argparse.Namespace) -> str:
     import json
 
@@ -605,6 +646,13 @@ COMMANDS: list[tuple[str, str, Callable, dict | None, Callable | None]] = [
         _cache_parser,
     ),
     ("dag", "the layer DAG of one image, or of several merged by chain id", cmd_dag, None, _dag_parser),
+    (
+        "host",
+        "write the image store an engine makes when it pulls (Docker overlay2), without a daemon",
+        cmd_host,
+        None,
+        _host_parser,
+    ),
     (
         "diff",
         "compare two images: layers, config, history (and files with --files)",

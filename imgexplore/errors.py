@@ -68,6 +68,11 @@ class UnsafePathError(ImgExploreError):
     """A path would escape the extraction folder (``..``, absolute, or through a symlink)."""
 
 
+class TarSplitError(ImgExploreError):
+    """tar-split records that do not describe a tar, or an unpacked file that no longer
+    matches its record."""
+
+
 class LimitExceededError(ImgExploreError):
     """Input went past a safety limit (size, depth, count); the message names the limit."""
 

@@ -5,8 +5,10 @@
 #   skopeo            the peer of the pull benchmark
 #   openssl, apache2-utils  keys for schema 1 signing, bcrypt htpasswd files
 #   chromium          the browser the notebook widget test drives (with Playwright)
+#   docker.io, tar-split  a real dockerd whose image store `imgexplore host` is checked
+#                     against, and the reference tar-split assembler
 set -euo pipefail
-packages=(tar gzip zstd docker-registry skopeo openssl apache2-utils chromium)
+packages=(tar gzip zstd docker-registry skopeo openssl apache2-utils chromium docker.io tar-split)
 if [ $# -gt 0 ]; then packages=("$@"); fi  # or only the packages named
 
 missing=()

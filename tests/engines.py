@@ -1,0 +1,87 @@
+"""Real container engines from Debian's packages, started by the tests with their own roots
+and sockets in a temporary folder, on loopback only, and stopped by their pid."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+
+@dataclass
+class Dockerd:
+    root: str  # --data-root
+    socket: str
+    process: subprocess.Popen
+    log: str
+
+    def api(self) -> httpx.Client:
+        """The Engine API over the daemon's unix socket."""
+        return httpx.Client(
+            transport=httpx.HTTPTransport(uds=self.socket), base_url="http://docker", timeout=120
+        )
+
+    def pull(self, reference: str) -> None:
+        """``docker pull`` through the API; fails the test on an error in the progress stream."""
+        name, _, tag = reference.rpartition(":")
+        with (
+            self.api() as api,
+            api.stream("POST", "/images/create", params={"fromImage": name, "tag": tag}) as reply,
+        ):
+            lines = [json.loads(line) for line in reply.iter_lines() if line.strip()]
+        errors = [line["error"] for line in lines if "error" in line]
+        assert reply.status_code == 200 and not errors, (reply.status_code, errors)
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+
+
+def start_dockerd(workdir: str) -> Dockerd:
+    """Debian's dockerd (overlay2) with everything of its own under ``workdir``; no bridge, no
+    iptables rules. Skips where it is missing or this is not root."""
+    binary = shutil.which("dockerd")
+    if binary is None:
+        pytest.skip("Debian's docker.io is not installed (scripts/system-packages.sh installs it)")
+    if os.geteuid() != 0:
+        pytest.skip("dockerd needs root")
+    root, exec_root, socket = (os.path.join(workdir, name) for name in ("root", "exec", "docker.sock"))
+    log = os.path.join(workdir, "dockerd.log")
+    process = subprocess.Popen(
+        [
+            binary,
+            "--data-root", root,
+            "--exec-root", exec_root,
+            "--pidfile", os.path.join(workdir, "dockerd.pid"),
+            "--host", f"unix://{socket}",
+            "--iptables=false",
+            "--ip6tables=false",
+            "--bridge=none",
+            "--storage-driver", "overlay2",
+        ],
+        stdout=open(log, "wb"),
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    daemon = Dockerd(root, socket, process, log)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with daemon.api() as api:
+                if api.get("/_ping").status_code == 200:
+                    return daemon
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    daemon.stop()
+    with open(log, errors="replace") as f:
+        pytest.fail("dockerd did not start:\n" + f.read()[-3000:])
