@@ -39,6 +39,33 @@ class Dockerd:
         errors = [line["error"] for line in lines if "error" in line]
         assert reply.status_code == 200 and not errors, (reply.status_code, errors)
 
+    def run(self, image: str, command: list[str], *, wait: bool = True) -> str:
+        """``docker run --network none IMAGE COMMAND`` through the API; returns the container id
+        once the command has exited with status 0 (or at once, ``wait=False``)."""
+        with self.api() as api:
+            made = api.post(
+                "/containers/create",
+                json={"Image": image, "Cmd": command, "HostConfig": {"NetworkMode": "none"}},
+            )
+            assert made.status_code == 201, made.text
+            container = made.json()["Id"]
+            started = api.post(f"/containers/{container}/start")
+            assert started.status_code == 204, started.text
+            if not wait:
+                return container
+            waited = api.post(f"/containers/{container}/wait", timeout=60)
+            assert waited.json().get("StatusCode") == 0, waited.text
+        return container
+
+    def kill(self, container: str) -> None:
+        with self.api() as api:
+            api.post(f"/containers/{container}/kill")
+            api.post(f"/containers/{container}/wait", timeout=60)
+
+    def inspect(self, container: str) -> dict:
+        with self.api() as api:
+            return api.get(f"/containers/{container}/json").json()
+
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
         try:

@@ -15,6 +15,7 @@ import re
 import shutil
 import stat
 import subprocess
+import time
 
 import pytest
 from engines import start_dockerd
@@ -28,6 +29,8 @@ from imgexplore.transfer import push
 
 ROOT = __import__("conftest").ROOT
 RANDOM_FILES = {"cache-id", "tar-split.json.gz"}  # compared by shape and content, not bytes
+BUSYBOX = "/bin/busybox"  # Debian's busybox-static: an image that can run
+PULLED: dict = {}  # the daemon and references of the module's fixture, for the container tests
 
 
 @pytest.fixture(scope="module")
@@ -40,12 +43,16 @@ def pulled(registry, tmp_path_factory):
     }
     push(str(ROOT / "data" / "teaching" / "oci"), refs["teaching"])
     push(derived_image(tmp_path_factory.mktemp("derived")), refs["derived"])
+    if os.path.exists(BUSYBOX):
+        refs["busybox"] = f"{registry.host}/hoststore/busybox:v1"
+        push(busybox_image(tmp_path_factory.mktemp("busybox")), refs["busybox"])
     daemon = start_dockerd(str(tmp_path_factory.mktemp("dockerd")))
     try:
         for ref in refs.values():
             daemon.pull(ref)
         ours = tmp_path_factory.mktemp("ours") / "root"
         store = write_docker_store([imgexplore.open_image(ref) for ref in refs.values()], ours, seed=7)
+        PULLED.update(daemon=daemon, refs=refs)
         yield daemon.root, str(ours), store
     finally:
         daemon.stop()
@@ -77,6 +84,23 @@ def derived_image(folder) -> str:
         ]
     )  # fmt: skip
     return write_layout(folder / "oci", [*base, own])
+
+
+def busybox_image(folder) -> str:
+    """One layer: a static busybox as /bin/sh, and a file for the container to delete."""
+    with open(BUSYBOX, "rb") as f:
+        binary = f.read()
+    layer = tar_bytes(
+        [
+            {"name": "bin/", "type": "dir"},
+            {"name": "bin/busybox", "data": binary, "mode": 0o755},
+            {"name": "bin/sh", "type": "symlink", "linkname": "busybox"},
+            {"name": "etc/", "type": "dir"},
+            {"name": "etc/motd", "data": b"welcome\n"},
+            {"name": "etc/issue", "data": b"imgexplore test image\n"},
+        ]
+    )
+    return write_layout(folder / "oci", [layer])
 
 
 def files_under(root: str) -> dict[str, str]:
@@ -113,8 +137,9 @@ def test_chain_directories_and_random_ids(pulled):
     layerdb = os.path.join(ours, "image", "overlay2", "layerdb", "sha256")
     chains = sorted(os.listdir(layerdb))
     assert chains == sorted(os.listdir(os.path.join(theirs, "image", "overlay2", "layerdb", "sha256")))
-    assert len(chains) == 7  # derived's first two layers are teaching's: written once
-    assert store.layers["written"].sum() == 7 and (~store.layers["written"]).sum() == 2
+    expected = 7 + ("busybox" in PULLED["refs"])  # derived's first two layers are teaching's: written once
+    assert len(chains) == expected
+    assert store.layers["written"].sum() == expected and (~store.layers["written"]).sum() == 2
     for chain in chains:
         cache_id = open(os.path.join(layerdb, chain, "cache-id")).read()
         assert re.fullmatch(r"[0-9a-f]{64}", cache_id)
@@ -137,7 +162,9 @@ def test_tar_split_records_are_the_daemons(pulled):
 
 def snapshot(directory: str) -> dict:
     """Every entry of a diff/ tree: type, mode, owner, size, content hash, link target,
-    device number, xattrs, link count."""
+    device number, xattrs, link count. The kernel's own bookkeeping xattrs (overlay's
+    ``origin``/``impure``, file handles written when it copies a directory up into a layer
+    Docker has mounted) are left out: only the opaque flag is the layer's."""
     entries = {}
     for parent, dirs, files in os.walk(directory):
         for name in dirs + files:
@@ -150,6 +177,7 @@ def snapshot(directory: str) -> dict:
             xattrs = {
                 key: os.getxattr(path, key, follow_symlinks=False)
                 for key in os.listxattr(path, follow_symlinks=False)
+                if not key.startswith("trusted.overlay.") or key == "trusted.overlay.opaque"
             }
             entries[os.path.relpath(path, directory)] = (
                 stat.S_IFMT(info.st_mode),
@@ -327,3 +355,213 @@ def test_the_command(tmp_path, data_dir):
     assert (
         main(["host", str(data_dir / "teaching" / "oci"), "--root", str(tmp_path / "root")]) == 1
     )  # not empty
+
+
+# -- the container's own layers and the mount ---------------------------------------------------
+
+
+def needs_busybox():
+    if "busybox" not in PULLED.get("refs", {}):
+        pytest.skip("Debian's busybox-static is not installed (scripts/system-packages.sh installs it)")
+
+
+def test_docker_create_writes_what_create_container_writes(pulled, tmp_path):
+    theirs, ours, store = pulled
+    needs_busybox()
+    daemon, ref = PULLED["daemon"], PULLED["refs"]["busybox"]
+    container = daemon.run(ref, ["/bin/sh", "-c", "true"])
+    mounts = os.path.join(theirs, "image", "overlay2", "layerdb", "mounts", container)
+    recorded = {name: open(os.path.join(mounts, name)).read() for name in sorted(os.listdir(mounts))}
+    chain = store.layers.loc[store.layers["image"] == ref, "chain_id"].iloc[-1]
+    assert recorded["parent"] == chain and recorded["init-id"] == recorded["mount-id"] + "-init"
+
+    from imgexplore.host.container import create_container
+
+    mine = create_container(ours, chain, seed=3)
+    assert re.fullmatch(r"[0-9a-f]{64}", mine.mount_id) and mine.init_id == mine.mount_id + "-init"
+    ours_mounts = os.path.join(ours, "image", "overlay2", "layerdb", "mounts", mine.container_id)
+    assert {
+        name: open(os.path.join(ours_mounts, name)).read() for name in sorted(os.listdir(ours_mounts))
+    } == {
+        "init-id": mine.init_id,
+        "mount-id": mine.mount_id,
+        "parent": chain,
+    }
+    links = {root: chain_of_link(root) for root in (theirs, ours)}
+    for theirs_name, ours_name in (
+        (recorded["init-id"], mine.init_id),
+        (recorded["mount-id"], mine.mount_id),
+    ):
+        a, b = os.path.join(theirs, "overlay2", theirs_name), os.path.join(ours, "overlay2", ours_name)
+        assert sorted(os.listdir(a)) == sorted(os.listdir(b)), theirs_name
+        if theirs_name.endswith("-init"):
+            assert snapshot(os.path.join(a, "diff")) == snapshot(os.path.join(b, "diff"))
+            lower_a = [
+                links[theirs].get(part[2:]) for part in open(os.path.join(a, "lower")).read().split(":")
+            ]
+            lower_b = [links[ours].get(part[2:]) for part in open(os.path.join(b, "lower")).read().split(":")]
+            assert lower_a == lower_b and None not in lower_a
+        else:  # the read-write layer: the init layer's link first, then the image's layers
+            for root, layer_dir, init_name in ((theirs, a, recorded["init-id"]), (ours, b, mine.init_id)):
+                lowers = open(os.path.join(layer_dir, "lower")).read().split(":")
+                init_dir = os.path.join(root, "overlay2", init_name)
+                assert lowers[0] == "l/" + open(os.path.join(init_dir, "link")).read()
+                assert lowers[1:] == open(os.path.join(init_dir, "lower")).read().split(":")
+
+
+def proc_mount(upper: str) -> dict[str, str]:
+    with open("/proc/mounts") as f:
+        for line in f:
+            if f"upperdir={upper}," in line:
+                options = line.split()[3].split(",")
+                return dict(option.split("=", 1) for option in options if "=" in option)
+    raise AssertionError(f"no overlay mount with upperdir={upper}")
+
+
+def test_the_mount_options_are_the_running_containers(pulled):
+    theirs, _, _ = pulled
+    needs_busybox()
+    daemon, ref = PULLED["daemon"], PULLED["refs"]["busybox"]
+    container = daemon.run(
+        ref,
+        ["/bin/sh", "-c", "rm /etc/motd && echo hi > /new && echo changed >> /etc/issue && sleep 60"],
+        wait=False,
+    )
+    try:
+        data = daemon.inspect(container)["GraphDriver"]["Data"]
+        upper = data["UpperDir"]
+        for _ in range(100):
+            if os.path.exists(os.path.join(upper, "new")):
+                break
+            time.sleep(0.1)
+        mounted = proc_mount(upper)
+        mount_id = os.path.basename(os.path.dirname(upper))
+        from imgexplore.host.mount import docker_mount
+
+        computed = docker_mount(theirs, mount_id)
+        assert computed.lowerdirs == mounted["lowerdir"].split(":")
+        assert f"upperdir={mounted['upperdir']}" in computed.options
+        assert f"workdir={mounted['workdir']}" in computed.options
+        assert all(os.path.dirname(p) == os.path.join(theirs, "overlay2", "l") for p in computed.lowerdirs)
+    finally:
+        daemon.kill(container)
+    from imgexplore.host.container import container_changes
+
+    image = imgexplore.open_image(ref)
+    changes = container_changes(image, upper, data["LowerDir"].split(":")[0])
+    found = {(row.path, row.change, row.detail) for row in changes.itertuples()}
+    assert ("etc/motd", "deleted", "whiteout") in found
+    assert ("new", "added", "") in found
+    assert ("etc/issue", "modified", "content") in found
+
+
+def test_our_store_mounted_is_the_merged_view(tmp_path, data_dir):
+    """The written layers, mounted read-only by the kernel's overlayfs, show exactly the merged
+    view imgexplore computes: path by path, type, size, mode, link target and content."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting overlayfs needs root")
+    from imgexplore.host.mount import docker_mount, mount, unmount
+
+    image = imgexplore.open_image(data_dir / "teaching" / "oci")
+    store = write_docker_store([image], tmp_path / "root", seed=5)
+    spec = docker_mount(tmp_path / "root", store.layers["cache_id"].iloc[-1])
+    assert spec.options.startswith("lowerdir=" + str(tmp_path / "root" / "overlay2"))
+    target = mount(spec, str(tmp_path / "mnt"), read_only=True)
+    try:
+        seen = {}
+        for parent, dirs, files in os.walk(target):
+            for name in dirs + files:
+                path = os.path.join(parent, name)
+                info = os.lstat(path)
+                kind = (
+                    "dir"
+                    if stat.S_ISDIR(info.st_mode)
+                    else "symlink"
+                    if stat.S_ISLNK(info.st_mode)
+                    else "file"
+                )
+                digest = None
+                if kind == "file":
+                    with open(path, "rb") as f:
+                        digest = hashlib.sha256(f.read()).hexdigest()
+                seen[os.path.relpath(path, target)] = (
+                    kind,
+                    info.st_size if kind == "file" else 0,
+                    stat.S_IMODE(info.st_mode),
+                    os.readlink(path) if kind == "symlink" else "",
+                    digest,
+                )
+    finally:
+        unmount(target)
+    merged = image.files().merged()
+    expected = {}
+    for row in merged.itertuples():
+        kind = "file" if row.type == "hardlink" else row.type
+        expected[row.path] = (
+            kind,
+            row.size if kind == "file" else 0,
+            row.mode,
+            row.linkname if kind == "symlink" else "",
+            row.sha256 if kind == "file" else None,
+        )
+    # A layer that writes tmp/build/x without an entry for tmp/ makes Docker create tmp/ in
+    # its diff as 0755 root (moby UnpackLayer), and overlayfs shows the topmost copy: such an
+    # implied directory is 0755 in the container whatever mode the layer below gave it. (The
+    # merged view keeps the mode of the last entry the image has for it; containerd copies the
+    # lower directory's attributes instead, so this is Docker's own.)
+    implied = set()
+    for position, table in enumerate(image.files().tables):
+        own = set(table["path"])
+        for path in table["path"]:
+            parts = path.split("/")[:-1]
+            for depth in range(1, len(parts) + 1):
+                parent = "/".join(parts[:depth])
+                if parent not in own and merged.loc[merged["path"] == parent, "layer"].iloc[0] < position:
+                    implied.add(parent)
+    assert "tmp" in implied  # layer 2 writes tmp/build/... over layer 0's tmp/ (mode 1777)
+    assert expected["tmp"][2] == 0o1777
+    for path in implied:
+        kind, size, _, link, digest = expected[path]
+        expected[path] = (kind, size, 0o755, link, digest)
+    hardlinks = set(merged.loc[merged["type"] == "hardlink", "path"])
+    for path in hardlinks:  # listed as links to their target; on disk, the target's inode
+        seen_kind, size, mode, _, digest = seen[path]
+        assert seen_kind == "file" and digest is not None
+        seen.pop(path), expected.pop(path)
+    assert seen == expected
+
+
+def test_a_container_on_our_store(tmp_path, data_dir):
+    """A container created on the written store, its overlay mounted for real: a deleted file
+    becomes a whiteout in the upper directory, and its changes read as an image layer's."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting overlayfs needs root")
+    from imgexplore.host.container import container_changes, create_container
+    from imgexplore.host.mount import docker_mount, mount, unmount
+
+    image = imgexplore.open_image(data_dir / "teaching" / "oci")
+    store = write_docker_store([image], tmp_path / "root", seed=5)
+    container = create_container(tmp_path / "root", store.layers["chain_id"].iloc[-1], seed=6)
+    spec = docker_mount(tmp_path / "root", container.mount_id)
+    assert "upperdir=" in spec.options and spec.lowerdirs[0].endswith(
+        open(tmp_path / "root" / "overlay2" / container.init_id / "link").read()
+    )
+    target = mount(spec, str(tmp_path / "merged"))
+    try:
+        os.remove(os.path.join(target, "app", "README.md"))
+        with open(os.path.join(target, "app", "config.json"), "a") as f:
+            f.write("\n")
+        with open(os.path.join(target, "app", "new.txt"), "w") as f:
+            f.write("made in the container")
+        assert os.path.exists(os.path.join(target, ".dockerenv"))  # the init layer is in the stack
+    finally:
+        unmount(target)
+    upper = tmp_path / "root" / "overlay2" / container.mount_id / "diff"
+    assert stat.S_ISCHR(os.lstat(upper / "app" / "README.md").st_mode)  # the kernel's whiteout
+    changes = container_changes(image, upper, tmp_path / "root" / "overlay2" / container.init_id / "diff")
+    found = {(row.path, row.change, row.detail) for row in changes.itertuples()}
+    assert {
+        ("app/README.md", "deleted", "whiteout"),
+        ("app/config.json", "modified", "content"),
+        ("app/new.txt", "added", ""),
+    } <= found
