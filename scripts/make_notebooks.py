@@ -938,6 +938,292 @@ plots.cdf(samples["layer compressed size (bytes)"], "layer compressed size (byte
 plots.cdf(samples["compression ratio"], "compression ratio (uncompressed / compressed)")
 """),
     ],
+    "08_on_the_host.ipynb": [
+        md("""
+# 08 · From blobs to the host: Docker's image store
+
+When `docker pull` has the blobs, the engine unpacks every layer and writes down what it
+did under its data root (`/var/lib/docker`). This notebook writes those same files for
+`IMAGE`, with no daemon, in a folder of its own, and walks through them. The tests compare
+this output, file by file, with what a real `dockerd` writes when it pulls the same image.
+"""),
+        code(
+            """
+IMAGE = "../data/teaching/oci"
+ROOT = None  # a new or empty folder to write; None: a temporary one
+SEED = 1  # the random ids Docker draws, made reproducible
+""",
+            tags=("parameters",),
+        ),
+        code("""
+import hashlib
+import io
+import os
+import tempfile
+
+import pandas as pd
+
+import imgexplore
+from imgexplore.host import tarsplit
+from imgexplore.host.docker import docker_size_text, write_docker_store
+from imgexplore.present import human_bytes
+from imgexplore.tables import show
+from imgexplore.viz import hostplots
+
+image = imgexplore.open_image(IMAGE)
+root = ROOT or tempfile.mkdtemp(prefix="docker-root-")
+store = write_docker_store([image], root, seed=SEED)
+print(f"{len(image.layers)} layers unpacked; {len(store.tree())} paths written under {root}")
+for note in store.notes:
+    print("note:", note)
+"""),
+        md("""
+## Chain ids name the layer directories
+
+A layer's directory in `image/overlay2/layerdb/sha256/` is named by its **chain id**, not by
+its blob digest or diff_id: the chain id of the base layer is its diff_id, and each layer
+above gets `sha256(parent chain id + " " + diff_id)`. The same content on a different base is
+a different layer on the host. `cache-id` names the directory in `overlay2/` that holds the
+files; `link` is its short name.
+"""),
+        code("""
+show(store.layers[["layer", "diff_id", "chain_id", "parent", "cache_id", "link", "size"]])
+"""),
+        code("""
+chain = None
+for layer in image.layers:
+    chain = layer.diff_id if chain is None else "sha256:" + hashlib.sha256(f"{chain} {layer.diff_id}".encode()).hexdigest()
+    assert chain == layer.chain_id
+print("every chain id recomputed with hashlib equals the directory name:", len(image.layers), "layers")
+"""),
+        md("""
+## What a layer's directory holds
+
+Small files without trailing newlines: `diff` (the diff_id), `size` (the bytes of the
+unpacked files, as the overlay2 driver counts them), `cache-id`, `parent` (absent on the
+base layer) and `tar-split.json.gz`.
+"""),
+        code("""
+top = store.layers.iloc[-1]
+chain_dir = os.path.join(root, "image", "overlay2", "layerdb", "sha256", top["chain_id"][7:])
+for name in sorted(os.listdir(chain_dir)):
+    path = os.path.join(chain_dir, name)
+    if name.endswith(".gz"):
+        print(f"{name:18} {os.path.getsize(path):,} bytes, gzip'd JSON lines")
+    else:
+        print(f"{name:18} {open(path).read()!r}")
+"""),
+        md("""
+## tar-split: how Docker can push a layer it has unpacked
+
+Once unpacked, the tar is gone. To `docker save` or `docker push` the layer again, the
+engine rebuilds it byte for byte from the files and this record of everything else in the
+tar: *segments* (raw header and padding bytes) and *files* (a name, a size and a CRC-64 of
+the contents). The rebuilt tar must hash to the diff_id.
+"""),
+        code("""
+records = list(tarsplit.read(os.path.join(chain_dir, "tar-split.json.gz")))
+rows = [
+    {"position": r.position, "type": "segment" if r.type == tarsplit.SEGMENT else "file",
+     "name": (r.name or b"").decode(errors="replace"), "size": r.size if r.type == tarsplit.FILE else len(r.payload or b""),
+     "payload": (r.payload or b"").hex() if r.type == tarsplit.FILE else f"{len(r.payload or b'')} raw bytes"}
+    for r in records
+]
+print(len(records), "records:", sum(r.type == tarsplit.FILE for r in records), "files,", sum(r.type == tarsplit.SEGMENT for r in records), "segments")
+show(pd.DataFrame(rows), max_rows=8)
+"""),
+        code("""
+rebuilt = io.BytesIO()
+tarsplit.assemble(records, os.path.join(root, "overlay2", top["cache_id"], "diff"), rebuilt)
+digest = "sha256:" + hashlib.sha256(rebuilt.getvalue()).hexdigest()
+print(f"rebuilt {len(rebuilt.getvalue()):,} bytes; sha256 {digest}")
+print("equals the diff_id:", digest == top["diff_id"])
+"""),
+        md("""
+## overlay2: cache-ids and short links
+
+Each layer's files live in `overlay2/<cache-id>/diff`. Layers with a parent also have
+`lower` (the short links of every layer below, nearest first) and `work/`. The links in
+`overlay2/l/` exist because a mount's options must fit in one memory page: the arithmetic
+below is for this folder.
+"""),
+        code("""
+layer_dir = os.path.join(root, "overlay2", top["cache_id"])
+print(sorted(os.listdir(layer_dir)))
+lower_file = os.path.join(layer_dir, "lower")
+if os.path.exists(lower_file):
+    print("lower:", open(lower_file).read().replace(":", "\\n       "))
+links = sorted(os.listdir(os.path.join(root, "overlay2", "l")))
+print(f"l/ holds {len(links)} links, e.g. l/{links[0]} -> {os.readlink(os.path.join(root, 'overlay2', 'l', links[0]))}")
+"""),
+        code("""
+page = os.sysconf("SC_PAGE_SIZE")
+home = os.path.join(root, "overlay2")
+print(f"mount data must fit in a page of {page:,} bytes; lowerdir= alone needs, for")
+for layers in (len(image.layers), 128):  # 128: the most layers overlay2 stacks
+    with_ids = len("lowerdir=") + layers * (len(home) + 1 + 64 + len("/diff") + 1)
+    with_links = len("lowerdir=") + layers * (len(home) + len("/l/") + 26 + 1)
+    relative = len("lowerdir=") + layers * (len("l/") + 26 + 1)
+    print(f"{layers:4} layers: {with_ids:6,} with cache-id paths, {with_links:6,} with absolute short links, "
+          f"{relative:5,} with links relative to overlay2/ (Docker's fallback, mounting from there)")
+"""),
+        md("""
+## What `docker image ls` SIZE adds up
+
+Docker's image size is the sum of its layers' `size` files: the unpacked bytes, not what
+was downloaded.
+"""),
+        code("""
+sizes = pd.DataFrame({
+    "layer": store.layers["layer"],
+    "unpacked_bytes": store.layers["size"],  # the layer's size file
+    "downloaded_bytes": [layer.size for layer in image.layers],
+})
+total = int(sizes["unpacked_bytes"].sum())
+print(f"docker image ls shows SIZE {docker_size_text(total)} ({total:,} bytes unpacked);",
+      f"the blobs were {human_bytes(int(sizes['downloaded_bytes'].clip(lower=0).sum()))}")
+show(sizes)
+"""),
+        md("""
+## The store drawn
+"""),
+        code("""
+hostplots.host_tree(store)
+"""),
+        md("""
+## Live: compare with a daemon
+
+With `DOCKER_HOST` pointing at a daemon that has this image (`docker pull` or `docker load`
+it), the cell below asks the daemon for the image by its id and, where its data root is
+readable here, compares each chain-id directory with the one written above.
+"""),
+        code("""
+host = os.environ.get("DOCKER_HOST", "")
+if not host.startswith("unix://"):
+    print("DOCKER_HOST is not a unix:// socket here: no daemon to compare with")
+else:
+    import httpx
+    image_id = store.images.iloc[0]["image_id"]
+    with httpx.Client(transport=httpx.HTTPTransport(uds=host[len("unix://"):]), base_url="http://docker") as api:
+        info = api.get("/info").json()
+        found = api.get(f"/images/{image_id}/json")
+    print("daemon:", info.get("ServerVersion"), "| storage driver:", info.get("Driver"), "| data root:", info.get("DockerRootDir"))
+    if found.status_code != 200:
+        print(f"the daemon has no image {image_id[:19]}: pull or load IMAGE there first")
+    else:
+        theirs = os.path.join(info["DockerRootDir"], "image", info["Driver"], "layerdb", "sha256")
+        for row in store.layers.itertuples():
+            path = os.path.join(theirs, row.chain_id[7:])
+            if not os.access(path, os.R_OK):
+                print("cannot read", path, "(run as root to compare files)")
+                break
+            mine = os.path.join(root, "image", "overlay2", "layerdb", "sha256", row.chain_id[7:])
+            same = all(open(os.path.join(path, name)).read() == open(os.path.join(mine, name)).read() for name in ("diff", "size"))
+            print(f"layer {row.layer}: {'the same diff and size' if same else 'DIFFERS'}")
+"""),
+    ],
+    "09_container_filesystem.ipynb": [
+        md("""
+# 09 · A container's filesystem: lower, upper, work, merged
+
+`docker create` puts two layers of its own on top of the image: an *init* layer with the
+files the engine provides to every container, and an empty read-write layer. `docker start`
+mounts them all with overlayfs. This notebook writes both for `IMAGE` (no daemon), shows the
+mount Docker would make, and, run as root, makes it for real: a deleted file becomes a
+whiteout and a changed file is copied up.
+"""),
+        code(
+            """
+IMAGE = "../data/teaching/oci"
+SEED = 1
+""",
+            tags=("parameters",),
+        ),
+        code("""
+import os
+import stat
+import tempfile
+
+import imgexplore
+from imgexplore.host.container import container_changes, create_container, directory_table
+from imgexplore.host.docker import write_docker_store
+from imgexplore.host.mount import docker_mount, mount, unmount
+from imgexplore.tables import show
+from imgexplore.viz import hostplots
+
+image = imgexplore.open_image(IMAGE)
+root = tempfile.mkdtemp(prefix="docker-root-")
+store = write_docker_store([image], root, seed=SEED)
+container = create_container(root, store.layers["chain_id"].iloc[-1], seed=SEED + 1)
+print("container", container.container_id[:12], "| read-write layer", container.mount_id[:12], "| init layer", container.init_id[:12] + "…-init")
+"""),
+        md("""
+## The container's own layers
+
+`layerdb/mounts/<container id>/` records the two layer directories and the image's top
+chain id. The init layer holds the mount points and files the engine fills in at start.
+"""),
+        code("""
+mounts = os.path.join(root, "image", "overlay2", "layerdb", "mounts", container.container_id)
+for name in sorted(os.listdir(mounts)):
+    print(f"{name:9} {open(os.path.join(mounts, name)).read()}")
+init_diff = os.path.join(root, "overlay2", container.init_id, "diff")
+show(directory_table(init_diff)[["path", "type", "mode", "linkname"]])
+"""),
+        md("""
+## The mount
+
+Lower directories nearest first: the init layer, then the image's layers from the top down;
+the read-write layer is the upper directory, `work/` the kernel's scratch space.
+"""),
+        code("""
+spec = docker_mount(root, container.mount_id)
+for option in spec.options.split(","):
+    key, _, value = option.partition("=")
+    print(f"{key}=" + value.replace(":", ":\\n         "))
+print(f"{len(spec.options):,} bytes of mount data; a page is {os.sysconf('SC_PAGE_SIZE'):,}")
+"""),
+        code("""
+hostplots.mount_stack(spec, store)
+"""),
+        md("""
+## Copy-up and whiteouts, for real
+
+Run as root, the next cell mounts the stack, deletes one file of the image, appends to
+another and writes a new one, then unmounts and reads the upper directory back. The kernel
+wrote a whiteout (a 0:0 character device) for the deleted file and a full copy of the
+changed one; read as a layer, they are the same changes an image layer makes.
+"""),
+        code("""
+regular = image.files().merged().query("type == 'file'")["path"].tolist()
+if os.geteuid() != 0:
+    print("mounting overlayfs needs root: run this notebook as root to see the kernel do it")
+elif len(regular) < 2:
+    print("this image has fewer than two regular files to change")
+else:
+    deleted, edited = regular[0], regular[-1]
+    target = mount(spec, os.path.join(root, "overlay2", container.mount_id, "merged"))
+    try:
+        os.remove(os.path.join(target, deleted))
+        with open(os.path.join(target, edited), "ab") as f:
+            f.write(b"\\nchanged in the container\\n")
+        with open(os.path.join(target, "made-in-the-container.txt"), "w") as f:
+            f.write("hello\\n")
+    finally:
+        unmount(target)
+    upper = os.path.join(root, "overlay2", container.mount_id, "diff")
+    print("deleted", deleted, "| appended to", edited, "| wrote made-in-the-container.txt")
+    print("\\nthe upper directory as the kernel left it:")
+    for parent, dirs, names in sorted(os.walk(upper)):
+        for name in sorted(dirs + names):
+            info = os.lstat(os.path.join(parent, name))
+            kind = ("whiteout: character device 0:0" if stat.S_ISCHR(info.st_mode) and info.st_rdev == 0
+                    else "directory (copied up to hold what changed below it)" if stat.S_ISDIR(info.st_mode)
+                    else f"file, {info.st_size} bytes")
+            print(f"  {os.path.relpath(os.path.join(parent, name), upper):40} {kind}")
+    display(show(container_changes(image, upper, init_diff)))
+"""),
+    ],
 }
 
 

@@ -58,7 +58,7 @@ def _texts(fig):
         candidates += [ax.title, ax.xaxis.label, ax.yaxis.label, *ax.texts]
         if ax.get_legend():
             candidates += ax.get_legend().get_texts()
-        for axis in (ax.xaxis, ax.yaxis):
+        for axis in (ax.xaxis, ax.yaxis) if ax.axison else ():  # axis("off") draws no ticks
             low, high = sorted(axis.get_view_interval())
             candidates += [t.label1 for t in axis.get_major_ticks() if low <= t.get_loc() <= high]
     found, seen = [], set()
@@ -231,3 +231,24 @@ def test_a_log_bytes_axis_says_each_unit_on_its_ticks():
     assert {"100 B", "1 kB", "10 kB", "100 kB", "1 MB"} <= set(ticks)
     assert all(t.split()[0].isdigit() and t.split()[1] in ("B", "kB", "MB", "GB") for t in ticks), ticks
     assert axis.get_xlabel() == "layer size, log scale"
+
+
+@pytest.mark.parametrize("which", ["teaching", "30 steps"])
+def test_the_host_figures_are_laid_out(images, which, tmp_path):
+    """The store drawn (image -> chain ids -> cache-ids <- short links) and the mount as a
+    stack, for the teaching image and a 30-step history: nothing overlaps or is cut off."""
+    from imgexplore.host.container import create_container
+    from imgexplore.host.docker import write_docker_store
+    from imgexplore.host.mount import docker_mount
+    from imgexplore.viz import hostplots
+
+    store = write_docker_store([images[which]], tmp_path / "root", seed=1, privileged=False)
+    tree = hostplots.host_tree(store)
+    assert_laid_out(tree, f"host tree ({which})")
+    assert tree.axes[0].get_legend() is not None
+    container = create_container(tmp_path / "root", store.layers["chain_id"].iloc[-1], seed=2)
+    stack = hostplots.mount_stack(docker_mount(tmp_path / "root", container.mount_id), store)
+    assert_laid_out(stack, f"mount stack ({which})")
+    labels = [t.get_text() for t in stack.axes[0].texts]
+    assert "upperdir" in labels and "merged" in labels
+    assert sum(label.startswith("lowerdir[") for label in labels) == len(images[which].layers) + 1  # + init

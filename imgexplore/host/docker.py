@@ -122,6 +122,21 @@ def _go_json(value) -> bytes:
     return json.dumps(value, separators=(",", ":"), sort_keys=isinstance(value, dict)).encode()
 
 
+def docker_size_text(size: int) -> str:
+    """A size as ``docker image ls`` prints it (go-units ``HumanSizeWithPrecision(size, 3)``:
+    powers of 1000, three significant digits, no space).
+
+    >>> docker_size_text(90584), docker_size_text(1_234_567), docker_size_text(512)
+    ('90.6kB', '1.23MB', '512B')
+    """
+    units = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
+    value, unit = float(size), 0
+    while value >= 1000 and unit < len(units) - 1:
+        value /= 1000
+        unit += 1
+    return f"{value:.3g}{units[unit]}"
+
+
 def native_diff_size(directory: str) -> int:
     """What overlay2 records as a layer's ``size``: the bytes of everything in its ``diff/``
     but directories (st_size: a symlink counts its target's length), each inode once."""
