@@ -227,12 +227,33 @@ def _open_many(args: argparse.Namespace) -> list:
 
 
 def cmd_host(args: argparse.Namespace) -> str:
-    from .host.docker import write_docker_store
-
     images = _open_many(args)
     if args.name and len(args.name) != len(images):
         raise UsageError(f"--name is given {len(args.name)} times for {len(images)} sources: one per source")
-    store = write_docker_store(images, args.root, names=args.name or None, seed=args.seed, force=args.force)
+    names = args.name or None
+    if args.engine == "containerd":
+        from .host.containerd import METADATA, write_containerd_store
+
+        store = write_containerd_store(images, args.root, names=names, force=args.force)
+        lines = [
+            f"wrote containerd's content store and overlayfs snapshots for {len(images)} image(s) under {store.root}"
+        ]
+        lines += [f"  image {row.name} -> {row.digest[:19]}" for row in store.images.itertuples()]
+        lines += [
+            f"  blob  {row.digest[:19]}  {row.kind:8}  {len(row.labels)} labels"
+            for row in store.content.itertuples()
+        ]
+        lines += [
+            f"  snapshot {row.id:3}  {row.key[:19]}  ({'written' if row.written else 'shared, already there'})"
+            for row in store.snapshots.itertuples()
+        ]
+        lines.append(
+            f"note: containerd keeps names, labels and snapshot keys in bolt databases; they are in {METADATA} here"
+        )
+        return "\n".join(lines)
+    from .host.docker import write_docker_store
+
+    store = write_docker_store(images, args.root, names=names, seed=args.seed, force=args.force)
     lines = [f"wrote Docker's overlay2 image store for {len(images)} image(s) under {store.root}"]
     for row in store.images.itertuples():
         lines.append(
@@ -253,10 +274,15 @@ def _host_parser(p: argparse.ArgumentParser) -> None:
         "sources", nargs="+", metavar="SOURCE", help=SOURCE_HELP + "; several share their common layers"
     )
     p.add_argument(
-        "--engine", choices=("docker",), default="docker", help="whose store to write (default: docker)"
+        "--engine",
+        choices=("docker", "containerd"),
+        default="docker",
+        help="whose store to write (default: docker)",
     )
     p.add_argument(
-        "--root", required=True, help="the data root to write (new or empty; Docker's is /var/lib/docker)"
+        "--root",
+        required=True,
+        help="the data root to write (new or empty; Docker's is /var/lib/docker, containerd's /var/lib/containerd)",
     )
     p.add_argument(
         "--name", action="append", help="name an image NAME:TAG in repositories.json (once per SOURCE)"
@@ -648,7 +674,7 @@ COMMANDS: list[tuple[str, str, Callable, dict | None, Callable | None]] = [
     ("dag", "the layer DAG of one image, or of several merged by chain id", cmd_dag, None, _dag_parser),
     (
         "host",
-        "write the image store an engine makes when it pulls (Docker overlay2), without a daemon",
+        "write the image store an engine makes when it pulls (Docker overlay2, containerd), without a daemon",
         cmd_host,
         None,
         _host_parser,

@@ -112,3 +112,76 @@ def start_dockerd(workdir: str) -> Dockerd:
     daemon.stop()
     with open(log, errors="replace") as f:
         pytest.fail("dockerd did not start:\n" + f.read()[-3000:])
+
+
+@dataclass
+class Containerd:
+    root: str
+    socket: str
+    process: subprocess.Popen
+    log: str
+
+    def ctr(self, *args: str) -> str:
+        """``ctr`` against this daemon (namespace default)."""
+        done = subprocess.run(
+            ["ctr", "--address", self.socket, "--namespace", "default", *args], capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def labels(self) -> dict[str, dict[str, str]]:
+        """digest -> labels, from ``ctr content ls``."""
+        found = {}
+        for line in self.ctr("content", "ls").splitlines()[1:]:
+            fields = line.split("\t")
+            digest, labels = fields[0], fields[-1].strip()
+            pairs = [] if labels in ("", "-") else labels.split(",")
+            found[digest] = dict(pair.split("=", 1) for pair in pairs)
+        return found
+
+    def snapshots(self) -> dict[str, tuple[str, str]]:
+        """key -> (parent, kind), from ``ctr snapshots ls``."""
+        found = {}
+        for line in self.ctr("snapshots", "ls").splitlines()[1:]:
+            fields = line.split()
+            key, kind = fields[0], fields[-1]
+            found[key] = (fields[1] if len(fields) == 3 else "", kind)
+        return found
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+
+
+def start_containerd(workdir: str) -> Containerd:
+    """Debian's containerd with its own root, state and socket under ``workdir`` (CRI off)."""
+    if shutil.which("containerd") is None or shutil.which("ctr") is None:
+        pytest.skip("Debian's containerd is not installed (scripts/system-packages.sh installs it)")
+    if os.geteuid() != 0:
+        pytest.skip("containerd's overlayfs snapshotter needs root")
+    root, socket = os.path.join(workdir, "root"), os.path.join(workdir, "containerd.sock")
+    config = os.path.join(workdir, "config.toml")
+    with open(config, "w") as f:
+        f.write(
+            f'version = 2\nroot = "{root}"\nstate = "{os.path.join(workdir, "state")}"\n'
+            f'[grpc]\n  address = "{socket}"\n'
+            '[plugins."io.containerd.grpc.v1.cri"]\n  disable = true\n'
+        )
+    log = os.path.join(workdir, "containerd.log")
+    process = subprocess.Popen(
+        ["containerd", "--config", config], stdout=open(log, "wb"), stderr=subprocess.STDOUT
+    )
+    daemon = Containerd(root, socket, process, log)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and process.poll() is None:
+        done = subprocess.run(["ctr", "--address", socket, "version"], capture_output=True)
+        if done.returncode == 0:
+            return daemon
+        time.sleep(0.3)
+    daemon.stop()
+    with open(log, errors="replace") as f:
+        pytest.fail("containerd did not start:\n" + f.read()[-3000:])

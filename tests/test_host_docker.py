@@ -19,6 +19,7 @@ import time
 
 import pytest
 from engines import start_dockerd
+from hostimages import BUSYBOX, busybox_image, derived_image
 from tarmaker import tar_bytes, write_layout
 
 import imgexplore
@@ -29,7 +30,6 @@ from imgexplore.transfer import push
 
 ROOT = __import__("conftest").ROOT
 RANDOM_FILES = {"cache-id", "tar-split.json.gz"}  # compared by shape and content, not bytes
-BUSYBOX = "/bin/busybox"  # Debian's busybox-static: an image that can run
 PULLED: dict = {}  # the daemon and references of the module's fixture, for the container tests
 
 
@@ -56,51 +56,6 @@ def pulled(registry, tmp_path_factory):
         yield daemon.root, str(ours), store
     finally:
         daemon.stop()
-
-
-def derived_image(folder) -> str:
-    """An image on teaching's first two layers (recompressed: other blob digests, the same
-    diff_ids, so the same chain ids) and a layer with what unpacking must get right: owners,
-    set-uid, xattrs, an opaque directory, whiteouts, hard and symbolic links, a FIFO."""
-    teaching = imgexplore.open_image(ROOT / "data" / "teaching" / "oci")
-    base = [layer.open_tar().read() for layer in teaching.layers[:2]]
-    own = tar_bytes(
-        [
-            {"name": "usr/", "type": "dir"},
-            {"name": "usr/share/", "type": "dir", "mode": 0o750},
-            {"name": "usr/share/.wh..wh..opq", "data": b""},
-            {"name": "usr/share/only-this", "data": b"the rest is hidden\n"},
-            {"name": "usr/bin/", "type": "dir"},
-            {"name": "usr/bin/.wh.tool", "data": b""},
-            {"name": "usr/bin/su", "data": b"#!/bin/sh\n", "mode": 0o4755},
-            {"name": "usr/bin/su-again", "type": "hardlink", "linkname": "usr/bin/su"},
-            {"name": "home/", "type": "dir", "mode": 0o755},
-            {"name": "home/worker/", "type": "dir", "mode": 0o700, "uid": 1000, "gid": 1000},
-            {"name": "home/worker/notes", "data": b"x" * 700, "uid": 1000, "gid": 1000, "mode": 0o600,
-             "pax_headers": {"SCHILY.xattr.user.origin": "imgexplore-test"}},
-            {"name": "home/worker/link", "type": "symlink", "linkname": "notes", "uid": 1000, "gid": 1000},
-            {"name": "run/pipe", "type": "fifo", "mode": 0o620},
-            {"name": "tmp/", "type": "dir", "mode": 0o1777},
-        ]
-    )  # fmt: skip
-    return write_layout(folder / "oci", [*base, own])
-
-
-def busybox_image(folder) -> str:
-    """One layer: a static busybox as /bin/sh, and a file for the container to delete."""
-    with open(BUSYBOX, "rb") as f:
-        binary = f.read()
-    layer = tar_bytes(
-        [
-            {"name": "bin/", "type": "dir"},
-            {"name": "bin/busybox", "data": binary, "mode": 0o755},
-            {"name": "bin/sh", "type": "symlink", "linkname": "busybox"},
-            {"name": "etc/", "type": "dir"},
-            {"name": "etc/motd", "data": b"welcome\n"},
-            {"name": "etc/issue", "data": b"imgexplore test image\n"},
-        ]
-    )
-    return write_layout(folder / "oci", [layer])
 
 
 def files_under(root: str) -> dict[str, str]:

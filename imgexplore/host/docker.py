@@ -15,20 +15,21 @@ import hashlib
 import json
 import os
 import shutil
-import tarfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
 
-from ..digest import short
-from ..errors import InvalidArgumentError, OutputPathError
+from ..errors import InvalidArgumentError
 from ..image import Image
 from ..manifest import Schema1Manifest
 from ..reference import DEFAULT_REGISTRY, Reference, looks_like_reference, parse_reference
 from . import tarsplit
+from .files import mkdir as _mkdir
+from .files import prepare_root, stage_layers
+from .files import write as _write
 from .ids import IdSource
-from .unpack import check_layer, is_privileged, unpack
+from .unpack import is_privileged, unpack
 
 IMAGE_DIR = os.path.join("image", "overlay2")
 # what dockerd creates in its data root at start, before any pull (mode of each)
@@ -105,18 +106,6 @@ def _image_reference(image: Image, name: str | None) -> Reference | None:
     return None
 
 
-def _write(path: str, data: bytes, mode: int = 0o644) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-    os.chmod(path, mode)
-
-
-def _mkdir(path: str, mode: int) -> None:
-    os.makedirs(path, exist_ok=True)
-    os.chmod(path, mode)
-
-
 def _go_json(value) -> bytes:
     """JSON as Go's encoding/json writes it for these files: compact, map keys sorted."""
     return json.dumps(value, separators=(",", ":"), sort_keys=isinstance(value, dict)).encode()
@@ -154,39 +143,6 @@ def native_diff_size(directory: str) -> int:
     return total
 
 
-def _prepare_root(root: str, force: bool) -> bool:
-    """Make sure ``root`` can be written; returns whether it was created or empty."""
-    if os.path.exists(root) and not os.path.isdir(root):
-        raise OutputPathError(f"{root} exists and is not a directory")
-    fresh = not os.path.exists(root) or not os.listdir(root)
-    if not fresh and not force:
-        raise OutputPathError(
-            f"{root} is not empty: give an empty or new directory, or --force to add these images "
-            "to the store already there"
-        )
-    os.makedirs(root, exist_ok=True)
-    return fresh
-
-
-def _stage_layer(layer, tmp: str) -> str:
-    """Decompress a layer into a temporary tar under the store's own tmp directory, checking
-    its diff_id on the way. Returns the temporary file's path."""
-    fd, path = _mkstemp(tmp)
-    hasher = hashlib.sha256()
-    with os.fdopen(fd, "wb") as out, layer.open_tar() as stream:
-        while chunk := stream.read(1 << 20):
-            hasher.update(chunk)
-            out.write(chunk)
-    layer.record_diff_id("sha256:" + hasher.hexdigest())  # DigestMismatchError if the config lies
-    return path
-
-
-def _mkstemp(directory: str) -> tuple[int, str]:
-    import tempfile
-
-    return tempfile.mkstemp(prefix="write-set-", suffix=".tar", dir=directory)
-
-
 def write_docker_store(
     images: Sequence[Image],
     root: str | os.PathLike,
@@ -216,7 +172,7 @@ def write_docker_store(
                 "own for those, which imgexplore does not compute; use the schema 2 or OCI form"
             )
     privileged = is_privileged() if privileged is None else privileged
-    fresh = _prepare_root(root, force)
+    fresh = prepare_root(root, force)
     base = os.path.join(root, IMAGE_DIR)
     for relative, mode in SKELETON.items():
         if not os.path.isdir(os.path.join(root, relative)):
@@ -225,14 +181,7 @@ def write_docker_store(
     ids = IdSource(seed)
     staged: dict[str, str] = {}  # chain id -> temporary tar
     try:
-        for image in images:  # everything read and checked before the store is touched
-            for layer in image.layers:
-                if layer.chain_id in staged or os.path.isdir(_chain_dir(base, layer.chain_id or "")):
-                    continue
-                path = _stage_layer(layer, tmp)
-                staged[layer.chain_id] = path
-                with tarfile.open(path, "r:") as tar:
-                    check_layer(tar.getmembers(), f"layer {layer.index} ({short(layer.digest)})")
+        stage_layers(images, tmp, staged, done=lambda chain: os.path.isdir(_chain_dir(base, chain)))
         layer_rows, image_rows = [], []
         for image, name in zip(images, names, strict=True):
             reference = _image_reference(image, name)

@@ -15,6 +15,7 @@ kept as the ``.wh.`` file (fuse-overlayfs' convention) and the opaque flag goes 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import tarfile
@@ -88,9 +89,15 @@ def _clean(name: str) -> str | None:
     return "/".join(parts)
 
 
-def unpack(tar_stream: BinaryIO, dest: str, *, privileged: bool | None = None) -> Unpacked:
+def unpack(
+    tar_stream: BinaryIO, dest: str, *, privileged: bool | None = None, lowers: list[str] | None = None
+) -> Unpacked:
     """Unpack the (uncompressed) layer tar into ``dest`` as overlay2 stores it. Call
-    :func:`check_layer` on the layer's members first."""
+    :func:`check_layer` on the layer's members first.
+
+    A directory the tar implies (``tmp/x`` with no ``tmp/`` entry) is made 0755 root, as
+    Docker does; given ``lowers`` (the layers below, nearest first), it copies the mode, owner
+    and times of the directory the nearest lower layer has there, as containerd does."""
     privileged = is_privileged() if privileged is None else privileged
     done = Unpacked(privileged=privileged)
     directories: list[tuple[str, tarfile.TarInfo]] = []
@@ -106,7 +113,7 @@ def unpack(tar_stream: BinaryIO, dest: str, *, privileged: bool | None = None) -
                 continue
             done.entries += 1
             parent = os.path.join(dest, head) if head else dest
-            _make_parents(dest, head)
+            _make_parents(dest, head, lowers)
             target = os.path.join(parent, base)
             if base == OPAQUE:
                 os.setxattr(parent, OPAQUE_XATTR if privileged else ROOTLESS_OPAQUE_XATTR, b"y")
@@ -131,15 +138,26 @@ def unpack(tar_stream: BinaryIO, dest: str, *, privileged: bool | None = None) -
     return done
 
 
-def _make_parents(dest: str, head: str) -> None:
-    current = dest
+def _make_parents(dest: str, head: str, lowers: list[str] | None) -> None:
+    current, relative = dest, ""
     for part in head.split("/") if head else []:
-        current = os.path.join(current, part)
+        current, relative = os.path.join(current, part), os.path.join(relative, part)
         try:
             info = os.lstat(current)
         except FileNotFoundError:
             os.mkdir(current, 0o755)
             os.chmod(current, 0o755)
+            for lower in lowers or []:
+                try:
+                    below = os.lstat(os.path.join(lower, relative))
+                except FileNotFoundError:
+                    continue
+                if stat.S_ISDIR(below.st_mode):
+                    with contextlib.suppress(PermissionError):  # without root: this user's
+                        os.chown(current, below.st_uid, below.st_gid)
+                    os.chmod(current, stat.S_IMODE(below.st_mode))
+                    os.utime(current, ns=(below.st_atime_ns, below.st_mtime_ns))
+                break
             continue
         if not stat.S_ISDIR(info.st_mode):
             raise UnsafePathError(f"{current} is not a directory: refusing to write below it")

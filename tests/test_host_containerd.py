@@ -1,0 +1,121 @@
+"""`imgexplore host --engine containerd`: containerd's content store and overlayfs snapshots
+computed without a daemon, compared with what a real containerd (Debian's, started here with
+its own root and socket) writes when `ctr images pull` fetches the same images: every blob
+byte for byte, every label, the snapshot keys and parents, and every snapshot's files."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from engines import start_containerd
+from hostimages import derived_image
+from test_host_docker import snapshot
+
+import imgexplore
+from imgexplore.host.containerd import CONTENT, containerd_mount, snapshot_dir, write_containerd_store
+from imgexplore.transfer import push
+
+ROOT = __import__("conftest").ROOT
+
+
+@pytest.fixture(scope="module")
+def pulled(registry, tmp_path_factory):
+    refs = [
+        f"{registry.host}/ctdstore/teaching:v1",
+        f"{registry.host}/ctdstore/derived:v1",  # on teaching's first two layers
+        f"{registry.host}/ctdstore/multi:v1",  # an index: ctr fetches this machine's platform
+    ]
+    push(str(ROOT / "data" / "teaching" / "oci"), refs[0])
+    push(derived_image(tmp_path_factory.mktemp("derived")), refs[1])
+    push(str(ROOT / "data" / "multiarch" / "oci"), refs[2])
+    daemon = start_containerd(str(tmp_path_factory.mktemp("containerd")))
+    try:
+        for ref in refs:
+            daemon.ctr("images", "pull", "--plain-http", ref)
+        images = [imgexplore.open_image(ref) for ref in refs]  # the default platform, as ctr's
+        ours = tmp_path_factory.mktemp("ours") / "root"
+        store = write_containerd_store(images, ours)
+        yield daemon, str(ours), store
+    finally:
+        daemon.stop()
+
+
+def blobs(root: str) -> dict[str, bytes]:
+    directory = os.path.join(root, CONTENT, "blobs", "sha256")
+    return {name: open(os.path.join(directory, name), "rb").read() for name in os.listdir(directory)}
+
+
+def test_the_content_store_is_containerds(pulled):
+    daemon, ours, store = pulled
+    theirs, mine = blobs(daemon.root), blobs(ours)
+    assert sorted(theirs) == sorted(mine)
+    assert all(theirs[name] == mine[name] for name in theirs)
+    # teaching: 6 layers, config, manifest; derived: 3 layers (its base recompressed: other
+    # blobs), config, manifest; multi: index, one platform's manifest, config, 2 layers
+    assert len(mine) == (6 + 2) + (3 + 2) + (1 + 1 + 1 + 2)
+    assert set(store.content["kind"]) == {"index", "manifest", "config", "layer"}
+
+
+def test_every_label_is_containerds(pulled):
+    daemon, _, store = pulled
+    theirs = daemon.labels()
+    mine = {row.digest: row.labels for row in store.content.itertuples()}
+    assert theirs == mine
+    keys = {key for labels in mine.values() for key in labels}
+    for prefix in (
+        "containerd.io/gc.ref.content.m.",  # index -> manifests
+        "containerd.io/gc.ref.content.l.",  # manifest -> layers
+        "containerd.io/gc.ref.content.config",
+        "containerd.io/gc.ref.snapshot.overlayfs",  # config -> top snapshot
+        "containerd.io/distribution.source.127.0.0.1",  # no port in a label key
+        "containerd.io/uncompressed",
+    ):
+        assert any(key.startswith(prefix) for key in keys), prefix
+
+
+def test_snapshots_are_containerds(pulled):
+    daemon, ours, store = pulled
+    theirs = daemon.snapshots()
+    mine = {
+        row.key: (row.parent if isinstance(row.parent, str) else "", "Committed")
+        for row in store.snapshots.itertuples()
+    }
+    assert theirs == mine
+    for row in store.snapshots.itertuples():  # numbered in the order both made them
+        assert snapshot(snapshot_dir(daemon.root, row.id)) == snapshot(snapshot_dir(ours, row.id)), row.key
+
+
+def test_an_implied_directory_takes_the_lower_ones_mode(pulled):
+    """Layer 2 of teaching writes tmp/build/… with no tmp/ entry: containerd copies the lower
+    tmp/ (1777), where Docker makes a new 0755 one."""
+    _, ours, store = pulled
+    row = store.snapshots.iloc[2]
+    assert oct(os.stat(os.path.join(snapshot_dir(ours, row.id), "tmp")).st_mode & 0o7777) == "0o1777"
+
+
+def test_the_mount_uses_absolute_snapshot_paths(pulled):
+    _, ours, store = pulled
+    top = store.snapshots.iloc[5]
+    options = containerd_mount(ours, top.key)
+    lowers = options.split("lowerdir=")[1].split(":")
+    assert lowers == [snapshot_dir(ours, n) for n in (6, 5, 4, 3, 2, 1)]
+
+
+def test_the_command(tmp_path, data_dir):
+    from imgexplore.cli import main
+
+    assert (
+        main(
+            [
+                "host",
+                str(data_dir / "teaching" / "oci"),
+                "--engine",
+                "containerd",
+                "--root",
+                str(tmp_path / "r"),
+            ]
+        )
+        == 0
+    )
+    assert len(os.listdir(tmp_path / "r" / CONTENT / "blobs" / "sha256")) == 8  # 6 layers, config, manifest
