@@ -38,6 +38,7 @@ def open_source(
 
     ``oci:PATH[:TAG]`` an OCI layout folder or tar; ``docker-archive:PATH[:TAG]`` a docker
     save tarball; ``manifest:PATH`` a saved manifest file (``config=`` its config file);
+    ``docker-root:[DIR]NAME`` an image in Docker's data root (default ``/var/lib/docker``);
     a plain path is recognised by what it holds; anything else that parses as an image
     reference is read from its registry (``docker://REF`` forces that) with the settings in
     ``registry`` (a :class:`~imgexplore.RegistryOptions`), through ``client`` if given.
@@ -65,6 +66,10 @@ def open_source(
         return _archive(path, tag)
     if text.startswith("manifest:"):
         return ManifestFileSource(text[len("manifest:") :], config=config, blobs=blobs)
+    if text.startswith("docker-root:"):
+        from .sources.docker_root import DockerRootSource
+
+        return DockerRootSource(text[len("docker-root:") :])
     if text.startswith("docker://"):
         return _registry(text[len("docker://") :], registry_options)
     path, tag = _split_tag(text)

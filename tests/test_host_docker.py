@@ -520,3 +520,84 @@ def test_a_container_on_our_store(tmp_path, data_dir):
         ("app/config.json", "modified", "content"),
         ("app/new.txt", "added", ""),
     } <= found
+
+
+# -- docker-root: reading the store back -------------------------------------------------------
+
+
+def same_image(local, remote) -> None:
+    """What a source must agree on with the registry copy: diff_ids, chain ids, history, the
+    merged file tree; and its rebuilt layer tars hash to the diff_ids."""
+    assert local.diff_ids == remote.diff_ids
+    assert [layer.chain_id for layer in local.layers] == [layer.chain_id for layer in remote.layers]
+    assert [(s.created_by, s.empty_layer) for s in local.history] == [
+        (s.created_by, s.empty_layer) for s in remote.history
+    ]
+    columns = ["path", "type", "size", "mode", "uid", "gid", "linkname", "sha256"]
+    mine = local.files().merged()[columns].reset_index(drop=True)
+    theirs = remote.files().merged()[columns].reset_index(drop=True)
+    assert mine.equals(theirs)
+    for layer in local.layers:
+        assert layer.compute_diff_id()[0] == layer.diff_id  # the rebuilt tar, checked as it is read
+
+
+@pytest.mark.parametrize("which", ["teaching", "derived", "busybox"])
+def test_docker_root_reads_what_the_daemon_pulled(pulled, which, isolated_cache):
+    theirs, ours, _ = pulled
+    if which not in PULLED["refs"]:
+        pytest.skip("Debian's busybox-static is not installed")
+    ref = PULLED["refs"][which]
+    remote = imgexplore.open_image(ref)
+    for root in (theirs, ours):  # the daemon's store, and the one imgexplore wrote
+        local = imgexplore.open_image(f"docker-root:[{root}]{ref}")
+        assert local.source.kind == "docker-root" and local.config_digest == local.source.image_id
+        same_image(local, remote)
+
+
+def test_docker_root_reads_an_image_built_locally(pulled, isolated_cache, tmp_path):
+    """An image that exists only in the daemon: `docker build` on the busybox image."""
+    theirs, _, _ = pulled
+    needs_busybox()
+    import tarfile as tarmod
+
+    daemon, base = PULLED["daemon"], PULLED["refs"]["busybox"]
+    context = io.BytesIO()
+    dockerfile = f"FROM {base}\nRUN echo built here > /built && rm /etc/motd\nENV STAGE=lesson\n".encode()
+    with tarmod.open(fileobj=context, mode="w") as tar:
+        info = tarmod.TarInfo("Dockerfile")
+        info.size = len(dockerfile)
+        tar.addfile(info, io.BytesIO(dockerfile))
+    with daemon.api() as api:
+        reply = api.post(
+            "/build", params={"t": "local/built:v1", "networkmode": "none"}, content=context.getvalue(),
+            headers={"Content-Type": "application/x-tar"}, timeout=120,
+        )  # fmt: skip
+    assert reply.status_code == 200 and '"error"' not in reply.text, reply.text[-500:]
+    image = imgexplore.open_image(f"docker-root:[{theirs}]local/built:v1")
+    assert len(image.layers) == 2 and image.history[-1].empty_layer
+    merged = image.files().merged().set_index("path")
+    assert "built" in merged.index and "etc/motd" not in merged.index
+    for layer in image.layers:
+        assert layer.compute_diff_id()[0] == layer.diff_id
+    assert "ENV STAGE=lesson" in image.history[-1].created_by
+
+
+def test_docker_root_errors_name_the_place_and_the_fix(pulled, tmp_path, isolated_cache):
+    theirs, ours, store = pulled
+    with pytest.raises(
+        imgexplore.SourceError,
+        match=r"no image 'nothing/here:v9' in .* \(names there: .*hoststore/teaching:v1",
+    ):
+        imgexplore.open_image(f"docker-root:[{ours}]nothing/here:v9")
+    with pytest.raises(imgexplore.SourceError, match="is missing .*is this a Docker overlay2 data root"):
+        imgexplore.open_image(f"docker-root:[{tmp_path}]alpine")
+    # a file changed after unpacking: the rebuilt layer cannot be trusted, and says why
+    copy = tmp_path / "copy"
+    written = write_docker_store(
+        [imgexplore.open_image(ROOT / "data" / "teaching" / "oci")], copy, names=["lesson/teaching:v1"]
+    )
+    row = written.layers.iloc[0]
+    (copy / "overlay2" / row["cache_id"] / "diff" / "etc" / "os-release").write_bytes(b"NAME=changed\n")
+    image = imgexplore.open_image(f"docker-root:[{copy}]lesson/teaching:v1")
+    with pytest.raises(imgexplore.TarSplitError, match="etc/os-release .* changed after it was unpacked"):
+        image.layers[0].compute_diff_id()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import io
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -310,39 +311,77 @@ def read(path: str | os.PathLike) -> Iterator[Record]:
         raise TarSplitError(f"{os.fspath(path)}: not a readable tar-split file ({exc})") from exc
 
 
-def assemble(records: Iterable[Record], root: str | os.PathLike, out: BinaryIO) -> int:
-    """Write the tar the records describe to ``out``, file contents read from ``root`` (an
-    unpacked layer: Docker's ``diff/``). Every file's size and CRC-64 is checked. Returns the
-    number of bytes written."""
-    written = 0
+def tar_size(records: Iterable[Record]) -> int:
+    """The size of the tar the records describe."""
+    return sum(len(r.payload or b"") if r.type == SEGMENT else r.size for r in records)
+
+
+def iter_tar(records: Iterable[Record], root: str | os.PathLike) -> Iterator[bytes]:
+    """The tar the records describe, in chunks, file contents read from ``root`` and checked
+    (size and CRC-64) as they pass."""
     for record in records:
         if record.type == SEGMENT:
-            out.write(record.payload or b"")
-            written += len(record.payload or b"")
+            if record.payload:
+                yield record.payload
             continue
         if record.type != FILE:
             raise TarSplitError(f"record {record.position}: unknown type {record.type}")
         if not record.payload:
             continue
-        path = os.path.join(os.fsencode(root), record.name.lstrip(b"/"))
-        crc, left = None, record.size
-        try:
-            with open(path, "rb") as source:
-                while left:
-                    chunk = source.read(min(_CHUNK, left))
-                    if not chunk:
-                        break
-                    crc = crc64_iso(chunk, crc)
-                    out.write(chunk)
-                    left -= len(chunk)
-                    written += len(chunk)
-        except OSError as exc:
-            raise TarSplitError(
-                f"{os.fsdecode(record.name)}: cannot be read from {os.fspath(root)} ({exc.strerror})"
-            ) from exc
-        if left or (crc or 0).to_bytes(8, "big") != record.payload:
-            raise TarSplitError(
-                f"{os.fsdecode(record.name)} in {os.fspath(root)} is not the file the tar-split "
-                "records describe (size or CRC-64 differs): the layer was changed after it was unpacked"
-            )
+        yield from _file_chunks(record, root)
+
+
+def _file_chunks(record: Record, root: str | os.PathLike) -> Iterator[bytes]:
+    path = os.path.join(os.fsencode(root), record.name.lstrip(b"/"))
+    crc, left = None, record.size
+    try:
+        source = open(path, "rb")
+    except OSError as exc:
+        raise TarSplitError(
+            f"{os.fsdecode(record.name)}: cannot be read from {os.fspath(root)} ({exc.strerror})"
+        ) from exc
+    with source:
+        while left:
+            chunk = source.read(min(_CHUNK, left))
+            if not chunk:
+                break
+            crc = crc64_iso(chunk, crc)
+            left -= len(chunk)
+            yield chunk
+    if left or (crc or 0).to_bytes(8, "big") != record.payload:
+        raise TarSplitError(
+            f"{os.fsdecode(record.name)} in {os.fspath(root)} is not the file the tar-split "
+            "records describe (size or CRC-64 differs): the layer was changed after it was unpacked"
+        )
+
+
+class AssembledStream(io.RawIOBase):
+    """The rebuilt tar as a readable stream (nothing held in memory but one chunk)."""
+
+    def __init__(self, records: Iterable[Record], root: str | os.PathLike):
+        self._chunks = iter_tar(records, root)
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._pending:
+            self._pending = next(self._chunks, b"")
+            if not self._pending:
+                return 0
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+
+def assemble(records: Iterable[Record], root: str | os.PathLike, out: BinaryIO) -> int:
+    """Write the tar the records describe to ``out``, file contents read from ``root`` (an
+    unpacked layer: Docker's ``diff/``). Every file's size and CRC-64 is checked. Returns the
+    number of bytes written."""
+    written = 0
+    for chunk in iter_tar(records, root):
+        out.write(chunk)
+        written += len(chunk)
     return written
