@@ -601,3 +601,42 @@ def test_docker_root_errors_name_the_place_and_the_fix(pulled, tmp_path, isolate
     image = imgexplore.open_image(f"docker-root:[{copy}]lesson/teaching:v1")
     with pytest.raises(imgexplore.TarSplitError, match="etc/os-release .* changed after it was unpacked"):
         image.layers[0].compute_diff_id()
+
+
+# -- docker-daemon: asking the daemon ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("read_root", [True, False], ids=["data root", "export"])
+def test_docker_daemon_opens_what_the_daemon_has(pulled, read_root, isolated_cache, monkeypatch):
+    from imgexplore.sources.docker_daemon import open_docker_daemon
+
+    daemon, ref = PULLED["daemon"], PULLED["refs"]["teaching"]
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{daemon.socket}")
+    source = open_docker_daemon(ref, read_root=read_root)
+    assert source.kind == ("docker-root" if read_root else "docker-archive")
+    local = imgexplore.open_image(source)
+    same_image(local, imgexplore.open_image(ref))
+    if not read_root:  # exported once, into the cache, by image id
+        exported = list((isolated_cache / "docker-daemon").glob("*.tar"))
+        assert [p.name for p in exported] == [local.config_digest[7:] + ".tar"]
+    # through the command line, as users name it
+    from imgexplore.cli import main
+
+    assert main(["history", f"docker-daemon:{ref}"]) == 0
+
+
+def test_docker_daemon_errors_say_what_to_do(pulled, monkeypatch, tmp_path, capsys):
+    from imgexplore.cli import main
+
+    daemon = PULLED["daemon"]
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{daemon.socket}")
+    assert main(["inspect", "docker-daemon:no/such:image"]) == 1
+    assert "the daemon has no such image (docker pull or docker build it first)" in capsys.readouterr().err
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/nothing.sock")
+    assert main(["inspect", "docker-daemon:alpine"]) == 1
+    err = capsys.readouterr().err
+    assert (
+        f"cannot reach unix://{tmp_path}/nothing.sock (no daemon answers there): "
+        "start dockerd, or point DOCKER_HOST at a running daemon" in err
+    )
+    assert len(err.strip().splitlines()) == 1
