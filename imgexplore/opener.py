@@ -40,6 +40,7 @@ def open_source(
     save tarball; ``manifest:PATH`` a saved manifest file (``config=`` its config file);
     ``docker-root:[DIR]NAME`` an image in Docker's data root (default ``/var/lib/docker``);
     ``docker-daemon:NAME`` an image in the Docker daemon ``DOCKER_HOST`` names;
+    ``containerd:[NAMESPACE/]NAME`` an image in containerd's content store;
     a plain path is recognised by what it holds; anything else that parses as an image
     reference is read from its registry (``docker://REF`` forces that) with the settings in
     ``registry`` (a :class:`~imgexplore.RegistryOptions`), through ``client`` if given.
@@ -67,6 +68,10 @@ def open_source(
         return _archive(path, tag)
     if text.startswith("manifest:"):
         return ManifestFileSource(text[len("manifest:") :], config=config, blobs=blobs)
+    if text.startswith("containerd:"):
+        from .sources.containerd import ContainerdSource
+
+        return ContainerdSource(text[len("containerd:") :])
     if text.startswith("docker-daemon:"):
         from .sources.docker_daemon import open_docker_daemon
 

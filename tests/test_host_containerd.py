@@ -17,6 +17,7 @@ from imgexplore.host.containerd import CONTENT, containerd_mount, snapshot_dir, 
 from imgexplore.transfer import push
 
 ROOT = __import__("conftest").ROOT
+PULLED_REFS: list[str] = []  # the module fixture's references
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +30,7 @@ def pulled(registry, tmp_path_factory):
     push(str(ROOT / "data" / "teaching" / "oci"), refs[0])
     push(derived_image(tmp_path_factory.mktemp("derived")), refs[1])
     push(str(ROOT / "data" / "multiarch" / "oci"), refs[2])
+    PULLED_REFS[:] = refs
     daemon = start_containerd(str(tmp_path_factory.mktemp("containerd")))
     try:
         for ref in refs:
@@ -119,3 +121,39 @@ def test_the_command(tmp_path, data_dir):
         == 0
     )
     assert len(os.listdir(tmp_path / "r" / CONTENT / "blobs" / "sha256")) == 8  # 6 layers, config, manifest
+
+
+# -- containerd: reading the content store back ------------------------------------------------
+
+
+@pytest.mark.parametrize("position", [0, 1, 2], ids=["teaching", "derived", "index"])
+def test_containerd_source_reads_what_ctr_pulled(pulled, position, isolated_cache, monkeypatch):
+    from test_host_docker import same_image
+
+    daemon, ours, _ = pulled
+    refs = PULLED_REFS
+    remote = imgexplore.open_image(refs[position])
+    # containerd's own store, names from ctr; then the store imgexplore wrote, names from its JSON
+    monkeypatch.setenv("CONTAINERD_ADDRESS", daemon.socket)
+    for root, said in ((daemon.root, "ctr images ls"), (ours, "imgexplore-metadata.json")):
+        monkeypatch.setenv("IMGEXPLORE_CONTAINERD_ROOT", root)
+        local = imgexplore.open_image(f"containerd:{refs[position]}")
+        assert local.source.kind == "containerd" and any(said in note for note in local.source.notes)
+        assert local.digest == remote.digest
+        same_image(local, remote)
+
+
+def test_containerd_source_names_its_namespace_and_digests(pulled, isolated_cache, monkeypatch):
+    daemon, ours, _ = pulled
+    monkeypatch.setenv("IMGEXPLORE_CONTAINERD_ROOT", ours)
+    monkeypatch.setenv("CONTAINERD_ADDRESS", daemon.socket)
+    by_namespace = imgexplore.open_image(f"containerd:default/{PULLED_REFS[0]}")
+    by_digest = imgexplore.open_image(f"containerd:{by_namespace.digest}")
+    assert by_digest.config_digest == by_namespace.config_digest
+    with pytest.raises(
+        imgexplore.SourceError, match=r"no image 'no/such:thing' in namespace default .*containerd:sha256:"
+    ):
+        imgexplore.open_image("containerd:no/such:thing")
+    monkeypatch.setenv("IMGEXPLORE_CONTAINERD_ROOT", str(ours) + "-missing")
+    with pytest.raises(imgexplore.SourceError, match="--containerd-root or IMGEXPLORE_CONTAINERD_ROOT"):
+        imgexplore.open_image(f"containerd:{PULLED_REFS[0]}")
