@@ -41,6 +41,7 @@ def open_source(
     ``docker-root:[DIR]NAME`` an image in Docker's data root (default ``/var/lib/docker``);
     ``docker-daemon:NAME`` an image in the Docker daemon ``DOCKER_HOST`` names;
     ``containerd:[NAMESPACE/]NAME`` an image in containerd's content store;
+    ``containers-storage:[[DRIVER@]ROOT[+RUNROOT]]NAME`` one in podman/buildah's store;
     a plain path is recognised by what it holds; anything else that parses as an image
     reference is read from its registry (``docker://REF`` forces that) with the settings in
     ``registry`` (a :class:`~imgexplore.RegistryOptions`), through ``client`` if given.
@@ -68,6 +69,10 @@ def open_source(
         return _archive(path, tag)
     if text.startswith("manifest:"):
         return ManifestFileSource(text[len("manifest:") :], config=config, blobs=blobs)
+    if text.startswith("containers-storage:"):
+        from .sources.containers_storage import ContainersStorageSource
+
+        return ContainersStorageSource(text[len("containers-storage:") :])
     if text.startswith("containerd:"):
         from .sources.containerd import ContainerdSource
 

@@ -5,11 +5,11 @@
 #   skopeo            the peer of the pull benchmark
 #   openssl, apache2-utils  keys for schema 1 signing, bcrypt htpasswd files
 #   chromium          the browser the notebook widget test drives (with Playwright)
-#   docker.io, containerd, tar-split, busybox-static  real engines whose stores and containers
+#   docker.io, containerd, podman, tar-split, busybox-static  real engines whose stores and containers
 #                     `imgexplore host` is checked against, the reference tar-split assembler,
 #                     and a static busybox for an image that can run
 set -euo pipefail
-packages=(tar gzip zstd docker-registry skopeo openssl apache2-utils chromium docker.io containerd tar-split busybox-static)
+packages=(tar gzip zstd docker-registry skopeo openssl apache2-utils chromium docker.io containerd podman tar-split busybox-static)
 if [ $# -gt 0 ]; then packages=("$@"); fi  # or only the packages named
 
 missing=()

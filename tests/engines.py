@@ -185,3 +185,23 @@ def start_containerd(workdir: str) -> Containerd:
     daemon.stop()
     with open(log, errors="replace") as f:
         pytest.fail("containerd did not start:\n" + f.read()[-3000:])
+
+
+def podman(root: str, *args: str) -> str:
+    """Rootful ``podman`` with its own store under ``root`` (no daemon, no systemd, no journal)."""
+    if shutil.which("podman") is None:
+        pytest.skip("Debian's podman is not installed (scripts/system-packages.sh installs it)")
+    if os.geteuid() != 0:
+        pytest.skip("a rootful podman store needs root")
+    command = [
+        "podman",
+        "--root", os.path.join(root, "storage"),
+        "--runroot", os.path.join(root, "run"),
+        "--storage-driver", "overlay",
+        "--events-backend", "file",
+        "--cgroup-manager", "cgroupfs",
+        *args,
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
