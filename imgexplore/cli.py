@@ -293,6 +293,44 @@ def _host_parser(p: argparse.ArgumentParser) -> None:
     _tls_options(p)
 
 
+def cmd_engines(args: argparse.Namespace) -> str:
+    import json
+
+    from .engines import find_engines
+
+    rows = find_engines(
+        docker_host=args.docker_host,
+        docker_root=args.docker_root,
+        containerd_root=args.containerd_root,
+        containerd_address=args.containerd_address,
+        storage_root=args.storage_root,
+    )
+    if args.format == "json":
+        return json.dumps(rows, indent=2)
+    columns = ["engine", "status", "images", "where", "details"]
+    cells = [[("" if row[c] is None else str(row[c])) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(line[i]) for line in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip() for line in cells]
+    readable = [row["source"] for row in rows if row["status"] in ("running", "readable")]
+    lines.append("open one with: " + ", ".join(readable) if readable else "no engine found here")
+    return "\n".join(lines)
+
+
+def _engines_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--docker-host", help="the daemon to ask (default: DOCKER_HOST, else the local socket)")
+    p.add_argument("--docker-root", help="Docker's data root (default /var/lib/docker)")
+    p.add_argument("--containerd-root", help="containerd's root (default /var/lib/containerd)")
+    p.add_argument(
+        "--containerd-address",
+        help="containerd's socket, for image names (default /run/containerd/containerd.sock)",
+    )
+    p.add_argument("--storage-root", help="a containers/storage root (default /var/lib/containers/storage)")
+    p.add_argument(
+        "--format", choices=("table", "json"), default="table", help="output format (default: table)"
+    )
+
+
 def cmd_dag(args: argparse.Namespace) -> str:
     import json
 
@@ -672,6 +710,13 @@ COMMANDS: list[tuple[str, str, Callable, dict | None, Callable | None]] = [
         _cache_parser,
     ),
     ("dag", "the layer DAG of one image, or of several merged by chain id", cmd_dag, None, _dag_parser),
+    (
+        "engines",
+        "the container engines on this machine and what imgexplore can read of them",
+        cmd_engines,
+        None,
+        _engines_parser,
+    ),
     (
         "host",
         "write the image store an engine makes when it pulls (Docker overlay2, containerd), without a daemon",

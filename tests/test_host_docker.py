@@ -640,3 +640,28 @@ def test_docker_daemon_errors_say_what_to_do(pulled, monkeypatch, tmp_path, caps
         "start dockerd, or point DOCKER_HOST at a running daemon" in err
     )
     assert len(err.strip().splitlines()) == 1
+
+
+def test_engines_lists_what_it_can_reach(pulled, tmp_path, capsys):
+    from imgexplore.cli import main
+    from imgexplore.engines import find_engines
+
+    theirs, _, _ = pulled
+    daemon = PULLED["daemon"]
+    rows = {
+        row["engine"]: row
+        for row in find_engines(docker_host=f"unix://{daemon.socket}", storage_root=str(tmp_path / "none"))
+    }
+    assert rows["docker daemon"]["status"] == "running"
+    assert (
+        "storage driver overlay2" in rows["docker daemon"]["details"]
+        and theirs in rows["docker daemon"]["details"]
+    )
+    assert rows["docker daemon"]["images"] >= len(PULLED["refs"])  # and what other tests built
+    assert rows["docker data root"]["where"] == theirs and rows["docker data root"]["status"] == "readable"
+    assert rows["containers-storage"]["status"] == "absent"
+    gone = tmp_path / "gone.sock"
+    assert main(["engines", "--docker-host", f"unix://{gone}", "--docker-root", str(tmp_path / "x"),
+                 "--containerd-root", str(tmp_path / "y"), "--storage-root", str(tmp_path / "z")]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "not reachable" in out and "no engine found here" in out

@@ -31,7 +31,8 @@ CONTENT = "io.containerd.content.v1.content"
 METADATA = "imgexplore-metadata.json"
 
 
-def _ctr(address: str, *args: str) -> str | None:
+def ctr_output(address: str, *args: str) -> str | None:
+    """What ``ctr --address ADDRESS ARGS…`` prints, or None without ctr, socket or success."""
     if shutil.which("ctr") is None or not os.path.exists(address):
         return None
     done = subprocess.run(["ctr", "--address", address, *args], capture_output=True, text=True, timeout=30)
@@ -58,7 +59,7 @@ class ContainerdSource(Source):
 
     def _namespaces(self) -> set[str]:
         names = set(self._metadata().get("namespaces", {}))
-        listed = _ctr(self.address, "namespaces", "ls", "-q")
+        listed = ctr_output(self.address, "namespaces", "ls", "-q")
         return names | set((listed or "").split())
 
     def _metadata(self) -> dict:
@@ -80,7 +81,7 @@ class ContainerdSource(Source):
         if name in images:
             self.notes.append(f"name found in {METADATA} (containerd's own names are in its bolt database)")
             return images[name]["digest"], images[name].get("media_type")
-        listed = _ctr(self.address, "--namespace", self.namespace, "images", "ls")
+        listed = ctr_output(self.address, "--namespace", self.namespace, "images", "ls")
         for line in (listed or "").splitlines()[1:]:
             fields = line.split()
             if len(fields) >= 3 and fields[0] == name:

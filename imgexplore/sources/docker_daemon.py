@@ -46,7 +46,8 @@ def engine_client(host: str | None = None, timeout: float = 60.0) -> httpx.Clien
     raise SourceError(f"DOCKER_HOST={host}: imgexplore speaks to unix:// and tcp:// daemons")
 
 
-def _call(client: httpx.Client, path: str, what: str, where: str):
+def engine_get(client: httpx.Client, path: str, what: str, where: str):
+    """``GET`` an Engine API path as JSON; one-line errors that name ``where`` and the fix."""
     try:
         answer = client.get(API + path)
     except httpx.ConnectError as exc:
@@ -75,8 +76,8 @@ def open_docker_daemon(name: str, host: str | None = None, *, read_root: bool = 
     host = host or os.environ.get("DOCKER_HOST") or DEFAULT_HOST
     with engine_client(host) as client:
         quoted = urllib.parse.quote(name, safe="")
-        image = _call(client, f"/images/{quoted}/json", what, host)
-        info = _call(client, "/info", what, host)
+        image = engine_get(client, f"/images/{quoted}/json", what, host)
+        info = engine_get(client, "/info", what, host)
         image_id = image["Id"]
         driver = (image.get("GraphDriver") or {}).get("Name")
         root = info.get("DockerRootDir")
