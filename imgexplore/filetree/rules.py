@@ -191,6 +191,9 @@ def _changes(step: _LayerOnView) -> pd.DataFrame:
         if len(below)
         else pd.DataFrame(columns=["path", "layer", *compared])
     )
+    # a path the layer writes twice is one change (the last copy wins, as in the merged view;
+    # the earlier copy's bytes are counted as waste of this layer's own, not as a second change)
+    own = own.drop_duplicates("path", keep="last")
     m = own.merge(old, on="path", how="left", suffixes=("", "_old"), indicator=True)
     existed = (m["_merge"] == "both").to_numpy()
 
