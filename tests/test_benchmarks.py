@@ -50,3 +50,17 @@ def test_corpus_benchmark_quick(tmp_path):
     result = run_quick("bench_corpus.py", tmp_path / "corpus.json", timeout=900)
     assert [(r["images"], r["workers"]) for r in result["metadata"]] == [(50, 1), (50, 2), (100, 1), (100, 2)]
     assert all(r["layers"] == 20 + 6 for r in result["files"])  # 20 top layers and 3 bases × 2
+
+
+def test_engines_benchmark_quick(tmp_path):
+    import os
+    import shutil
+
+    import pytest
+
+    if os.geteuid() != 0 or not shutil.which("dockerd") or not Path("/usr/bin/docker-registry").exists():
+        pytest.skip("root, Debian's docker.io and docker-registry are needed (scripts/system-packages.sh)")
+    result = run_quick("bench_engines.py", tmp_path / "engines.json")
+    assert result["image_bytes_saved"] > 30 * 1024 * 1024
+    assert result["entries"] == 2001  # the big file and 2,000 small ones
+    assert all(seconds > 0 for seconds in result["median_s"].values())

@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Opening images where Docker keeps them, against ``docker save`` on the same daemon, in the
+same run.
+
+    python benchmarks/bench_engines.py            # full: one ~300 MB incompressible layer + 20,000 small files
+    python benchmarks/bench_engines.py --quick    # CI-sized: 30 MB + 2,000 files
+
+A real docker-registry and a real dockerd (Debian's; own data root in a temporary folder) are
+started on loopback; the image is pushed and pulled. Then, alternating, median of the runs:
+
+    peer:       docker save IMAGE > /dev/null          (GET /images/{name}/get, read to the end)
+    export:     docker-daemon:IMAGE, the daemon's export path (fresh cache), every layer listed
+    data root:  docker-root:[ROOT]IMAGE, every layer rebuilt from tar-split + diff/ and listed
+    metadata:   docker-root:[ROOT]IMAGE opened (names, config, layer records), no layer read
+
+Needs root (dockerd). Prints ratios against the peer and writes JSON with --json."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+
+
+def docker_save(daemon, ref: str) -> int:
+    total = 0
+    with daemon.api() as api, api.stream("GET", f"/images/{ref}/get") as answer:
+        for chunk in answer.iter_bytes(1 << 20):
+            total += len(chunk)
+    return total
+
+
+def list_all(image) -> int:
+    return sum(len(table) for table in image.files(cache=False).tables)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="CI-sized input, 3 runs")
+    parser.add_argument("--json", help="write the results here")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench_engines needs root: it starts dockerd")
+
+    import _pytest.outcomes
+    from bench_pull import build_image
+    from engines import start_dockerd
+    from registry_server import start_registry
+
+    import imgexplore
+    from imgexplore.sources.docker_daemon import open_docker_daemon
+    from imgexplore.transfer import push
+
+    big, small, runs = (30 << 20, 2_000, 3) if args.quick else (300 << 20, 20_000, 5)
+    work = tempfile.mkdtemp(prefix="bench-engines-")
+    registry = start_registry(os.path.join(work, "registry"))
+    os.makedirs(os.path.join(work, "dockerd"))
+    try:
+        daemon = start_dockerd(os.path.join(work, "dockerd"))
+    except _pytest.outcomes.OutcomeException as exc:
+        sys.exit(f"dockerd: {exc}")
+    try:
+        layout = os.path.join(work, "image")
+        build_image(layout, big, small)
+        ref = f"{registry.host}/bench/engines:latest"
+        push(layout, ref)
+        daemon.pull(ref)
+        os.environ["DOCKER_HOST"] = f"unix://{daemon.socket}"
+        times: dict[str, list[float]] = {"peer": [], "export": [], "data root": [], "metadata": []}
+        saved = 0
+        for run in range(runs):
+            os.environ["IMGEXPLORE_CACHE"] = os.path.join(work, f"cache-{run}")
+            start = time.perf_counter()
+            saved = docker_save(daemon, ref)
+            times["peer"].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            entries = list_all(imgexplore.open_image(open_docker_daemon(ref, read_root=False)))
+            times["export"].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            list_all(imgexplore.open_image(f"docker-root:[{daemon.root}]{ref}"))
+            times["data root"].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            imgexplore.open_image(f"docker-root:[{daemon.root}]{ref}")
+            times["metadata"].append(time.perf_counter() - start)
+        medians = {name: statistics.median(values) for name, values in times.items()}
+        result = {
+            "quick": args.quick,
+            "image_bytes_saved": saved,
+            "entries": entries,
+            "median_s": medians,
+            "export_vs_docker_save": medians["export"] / medians["peer"],
+            "data_root_vs_docker_save": medians["data root"] / medians["peer"],
+            "metadata_open_ms": medians["metadata"] * 1000,
+        }
+        print(f"docker save: {saved / 1e6:.1f} MB in {medians['peer']:.2f} s (median of {runs})")
+        print(
+            f"docker-daemon: export + list {entries:,} entries: {medians['export']:.2f} s = {result['export_vs_docker_save']:.2f}x docker save"
+        )
+        print(
+            f"docker-root: rebuild + list: {medians['data root']:.2f} s = {result['data_root_vs_docker_save']:.2f}x docker save"
+        )
+        print(f"docker-root: open metadata only: {result['metadata_open_ms']:.1f} ms")
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(result, f, indent=2)
+    finally:
+        daemon.stop()
+        registry.stop()
+
+
+if __name__ == "__main__":
+    main()
