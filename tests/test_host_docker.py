@@ -665,3 +665,19 @@ def test_engines_lists_what_it_can_reach(pulled, tmp_path, capsys):
                  "--containerd-root", str(tmp_path / "y"), "--storage-root", str(tmp_path / "z")]) == 0  # fmt: skip
     out = capsys.readouterr().out
     assert "not reachable" in out and "no engine found here" in out
+
+
+def test_the_tar_size_is_read_without_decoding_the_records(pulled):
+    """docker-root describes each layer by the size of its tar, read from the tar-split file
+    by the records' lengths; it must equal the decoded records' and the rebuilt tar's."""
+    theirs, _, _ = pulled
+    layerdb = os.path.join(theirs, "image", "overlay2", "layerdb", "sha256")
+    for chain in os.listdir(layerdb):
+        path = os.path.join(layerdb, chain, "tar-split.json.gz")
+        size = tarsplit.file_tar_size(path)
+        assert size == tarsplit.tar_size(tarsplit.read(path))
+        rebuilt = io.BytesIO()
+        assert (
+            tarsplit.assemble(tarsplit.read(path), os.path.join(cache_dir(theirs, chain), "diff"), rebuilt)
+            == size
+        )

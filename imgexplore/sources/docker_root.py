@@ -140,7 +140,8 @@ class DockerRootSource(Source):
     def _rebuild_manifest(self) -> bytes:
         layers = []
         for diff_id, (chain_dir, _) in self._layers.items():
-            size = tarsplit.tar_size(self._records(chain_dir))
+            self._records(chain_dir)  # there, or a clear error
+            size = tarsplit.file_tar_size(os.path.join(chain_dir, "tar-split.json.gz"))
             layers.append({"mediaType": mt.DOCKER_LAYER_TAR, "size": size, "digest": diff_id})
         manifest = {
             "schemaVersion": 2,
