@@ -57,7 +57,7 @@ def main() -> None:
     from registry_server import start_registry
 
     import imgexplore
-    from imgexplore.sources.docker_daemon import open_docker_daemon
+    from imgexplore.opener import open_docker_daemon
     from imgexplore.transfer import push
 
     big, small, runs = (30 << 20, 2_000, 3) if args.quick else (300 << 20, 20_000, 5)

@@ -12,7 +12,8 @@ file trees — from a notebook or the command line.
 ['modified', 'deleted', 'deleted', 'deleted', 'deleted', 'deleted']
 """
 
-from .digest import chain_ids
+import importlib
+
 from .errors import (
     AccessDeniedError,
     ArchiveError,
@@ -29,6 +30,7 @@ from .errors import (
     LimitExceededError,
     ManifestError,
     MissingDependencyError,
+    MountError,
     NotFoundError,
     NotInImageError,
     OutputPathError,
@@ -40,13 +42,42 @@ from .errors import (
     UnsafePathError,
     UnsupportedMediaTypeError,
 )
-from .image import HistoryStep, Image, Layer
 from .ipython import install as _install_notebook_errors
-from .manifest import Descriptor, ImageManifest, IndexManifest, Schema1Manifest, parse_manifest
-from .opener import list_platforms, open_image, open_source
-from .platforms import Platform
-from .reference import Reference, parse_reference
-from .registry.options import RegistryOptions
+
+# The rest is imported on first use (PEP 562), so that ``imgexplore --help`` and the commands
+# that need no image model start without loading it.
+_LAZY = {
+    "chain_ids": "digest",
+    "HistoryStep": "image",
+    "Image": "image",
+    "Layer": "image",
+    "Descriptor": "manifest",
+    "ImageManifest": "manifest",
+    "IndexManifest": "manifest",
+    "Schema1Manifest": "manifest",
+    "parse_manifest": "manifest",
+    "list_platforms": "opener",
+    "open_image": "opener",
+    "open_source": "opener",
+    "Platform": "platforms",
+    "Reference": "reference",
+    "parse_reference": "reference",
+    "RegistryOptions": "registry.options",
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'imgexplore' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __version__ = "0.1.0"
 _install_notebook_errors()
@@ -74,6 +105,7 @@ __all__ = [
     "TarSplitError",
     "ManifestError",
     "MissingDependencyError",
+    "MountError",
     "NotFoundError",
     "NotInImageError",
     "OutputPathError",

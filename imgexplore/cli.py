@@ -12,8 +12,10 @@ FORMATS = ("table", "csv", "json")  # what imgexplore.output.render writes
 
 SOURCE_HELP = (
     "an OCI layout folder or tar (oci:PATH[:TAG]), a docker save tarball "
-    "(docker-archive:PATH[:TAG]), a saved manifest file (manifest:PATH), or a registry "
-    "reference such as docker.io/library/centos:7"
+    "(docker-archive:PATH[:TAG]), a saved manifest file (manifest:PATH), an image in a local "
+    "engine (docker-daemon:NAME, docker-root:[DIR]NAME, containerd:NAME, "
+    "containers-storage:[ROOT]NAME; see imgexplore engines), or a registry reference such as "
+    "docker.io/library/centos:7"
 )
 
 

@@ -73,6 +73,11 @@ class TarSplitError(ImgExploreError):
     matches its record."""
 
 
+class MountError(ImgExploreError):
+    """An overlay mount that cannot be described or made: no such layer directory, mount
+    data over a page, or the mount command failing."""
+
+
 class LimitExceededError(ImgExploreError):
     """Input went past a safety limit (size, depth, count); the message names the limit."""
 

@@ -78,8 +78,6 @@ def open_source(
 
         return ContainerdSource(text[len("containerd:") :])
     if text.startswith("docker-daemon:"):
-        from .sources.docker_daemon import open_docker_daemon
-
         return open_docker_daemon(text[len("docker-daemon:") :])
     if text.startswith("docker-root:"):
         from .sources.docker_root import DockerRootSource
@@ -117,6 +115,19 @@ def _split_tag(spec: str) -> tuple[str, str | None]:
         if char == ":" and i and i + 1 < len(spec) and os.path.exists(spec[:i]):
             return spec[:i], spec[i + 1 :]
     return spec, None
+
+
+def open_docker_daemon(name: str, host: str | None = None, *, read_root: bool = True) -> Source:
+    """The source for ``docker-daemon:NAME``: the daemon's data root read directly when it is
+    readable here (and ``read_root``), else the daemon's export (``docker save``), cached."""
+    from .sources.docker_daemon import daemon_image
+
+    found = daemon_image(name, host, read_root=read_root)
+    if isinstance(found, Source):
+        return found
+    source = _archive(str(found), None)
+    source.notes.append(f"exported once by the daemon (docker save) into {found}")
+    return source
 
 
 def _archive(path: str, tag: str | None) -> Source:

@@ -156,16 +156,18 @@ def test_no_bare_library_error_is_raised():
 
 
 def test_the_command_line_starts_light():
-    """``imgexplore --help`` and argument errors load neither pandas nor matplotlib nor the
-    HTTP stack (they cost ~0.6 s and ~120 MB before a command has even parsed its arguments)."""
+    """``imgexplore --help``, ``--version`` and argument errors load neither pandas nor
+    matplotlib nor the HTTP stack (they cost ~0.6 s and ~120 MB before a command has even
+    parsed its arguments), nor the image model (the package's top level loads it on use)."""
     import subprocess
     import sys
 
     code = (
         "import sys\nfrom imgexplore.cli import main\n"
-        "for argv in (['--help'], ['tree', 'x', '--layer', 'abc']):\n"
+        "for argv in (['--help'], ['--version'], ['tree', 'x', '--layer', 'abc']):\n"
         "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
-        "print(sorted(m for m in ('pandas', 'matplotlib', 'httpx', 'dask', 'pyarrow') if m in sys.modules), file=sys.stderr)"
+        "heavy = ('pandas', 'matplotlib', 'httpx', 'dask', 'pyarrow', 'imgexplore.image', 'imgexplore.opener')\n"
+        "print(sorted(m for m in heavy if m in sys.modules), file=sys.stderr)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PACKAGE.parent)
     assert out.stderr.strip().splitlines()[-1] == "[]"

@@ -608,7 +608,7 @@ def test_docker_root_errors_name_the_place_and_the_fix(pulled, tmp_path, isolate
 
 @pytest.mark.parametrize("read_root", [True, False], ids=["data root", "export"])
 def test_docker_daemon_opens_what_the_daemon_has(pulled, read_root, isolated_cache, monkeypatch):
-    from imgexplore.sources.docker_daemon import open_docker_daemon
+    from imgexplore.opener import open_docker_daemon
 
     daemon, ref = PULLED["daemon"], PULLED["refs"]["teaching"]
     monkeypatch.setenv("DOCKER_HOST", f"unix://{daemon.socket}")

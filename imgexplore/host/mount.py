@@ -14,7 +14,7 @@ import os
 import subprocess
 from dataclasses import dataclass
 
-from ..errors import ImgExploreError, MissingDependencyError
+from ..errors import MissingDependencyError, MountError
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def docker_mount(root: str | os.PathLike, cache_id: str, *, page_size: int | Non
     home = os.path.join(root, "overlay2")
     layer = os.path.join(home, cache_id)
     if not os.path.isdir(layer):
-        raise ImgExploreError(f"{layer}: no such layer directory")
+        raise MountError(f"{layer}: no such layer directory")
     lower_file = os.path.join(layer, "lower")
     lowers = open(lower_file).read().split(":") if os.path.exists(lower_file) else []
     page_size = page_size or _page_size()
@@ -72,7 +72,7 @@ def docker_mount(root: str | os.PathLike, cache_id: str, *, page_size: int | Non
         return OverlayMount(absolute, merged)
     relative = options(os.path.join(cache_id, "diff"), os.path.join(cache_id, "work"), lowers)
     if len(relative) > page_size - 1:
-        raise ImgExploreError(
+        raise MountError(
             f"cannot mount layer {cache_id}: its mount data ({len(relative)} bytes) exceeds a page"
         )
     return OverlayMount(relative, os.path.join(cache_id, "merged"), cwd=home)
@@ -89,7 +89,7 @@ def mount(spec: OverlayMount, target: str | None = None, *, read_only: bool = Fa
     except FileNotFoundError as exc:
         raise MissingDependencyError("mounting needs util-linux's mount command") from exc
     if done.returncode != 0:
-        raise ImgExploreError(f"mount -t overlay failed: {done.stderr.strip() or done.returncode}")
+        raise MountError(f"mount -t overlay failed: {done.stderr.strip() or done.returncode}")
     return target
 
 

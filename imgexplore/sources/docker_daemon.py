@@ -12,6 +12,7 @@ daemon with the containerd image store exports an OCI layout, which is read as o
 from __future__ import annotations
 
 import os
+import pathlib
 import urllib.parse
 
 import httpx
@@ -67,9 +68,10 @@ def engine_get(client: httpx.Client, path: str, what: str, where: str):
     return answer.json()
 
 
-def open_docker_daemon(name: str, host: str | None = None, *, read_root: bool = True) -> Source:
-    """The :class:`Source` for ``docker-daemon:NAME``: the data root read directly when
-    possible (and ``read_root``), else the daemon's export, cached by image id."""
+def daemon_image(name: str, host: str | None = None, *, read_root: bool = True) -> Source | pathlib.Path:
+    """Where ``docker-daemon:NAME`` is read from: a :class:`Source` on the daemon's data root
+    when it is readable here (and ``read_root``), else the path of the daemon's export, made
+    once into the cache under the image id (the opener reads it as the archive it is)."""
     what = f"docker-daemon:{name}"
     if not name:
         raise SourceError("docker-daemon: name an image, as in docker-daemon:alpine:3.19")
@@ -101,8 +103,4 @@ def open_docker_daemon(name: str, host: str | None = None, *, read_root: bool = 
                     raise SourceError(f"{what}: the daemon would not export it ({answer.status_code})")
                 for chunk in answer.iter_bytes(1 << 20):
                     out.write(chunk)
-    from ..opener import _archive
-
-    source = _archive(str(path), None)
-    source.notes.append(f"exported once by the daemon (docker save) into {path}")
-    return source
+    return path
