@@ -27,6 +27,19 @@ def render(table, fmt: str, **options) -> str:
     return render_table(table, fmt, **options)
 
 
+class Streamed:
+    """A table a command hands back to be written a chunk at a time (CSV, JSON) rather than
+    built into one string: a 200,000-entry file tree as JSON is hundreds of megabytes."""
+
+    def __init__(self, table, fmt: str):
+        self.table, self.fmt = table, fmt
+
+    def write(self, out) -> None:
+        from .output import write
+
+        write(self.table, self.fmt, out)
+
+
 def octal_modes(table):
     from .output import octal_modes as in_octal
 
@@ -151,6 +164,8 @@ def cmd_tree(args: argparse.Namespace) -> str:
         table = table[(table["path"] == prefix) | table["path"].str.startswith(prefix + "/")]
     if args.format == "table" and not args.wide:
         table = table.drop(columns=[c for c in ("sha256",) if c in table])
+    if args.format in ("csv", "json"):
+        return Streamed(_table_view(table, args.format), args.format)
     return render(_table_view(table, args.format), args.format, wide=args.wide, max_text=100)
 
 
@@ -790,7 +805,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("imgexplore: interrupted", file=sys.stderr)
         return 130
     try:
-        if text:
+        if isinstance(text, Streamed):
+            text.write(sys.stdout)
+        elif text:
             print(text)
         sys.stdout.flush()
     except BrokenPipeError:  # e.g. piped into head

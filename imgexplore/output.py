@@ -60,6 +60,28 @@ def render(table: pd.DataFrame, fmt: str, *, wide: bool = False, max_text: int =
     return text_table(shown)
 
 
+def write(table: pd.DataFrame, fmt: str, out, *, chunk_rows: int = 20_000) -> None:
+    """Write ``table`` as CSV or JSON to the text stream ``out`` a chunk of rows at a time:
+    the same bytes as ``render(table, fmt) + "\\n"``, without the whole text in memory."""
+    if fmt == "csv":
+        table.to_csv(out, index=False, chunksize=chunk_rows)
+        return
+    if fmt != "json":
+        out.write(render(table, fmt) + "\n")
+        return
+    if table.empty:
+        out.write("[]\n")
+        return
+    out.write("[\n")
+    for start in range(0, len(table), chunk_rows):
+        rows = records(table.iloc[start : start + chunk_rows])
+        text = ",\n".join(
+            "  " + json.dumps(row, indent=2, ensure_ascii=False).replace("\n", "\n  ") for row in rows
+        )
+        out.write(("" if start == 0 else ",\n") + text)
+    out.write("\n]\n")
+
+
 def text_table(table: pd.DataFrame, gap: str = "  ") -> str:
     """A plain aligned table: numbers right-aligned, text left-aligned, missing values '-'."""
     if table.empty:

@@ -243,3 +243,29 @@ def test_library_functions_check_their_arguments(data_dir):
         read_file(image, b"etc/motd")
     with pytest.raises(imgexplore.InvalidArgumentError, match="a layer number is an int"):
         image.files().merged("2")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_tree_output_is_streamed_byte_for_byte(fmt, tmp_path, capsys):
+    """CSV and JSON are written a chunk of rows at a time: the same bytes as the whole text
+    rendered at once, for names with commas, quotes, newlines and bytes that are not UTF-8."""
+    from tarmaker import tar_bytes, write_layout
+
+    from imgexplore.output import render, write
+
+    names = ["a,b.txt", 'quo"te', "new\nline", "caf\udce9", "plain/ok.txt"]
+    layout = write_layout(
+        tmp_path / "oci",
+        [tar_bytes([{"name": n, "data": n.encode("utf-8", "surrogateescape")} for n in names])],
+    )
+    import imgexplore
+    from imgexplore.cli import main
+
+    files = imgexplore.open_image(layout).files()
+    for table in (files.all_layers(), files.merged()):
+        streamed = io.StringIO()
+        write(table, fmt, streamed, chunk_rows=2)  # several chunks
+        assert streamed.getvalue() == render(table, fmt) + "\n"
+    assert main(["tree", layout, "--layer", "all", "--format", fmt]) == 0
+    out = capsys.readouterr().out
+    assert "a,b.txt" in out and ("caf\\xe9" if fmt == "csv" else "caf\\\\xe9") in out  # JSON doubles the backslash
