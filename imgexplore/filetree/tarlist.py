@@ -459,6 +459,23 @@ class _FastRun:
 _WALK = struct.Struct("124x11sx20xc")
 
 
+def marker_columns(paths: list[str], *, any_marker: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """For each path, what it deletes if it is a whiteout (``dir/.wh.name`` → ``dir/name``)
+    and whether it is an opaque marker (``dir/.wh..wh..opq``)."""
+    whiteouts = np.full(len(paths), None, dtype=object)
+    opaque = np.zeros(len(paths), dtype=bool)
+    if any_marker:
+        for row, name in enumerate(paths):
+            if WHITEOUT_PREFIX not in name:
+                continue
+            base = name.rpartition("/")[2]
+            if base == OPAQUE_MARKER:
+                opaque[row] = True
+            elif base.startswith(WHITEOUT_PREFIX):
+                whiteouts[row] = name[: len(name) - len(base)] + base[len(WHITEOUT_PREFIX) :]
+    return whiteouts, opaque
+
+
 def _check_header(header: bytes, offset: int) -> None:
     """Raise a clear error if one header's checksum is wrong (used when a header looks odd)."""
     stored = _number(header[148:156], "checksum", offset)
@@ -622,17 +639,7 @@ def _decode_headers(headers: bytearray, offsets, overrides, hashes) -> dict[str,
             else p
             for p in paths
         ]
-    whiteouts = np.full(n, None, dtype=object)
-    opaque = np.zeros(n, dtype=bool)
-    if WHITEOUT_PREFIX in joined:
-        for row, name in enumerate(paths):
-            if WHITEOUT_PREFIX not in name:
-                continue
-            base = name.rpartition("/")[2]
-            if base == OPAQUE_MARKER:
-                opaque[row] = True
-            elif base.startswith(WHITEOUT_PREFIX):
-                whiteouts[row] = name[: len(name) - len(base)] + base[len(WHITEOUT_PREFIX) :]
+    whiteouts, opaque = marker_columns(paths, any_marker=WHITEOUT_PREFIX in joined)
     sizes = np.where(types == "file", sizes, 0)
     return {
         "path": np.array(paths, dtype=object),

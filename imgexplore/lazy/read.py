@@ -1,0 +1,100 @@
+"""Which lazy format a layer is in, and its TOC, read with Range requests only."""
+
+from __future__ import annotations
+
+import hashlib
+
+from .. import mediatypes as mt
+from ..errors import ManifestError
+from ..image import Layer
+from .formats import POSITION_ANNOTATIONS, estargz_toc, zstd_toc
+from .ranges import RangeReader
+from .toc import Toc, parse_entries
+
+TOC_DIGEST = "containerd.io/snapshot/stargz/toc.digest"
+UNCOMPRESSED_SIZE = "io.containers.estargz.uncompressed-size"
+ZSTD_CHECKSUMS = (
+    "io.github.containers.zstd-chunked.manifest-checksum",
+    "io.containers.zstd-chunked.manifest-checksum",
+)
+
+
+def lazy_format(layer: Layer) -> str | None:
+    """``estargz``, ``zstd:chunked`` or None, from the layer's media type and annotations
+    (what a lazy-pulling snapshotter looks at before reading anything)."""
+    annotations = layer.annotations or {}
+    if any(key in annotations for key in (*POSITION_ANNOTATIONS, *ZSTD_CHECKSUMS)):
+        return "zstd:chunked"
+    if TOC_DIGEST in annotations:
+        compression = mt.layer_compression_from_media_type(layer.media_type)
+        return "zstd:chunked" if compression == "zstd" else "estargz"
+    return None
+
+
+def read_toc(layer: Layer, fmt: str | None = None) -> Toc:
+    """The layer's TOC, read from its end with Range requests (footer, then TOC), checked
+    against the layer's annotations (TOC digest, zstd:chunked checksum). ``fmt`` forces a
+    format when the annotations say nothing (an eStargz made without them)."""
+    fmt = fmt or lazy_format(layer)
+    what = f"layer {layer.index} ({layer.digest[:19]})"
+    if fmt is None:
+        raise ManifestError(
+            f"{what}: not a lazy layer (no eStargz or zstd:chunked annotations); pass fmt= to try anyway"
+        )
+    if layer.size < 0:
+        raise ManifestError(f"{what}: its size is unknown, so its end cannot be found")
+    reader = RangeReader(layer._source(), layer.digest, layer.size)
+    annotations = layer.annotations or {}
+    if fmt == "estargz":
+        raw, location = estargz_toc(reader, what)
+    elif fmt == "zstd:chunked":
+        raw, location = zstd_toc(reader, annotations, what)
+    else:
+        raise ManifestError(f"{what}: unknown lazy format {fmt!r}")
+    entries, _ = parse_entries(raw, what)
+    toc = Toc(
+        fmt, layer.digest, layer.size, raw, location.offset, location.length, entries, list(reader.requests)
+    )
+    _check(toc, annotations, reader, location, what)
+    _check_offsets(toc, what)
+    return toc
+
+
+def _check(toc: Toc, annotations: dict, reader: RangeReader, location, what: str) -> None:
+    """Each annotation that says something about the TOC must agree with what was read."""
+    if TOC_DIGEST in annotations:
+        computed = "sha256:" + hashlib.sha256(toc.raw).hexdigest()
+        toc.checks[TOC_DIGEST] = computed == annotations[TOC_DIGEST]
+        if not toc.checks[TOC_DIGEST]:
+            raise ManifestError(
+                f"{what}: the TOC read hashes to {computed}, the annotation says {annotations[TOC_DIGEST]}"
+            )
+    for key in ZSTD_CHECKSUMS:
+        if key in annotations:
+            compressed = reader.read(
+                location.offset, location.length, limit=location.length, what=f"{what}: TOC"
+            )
+            reader.requests.pop()  # the same bytes as before: no new request is needed for it
+            computed = "sha256:" + hashlib.sha256(compressed).hexdigest()
+            toc.checks[key] = computed == annotations[key]
+            if not toc.checks[key]:
+                raise ManifestError(
+                    f"{what}: the compressed TOC hashes to {computed}, the annotation says {annotations[key]}"
+                )
+
+
+def _check_offsets(toc: Toc, what: str) -> None:
+    """Every piece of file data must start inside the blob, before the TOC, in order."""
+    data = toc.entries[toc.entries["chunk_size"] > 0]
+    if not len(data):
+        return
+    offsets = data["offset"].to_numpy()
+    if (offsets >= toc.toc_offset).any():
+        bad = data.loc[data["offset"] >= toc.toc_offset].iloc[0]
+        raise ManifestError(
+            f"{what}: TOC entry {bad['path']} points at {bad['offset']}, past the TOC's start ({toc.toc_offset})"
+        )
+    if (offsets[1:] < offsets[:-1]).any():
+        raise ManifestError(
+            f"{what}: the TOC's data offsets go backwards: pieces overlap or are out of order"
+        )
