@@ -226,14 +226,19 @@ class Image:
         _assign_chain_ids(self.layers)
         return result
 
-    def files(self, *, cache: bool = True, hash_files: bool = True, progress: bool = False):
+    def files(
+        self, *, cache: bool = True, hash_files: bool = True, progress: bool = False, toc_only: bool = False
+    ):
         """The file-tree views (:class:`~imgexplore.filetree.ImageFiles`); layer blobs are read
-        on first use and their tables cached by diff_id."""
+        on first use and their tables cached by diff_id. ``toc_only``: from the layers' lazy-pull
+        TOCs (eStargz, zstd:chunked) alone, read with Range requests, no layer downloaded."""
         from .filetree import ImageFiles  # the file-tree code (numpy, pandas) only when asked for
 
-        key = (cache, hash_files)
+        key = (cache, hash_files, toc_only)
         if self._files is None or self._files_key != key:
-            self._files = ImageFiles(self, cache=cache, hash_files=hash_files, progress=progress)
+            self._files = ImageFiles(
+                self, cache=cache, hash_files=hash_files, progress=progress, toc_only=toc_only
+            )
             self._files_key = key
         return self._files
 

@@ -5,11 +5,11 @@
 #   skopeo            the peer of the pull benchmark
 #   openssl, apache2-utils  keys for schema 1 signing, bcrypt htpasswd files
 #   chromium          the browser the notebook widget test drives (with Playwright)
-#   docker.io, containerd, podman, tar-split, busybox-static  real engines whose stores and containers
+#   docker.io, containerd, podman, tar-split, busybox-static, stargz-snapshotter  real engines whose stores and containers (and ctr-remote, which makes eStargz and zstd:chunked images)
 #                     `imgexplore host` is checked against, the reference tar-split assembler,
 #                     and a static busybox for an image that can run
 set -euo pipefail
-packages=(tar gzip zstd docker-registry skopeo openssl apache2-utils chromium docker.io containerd podman tar-split busybox-static)
+packages=(tar gzip zstd docker-registry skopeo openssl apache2-utils chromium docker.io containerd podman tar-split busybox-static stargz-snapshotter)
 if [ $# -gt 0 ]; then packages=("$@"); fi  # or only the packages named
 
 missing=()

@@ -42,8 +42,15 @@ class Registry:
 
 
 def start_registry(
-    workdir: str, *, auth_yaml: str = "", tls: tuple[str, str] | None = None, schema1: bool = True
+    workdir: str,
+    *,
+    auth_yaml: str = "",
+    tls: tuple[str, str] | None = None,
+    schema1: bool = True,
+    access_log: bool = False,
 ) -> Registry:
+    """Debian's docker-registry on 127.0.0.1 with its storage in ``workdir``; with
+    ``access_log`` every request is logged to ``workdir/registry.log`` (what a test counts)."""
     if not os.path.exists(REGISTRY_BINARY):
         pytest.skip(
             "docker-registry is not installed (apt-get install docker-registry; scripts/system-packages.sh)"
@@ -64,7 +71,7 @@ def start_registry(
 log:
   level: error
   accesslog:
-    disabled: true
+    disabled: {"false" if access_log else "true"}
 storage:
   filesystem:
     rootdirectory: {storage}

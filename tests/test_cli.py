@@ -268,4 +268,6 @@ def test_tree_output_is_streamed_byte_for_byte(fmt, tmp_path, capsys):
         assert streamed.getvalue() == render(table, fmt) + "\n"
     assert main(["tree", layout, "--layer", "all", "--format", fmt]) == 0
     out = capsys.readouterr().out
-    assert "a,b.txt" in out and ("caf\\xe9" if fmt == "csv" else "caf\\\\xe9") in out  # JSON doubles the backslash
+    assert (
+        "a,b.txt" in out and ("caf\\xe9" if fmt == "csv" else "caf\\\\xe9") in out
+    )  # JSON doubles the backslash

@@ -24,9 +24,16 @@ class ImageFiles:
     tables cached by diff_id) the first time a view needs them."""
 
     def __init__(
-        self, image: Image, *, cache: TreeCache | bool = True, hash_files: bool = True, progress: bool = False
+        self,
+        image: Image,
+        *,
+        cache: TreeCache | bool = True,
+        hash_files: bool = True,
+        progress: bool = False,
+        toc_only: bool = False,
     ):
         self.image = image
+        self._toc_only = toc_only
         self._cache = cache
         self._hash_files = hash_files
         self._progress = progress
@@ -56,11 +63,26 @@ class ImageFiles:
                 layers = tqdm(layers, desc="listing layers", unit="layer")
             tables = []
             for layer in layers:
-                tables.append(layer_table(layer, cache=self._cache, hash_files=self._hash_files))
+                tables.append(self._table(layer))
                 if on_layer is not None:
                     on_layer(len(tables), len(self.image.layers))
             self._tables = tables
         return self._tables
+
+    def _table(self, layer) -> pd.DataFrame:
+        if not self._toc_only:
+            return layer_table(layer, cache=self._cache, hash_files=self._hash_files)
+        from ..lazy import lazy_format, read_toc
+        from ..lazy.toc import toc_file_table
+
+        if lazy_format(layer) is None:
+            from ..errors import InvalidArgumentError
+
+            raise InvalidArgumentError(
+                f"layer {layer.index} ({layer.digest[:19]}) has no lazy-pull TOC (eStargz or zstd:chunked): "
+                "toc_only needs one in every layer"
+            )
+        return toc_file_table(read_toc(layer))
 
     def layer(self, index: int) -> pd.DataFrame:
         """The entries of one layer's tar, whiteout markers included."""

@@ -55,8 +55,9 @@ def estargz_footer(footer: bytes, what: str) -> int:
     return int(match.group(1), 16)
 
 
-def estargz_toc(reader: RangeReader, what: str) -> tuple[bytes, TocLocation]:
-    """(the TOC's JSON, where it lies) of an eStargz layer: two Range requests at most."""
+def estargz_toc(reader: RangeReader, what: str) -> tuple[bytes, bytes, TocLocation]:
+    """(the TOC's JSON, its compressed bytes, where they lie) of an eStargz layer: two Range
+    requests at most."""
     footer = reader.tail(ESTARGZ_FOOTER, what=f"{what}: footer")
     try:
         offset = estargz_footer(footer, what)
@@ -81,7 +82,7 @@ def estargz_toc(reader: RangeReader, what: str) -> tuple[bytes, TocLocation]:
             raw = tar.extractfile(member).read()
     except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
         raise ManifestError(f"{what}: the TOC member does not decompress to a tar ({exc})") from None
-    return raw, TocLocation(offset, end - offset, len(raw))
+    return raw, compressed, TocLocation(offset, end - offset, len(raw))
 
 
 def _bounded_gunzip(data: bytes, limit: int, what: str) -> bytes:
@@ -120,8 +121,9 @@ def zstd_footer(footer: bytes, what: str) -> TocLocation:
     raise ManifestError(f"{what}: no zstd:chunked footer at the end of the blob")
 
 
-def zstd_toc(reader: RangeReader, annotations: dict[str, str], what: str) -> tuple[bytes, TocLocation]:
-    """(the TOC's JSON, where it lies) of a zstd:chunked layer."""
+def zstd_toc(reader: RangeReader, annotations: dict[str, str], what: str) -> tuple[bytes, bytes, TocLocation]:
+    """(the TOC's JSON, its compressed bytes, where they lie) of a zstd:chunked layer: one
+    Range request with the position annotation, two without."""
     location = zstd_position(annotations)
     if location is None:
         location = zstd_footer(reader.tail(ZSTD_FOOTER, what=f"{what}: footer"), what)
@@ -146,4 +148,4 @@ def zstd_toc(reader: RangeReader, annotations: dict[str, str], what: str) -> tup
         raise ManifestError(
             f"{what}: the TOC decompresses to {len(raw)} bytes, not the {location.ulength} recorded"
         )
-    return raw, location
+    return raw, compressed, location

@@ -1,0 +1,203 @@
+"""Lazy-pulling formats on real images made by real tools: the teaching image converted to
+eStargz and to zstd:chunked by Debian's stargz-snapshotter (`ctr-remote image convert`, on a
+containerd the tests start), pushed to a loopback registry whose access log counts every
+request. The TOC is read with Range requests only; every piece's digest is checked against
+the bytes at its offset; TOC-only file tables equal the tables listed from the whole layer."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import re
+import shutil
+import struct
+
+import pytest
+from engines import start_containerd
+from registry_server import start_registry
+
+import imgexplore
+from imgexplore.errors import LimitExceededError, ManifestError
+from imgexplore.filetree.tarlist import COLUMNS
+from imgexplore.lazy import lazy_format, read_toc
+from imgexplore.lazy.plan import fetch_plan, verify_pieces
+from imgexplore.lazy.toc import toc_file_table
+from imgexplore.transfer import push
+
+ROOT = __import__("conftest").ROOT
+
+
+@pytest.fixture(scope="module")
+def lazy_images(tmp_path_factory):
+    if shutil.which("ctr-remote") is None:
+        pytest.skip("Debian's stargz-snapshotter (ctr-remote) is not installed (scripts/system-packages.sh)")
+    registry = start_registry(str(tmp_path_factory.mktemp("lazy-registry")), access_log=True)
+    daemon = start_containerd(str(tmp_path_factory.mktemp("lazy-containerd")))
+    try:
+        plain = f"{registry.host}/lazy/teaching:gzip"
+        push(str(ROOT / "data" / "teaching" / "oci"), plain)
+        daemon.ctr("images", "pull", "--plain-http", plain)
+        refs = {"gzip": plain}
+        for fmt, flag in (("estargz", "--estargz"), ("zstd:chunked", "--zstdchunked")):
+            ref = f"{registry.host}/lazy/teaching:{fmt.replace(':', '-')}"
+            remote = ["ctr-remote", "--address", daemon.socket]
+            for args in (
+                ["image", "convert", flag, "--oci", plain, ref],
+                ["images", "push", "--plain-http", ref],
+            ):
+                done = __import__("subprocess").run([*remote, *args], capture_output=True, text=True)
+                assert done.returncode == 0, done.stderr
+            refs[fmt] = ref
+        yield registry, refs
+    finally:
+        daemon.stop()
+        registry.stop()
+
+
+def range_requests(registry, digest: str) -> int:
+    """GETs of that blob the registry logged with 206 Partial Content."""
+    log = open(f"{registry.root}/registry.log", errors="replace").read()
+    return len(re.findall(rf'"GET /v2/[^ ]*/blobs/{digest} HTTP/[0-9.]+" 206 ', log))
+
+
+@pytest.mark.parametrize("fmt", ["estargz", "zstd:chunked"])
+def test_the_toc_is_read_with_range_requests_only(lazy_images, fmt, isolated_cache):
+    registry, refs = lazy_images
+    image = imgexplore.open_image(refs[fmt])
+    for layer in image.layers:
+        assert lazy_format(layer) == fmt
+        toc = read_toc(layer)
+        assert toc.checks and all(toc.checks.values())  # TOC digest (and zstd checksum) agree
+        assert len(toc.requests) <= 2 and range_requests(registry, layer.digest) == len(toc.requests) <= 3
+        assert toc.landmark == ".no.prefetch.landmark" and toc.prefetch() == []
+    cached = {path.name for path in isolated_cache.rglob("blobs/sha256/*")}
+    assert cached and not cached & {layer.digest[7:] for layer in image.layers}  # manifest, config: no layer
+
+
+@pytest.mark.parametrize("fmt", ["estargz", "zstd:chunked"])
+def test_every_piece_holds_what_its_toc_entry_says(lazy_images, fmt, isolated_cache):
+    image = imgexplore.open_image(lazy_images[1][fmt])
+    checked = 0
+    for layer in image.layers:
+        toc = read_toc(layer)
+        with layer.open_blob() as blob:
+            pieces = verify_pieces(toc, blob.read())
+        assert pieces["ok"].all(), pieces[~pieces["ok"]]
+        checked += len(pieces)
+    assert checked == 22 + 6  # the regular files with contents (8+4+6+1+1+2) and one landmark per layer
+
+
+@pytest.mark.parametrize("fmt", ["estargz", "zstd:chunked"])
+def test_toc_only_file_tables_equal_the_full_layer_tables(lazy_images, fmt, isolated_cache):
+    image = imgexplore.open_image(lazy_images[1][fmt])
+    full = image.files(cache=False).tables
+    for layer in image.layers:
+        from_toc = toc_file_table(read_toc(layer))
+        assert (
+            from_toc[COLUMNS]
+            .astype(str)
+            .equals(full[layer.index][COLUMNS].reset_index(drop=True).astype(str))
+        )
+    # and the image's merged view from TOCs alone is the plain gzip image's, landmarks aside
+    plain = imgexplore.open_image(lazy_images[1]["gzip"]).files().merged()
+    lazy = image.files(toc_only=True).merged()
+    extra = {".no.prefetch.landmark", "stargz.index.json"}
+    columns = ["path", "type", "size", "mode", "sha256", "linkname"]
+    assert (
+        lazy.loc[~lazy["path"].isin(extra), columns]
+        .reset_index(drop=True)
+        .equals(plain[columns].reset_index(drop=True))
+    )
+
+
+def test_what_reading_some_files_costs(lazy_images, isolated_cache):
+    image = imgexplore.open_image(lazy_images[1]["estargz"])
+    toc = read_toc(image.layers[0])
+    per_file, summary = fetch_plan(toc, ["bin/sh", "etc/motd", "usr/bin/env"])
+    assert list(per_file["path"]) == ["bin/sh", "etc/motd", "usr/bin/env"]
+    assert summary["toc_requests"] == 2 and summary["data_requests"] <= 3
+    assert summary["lazy_bytes"] < summary["layer_bytes"]
+    assert summary["lazy_bytes"] == summary["toc_bytes"] + summary["data_bytes"]
+
+
+# -- hostile TOCs ---------------------------------------------------------------------------------
+
+
+def _estargz_layout(tmp_path, toc_json: bytes, footer_offset: int | None = None, annotations=None):
+    """A one-layer OCI layout whose layer ends in an eStargz TOC member and footer."""
+    from tarmaker import write_layout
+
+    body = gzip.compress(b"\0" * 1024)
+    toc_tar = io.BytesIO()
+    import tarfile
+
+    with tarfile.open(fileobj=toc_tar, mode="w") as tar:
+        info = tarfile.TarInfo("stargz.index.json")
+        info.size = len(toc_json)
+        tar.addfile(info, io.BytesIO(toc_json))
+    toc_member = gzip.compress(toc_tar.getvalue())
+    offset = len(body) if footer_offset is None else footer_offset
+    extra = b"SG" + struct.pack("<H", 22) + b"%016xSTARGZ" % offset
+    footer = (
+        b"\x1f\x8b\x08\x04\0\0\0\0\0\xff"
+        + struct.pack("<H", len(extra))
+        + extra
+        + b"\x01\0\0\xff\xff"
+        + b"\0" * 8
+    )
+    blob = body + toc_member + footer
+    layout = write_layout(tmp_path / "oci", [blob], compress=lambda b: b)
+    image = imgexplore.open_image(layout)
+    layer = image.layers[0]
+    layer.annotations = dict(annotations or {})
+    return layer
+
+
+@pytest.mark.parametrize(
+    ("toc", "footer_offset", "error", "message"),
+    [
+        (
+            b'{"entries":[{"name":"a","type":"reg","size":5,"offset":999999,"chunkDigest":"sha256:00"}]}',
+            None,
+            ManifestError,
+            "past the TOC's start",
+        ),
+        (
+            b'{"entries":[{"name":"a","type":"reg","size":5,"offset":20},{"name":"b","type":"reg","size":5,"offset":10}]}',
+            None,
+            ManifestError,
+            "go backwards",
+        ),
+        (b'{"entries":[]}', 10_000_000, ManifestError, "outside the blob"),
+        (b'{"entries": "nope"}', None, ManifestError, "not a JSON object with an entries list"),
+        (b'{"entries":[{"name":"a","type":"reg","size":-1}]}', None, ManifestError, "bad size"),
+    ],
+    ids=[
+        "offset past the end",
+        "overlapping pieces",
+        "footer outside the blob",
+        "not a TOC",
+        "negative size",
+    ],
+)
+def test_hostile_tocs_end_in_one_clear_error(tmp_path, toc, footer_offset, error, message):
+    layer = _estargz_layout(tmp_path, toc, footer_offset)
+    with pytest.raises(error, match=message):
+        read_toc(layer, "estargz")
+
+
+def test_a_toc_that_does_not_match_its_annotation(tmp_path):
+    layer = _estargz_layout(
+        tmp_path,
+        b'{"entries":[]}',
+        annotations={"containerd.io/snapshot/stargz/toc.digest": "sha256:" + "0" * 64},
+    )
+    with pytest.raises(ManifestError, match="the annotation says sha256:0000"):
+        read_toc(layer)
+
+
+def test_a_huge_claimed_toc_is_refused_before_it_is_read(tmp_path):
+    layer = _estargz_layout(tmp_path, b'{"entries":[]}')
+    layer.annotations = {"io.github.containers.zstd-chunked.manifest-position": f"0:10:{1 << 30}:1"}
+    with pytest.raises(LimitExceededError, match="over the limit"):
+        read_toc(layer, "zstd:chunked")
