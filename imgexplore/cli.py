@@ -148,7 +148,7 @@ TREE_COLUMNS = [
 
 def cmd_tree(args: argparse.Namespace) -> str:
     image = _open(args)
-    files = image.files(progress=args.progress)
+    files = image.files(progress=args.progress, toc_only=args.toc_only)
     layer = None if args.layer in (None, "all") else args.layer
     if args.changes:
         table = files.changes(layer)
@@ -308,6 +308,45 @@ def _host_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="add to a root that already holds a store")
     p.add_argument("--platform", help="os/arch[/variant] of multi-platform images")
     _tls_options(p)
+
+
+def cmd_lazy(args: argparse.Namespace) -> str:
+    from .lazy import read_toc
+    from .lazy.summary import lazy_layers
+
+    image = _open(args)
+    if args.toc is not None:
+        layer = image.layers[_checked_layer(image, args.toc)]
+        toc = read_toc(layer)
+        head = (
+            f"layer {layer.index}: {toc.format}, TOC at {toc.toc_offset:,} ({toc.toc_length:,} bytes compressed, "
+            f"{len(toc.raw):,} as JSON), read in {len(toc.requests)} request(s); landmark {toc.landmark or 'none'}"
+        )
+        return head + "\n" + render(toc.entries, args.format, wide=args.wide)
+    table = lazy_layers(image, args.paths)
+    if args.figure:
+        from .viz import lazyplots, plots
+
+        plots.save(
+            lazyplots.lazy_cost(table),
+            args.figure.rsplit(".", 1)[0],
+            formats=(args.figure.rsplit(".", 1)[-1],),
+        )
+    return render(table, args.format, wide=args.wide)
+
+
+def _checked_layer(image, index: int) -> int:
+    if not 0 <= index < len(image.layers):
+        raise UsageError(f"--toc {index}: the image has layers 0..{len(image.layers) - 1}")
+    return index
+
+
+def _lazy_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--paths", nargs="+", metavar="PATH", help="files to read (default: each layer's prefetch list)"
+    )
+    p.add_argument("--toc", type=int, metavar="LAYER", help="print this layer's TOC entries instead")
+    p.add_argument("--figure", metavar="FILE.png", help="also draw what a lazy pull fetches, per layer")
 
 
 def cmd_engines(args: argparse.Namespace) -> str:
@@ -597,6 +636,11 @@ def _tree_options(p: argparse.ArgumentParser) -> None:
         help="added / modified / deleted paths of --layer (or of every layer)",
     )
     p.add_argument("--path", help="only entries at or below this path")
+    p.add_argument(
+        "--toc-only",
+        action="store_true",
+        help="from the layers' lazy-pull TOCs (eStargz, zstd:chunked) alone: Range requests, no layer download",
+    )
 
 
 def _lineage_options(p: argparse.ArgumentParser) -> None:
@@ -727,6 +771,13 @@ COMMANDS: list[tuple[str, str, Callable, dict | None, Callable | None]] = [
         _cache_parser,
     ),
     ("dag", "the layer DAG of one image, or of several merged by chain id", cmd_dag, None, _dag_parser),
+    (
+        "lazy",
+        "lazy-pull formats (eStargz, zstd:chunked): TOC costs and the bytes reading some files needs",
+        cmd_lazy,
+        {},
+        _lazy_options,
+    ),
     (
         "engines",
         "the container engines on this machine and what imgexplore can read of them",

@@ -201,3 +201,44 @@ def test_a_huge_claimed_toc_is_refused_before_it_is_read(tmp_path):
     layer.annotations = {"io.github.containers.zstd-chunked.manifest-position": f"0:10:{1 << 30}:1"}
     with pytest.raises(LimitExceededError, match="over the limit"):
         read_toc(layer, "zstd:chunked")
+
+
+# -- the bundled lazy images, offline ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("tag", ["estargz", "zstd-chunked"])
+def test_the_bundled_lazy_images_read_offline(data_dir, tag, tmp_path, capsys):
+    """data/lazy/oci holds the teaching image as ctr-remote converted it: the same files."""
+    from imgexplore.cli import main
+
+    image = imgexplore.open_image(f"{data_dir}/lazy/oci:{tag}")
+    plain = imgexplore.open_image(data_dir / "teaching" / "oci").files().merged()
+    merged = image.files(toc_only=True).merged()
+    columns = ["path", "type", "size", "mode", "sha256", "linkname"]
+    kept = ~merged["path"].isin([".no.prefetch.landmark", "stargz.index.json"])
+    assert merged.loc[kept, columns].reset_index(drop=True).equals(plain[columns].reset_index(drop=True))
+    assert (
+        main(
+            [
+                "lazy",
+                f"{data_dir}/lazy/oci:{tag}",
+                "--paths",
+                "app/bin/server",
+                "--figure",
+                str(tmp_path / "f.png"),
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "layer  format" in out and (tmp_path / "f.png").stat().st_size > 5000
+    assert main(["tree", f"{data_dir}/lazy/oci:{tag}", "--toc-only", "--format", "csv"]) == 0
+    assert "app/bin/server" in capsys.readouterr().out
+
+
+def test_a_plain_image_has_no_toc(data_dir):
+    image = imgexplore.open_image(data_dir / "teaching" / "oci")
+    with pytest.raises(ManifestError, match="not a lazy layer"):
+        read_toc(image.layers[0])
+    with pytest.raises(imgexplore.InvalidArgumentError, match="has no lazy-pull TOC"):
+        image.files(toc_only=True).merged()

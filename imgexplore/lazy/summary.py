@@ -1,0 +1,47 @@
+"""An image's layers as a lazy puller sees them: one row per layer with its format, what its
+TOC costs and what reading chosen files costs, against pulling the layer whole."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pandas as pd
+
+from ..image import Image
+from .plan import fetch_plan
+from .read import lazy_format, read_toc
+
+COLUMNS = [
+    "layer", "format", "layer_bytes", "toc_requests", "toc_bytes", "files", "data_requests", "data_bytes",
+    "lazy_bytes", "fraction_of_layer",
+]  # fmt: skip
+
+
+def lazy_layers(image: Image, paths: Iterable[str] | None = None) -> pd.DataFrame:
+    """For each layer: the format (or none), the blob's size, the TOC's requests and bytes,
+    and the requests and bytes that reading ``paths`` needs (default: the prefetch list the
+    layer records). A path is read from the layer a container sees it in (the merged view,
+    from the TOCs), not from the lower copies it hides. ``fraction_of_layer`` is what a lazy
+    pull of those files fetches out of the whole blob; a layer with no TOC is pulled whole."""
+    by_layer: dict[int, list[str]] | None = None
+    if paths is not None:
+        merged = image.files(toc_only=True).merged()
+        seen_in = dict(zip(merged["path"], merged["layer"], strict=True))
+        by_layer = {}
+        for path in paths:
+            if path.strip("/") in seen_in:
+                by_layer.setdefault(int(seen_in[path.strip("/")]), []).append(path.strip("/"))
+    rows = []
+    for layer in image.layers:
+        fmt = lazy_format(layer)
+        if fmt is None:
+            rows.append({"layer": layer.index, "format": "none (pulled whole)", "layer_bytes": layer.size,
+                         "toc_requests": 0, "toc_bytes": 0, "files": 0, "data_requests": 1,
+                         "data_bytes": layer.size, "lazy_bytes": layer.size, "fraction_of_layer": 1.0})  # fmt: skip
+            continue
+        toc = read_toc(layer)
+        wanted = by_layer.get(layer.index, []) if by_layer is not None else toc.prefetch()
+        _, summary = fetch_plan(toc, wanted)
+        rows.append({"layer": layer.index, **{key: summary[key] for key in COLUMNS[1:] if key in summary},
+                     "format": fmt})  # fmt: skip
+    return pd.DataFrame(rows, columns=COLUMNS)
