@@ -16,12 +16,24 @@ import pytest
 
 
 @dataclass
-class Dockerd:
-    root: str  # --data-root
+class Daemon:
+    """A daemon the tests started: its root, socket, process and log."""
+
+    root: str
     socket: str
     process: subprocess.Popen
     log: str
 
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+
+
+class Dockerd(Daemon):
     def api(self) -> httpx.Client:
         """The Engine API over the daemon's unix socket."""
         return httpx.Client(
@@ -66,14 +78,6 @@ class Dockerd:
         with self.api() as api:
             return api.get(f"/containers/{container}/json").json()
 
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
-
 
 def start_dockerd(workdir: str) -> Dockerd:
     """Debian's dockerd (overlay2) with everything of its own under ``workdir``; no bridge, no
@@ -114,13 +118,7 @@ def start_dockerd(workdir: str) -> Dockerd:
         pytest.fail("dockerd did not start:\n" + f.read()[-3000:])
 
 
-@dataclass
-class Containerd:
-    root: str
-    socket: str
-    process: subprocess.Popen
-    log: str
-
+class Containerd(Daemon):
     def ctr(self, *args: str) -> str:
         """``ctr`` against this daemon (namespace default)."""
         done = subprocess.run(
@@ -147,14 +145,6 @@ class Containerd:
             key, kind = fields[0], fields[-1]
             found[key] = (fields[1] if len(fields) == 3 else "", kind)
         return found
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
 
 
 def start_containerd(workdir: str) -> Containerd:

@@ -30,9 +30,8 @@ import pandas as pd
 
 from ..errors import InvalidArgumentError
 from ..image import Image
-from ..manifest import Schema1Manifest
 from ..reference import Reference, looks_like_reference, parse_reference
-from .files import mkdir, prepare_root, stage_layers, write
+from .files import begin_store, mkdir, stage_layers, write
 from .unpack import is_privileged, unpack
 
 CONTENT = "io.containerd.content.v1.content"
@@ -88,20 +87,10 @@ def write_containerd_store(
     ``root``, as ``ctr -n NAMESPACE images pull`` of each would (one platform each). Layers
     are decompressed and checked before anything is written; shared layers are written once."""
     root = os.fspath(root)
-    names = list(names) if names is not None else [None] * len(images)
-    if len(names) != len(images):
-        raise InvalidArgumentError("give one name (or None) per image")
-    for image in images:
-        if isinstance(image.manifest, Schema1Manifest):
-            raise InvalidArgumentError(
-                f"{image.name or image.source.location} is a schema 1 image: containerd converts those "
-                "on pull, which imgexplore does not compute; use the schema 2 or OCI form"
-            )
     privileged = is_privileged() if privileged is None else privileged
-    fresh = prepare_root(root, force)
-    for relative, mode in SKELETON.items():
-        if not os.path.isdir(os.path.join(root, relative)):
-            mkdir(os.path.join(root, relative), mode)
+    names, fresh = begin_store(
+        images, root, names, force=force, skeleton=SKELETON, schema1="containerd converts those on pull"
+    )
     tmp = os.path.join(root, CONTENT, "ingest")
     meta = _metadata(root)
     space = meta["namespaces"].setdefault(namespace, {"images": {}, "content": {}, "snapshots": {}})

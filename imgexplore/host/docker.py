@@ -22,11 +22,10 @@ import pandas as pd
 
 from ..errors import InvalidArgumentError
 from ..image import Image
-from ..manifest import Schema1Manifest
 from ..reference import DEFAULT_REGISTRY, Reference, looks_like_reference, parse_reference
 from . import tarsplit
+from .files import begin_store, stage_layers
 from .files import mkdir as _mkdir
-from .files import prepare_root, stage_layers
 from .files import write as _write
 from .ids import IdSource
 from .unpack import is_privileged, unpack
@@ -162,21 +161,16 @@ def write_docker_store(
     new or empty unless ``force``. ``seed`` makes the random cache-ids and links reproducible.
     """
     root = os.fspath(root)
-    names = list(names) if names is not None else [None] * len(images)
-    if len(names) != len(images):
-        raise InvalidArgumentError("give one name (or None) per image")
-    for image in images:
-        if isinstance(image.manifest, Schema1Manifest):
-            raise InvalidArgumentError(
-                f"{image.name or image.source.location} is a schema 1 image: Docker makes a config of its "
-                "own for those, which imgexplore does not compute; use the schema 2 or OCI form"
-            )
     privileged = is_privileged() if privileged is None else privileged
-    fresh = prepare_root(root, force)
+    names, fresh = begin_store(
+        images,
+        root,
+        names,
+        force=force,
+        skeleton=SKELETON,
+        schema1="Docker makes a config of its own for those",
+    )
     base = os.path.join(root, IMAGE_DIR)
-    for relative, mode in SKELETON.items():
-        if not os.path.isdir(os.path.join(root, relative)):
-            _mkdir(os.path.join(root, relative), mode)
     tmp = os.path.join(base, "layerdb", "tmp")
     ids = IdSource(seed)
     staged: dict[str, str] = {}  # chain id -> temporary tar

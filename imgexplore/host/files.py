@@ -42,6 +42,38 @@ def prepare_root(root: str, force: bool) -> bool:
     return fresh
 
 
+def begin_store(
+    images: Sequence,
+    root: str,
+    names: Sequence[str | None] | None,
+    *,
+    force: bool,
+    skeleton: dict[str, int],
+    schema1: str,
+) -> tuple[list[str | None], bool]:
+    """What every store writer does first: one name (or None) per image, no schema 1 image
+    (``schema1`` says what the engine would do with one), a root that may be written, and
+    the directories the engine makes before any pull. Returns (names, whether the root was
+    new or empty)."""
+    from ..errors import InvalidArgumentError
+    from ..manifest import Schema1Manifest
+
+    names = list(names) if names is not None else [None] * len(images)
+    if len(names) != len(images):
+        raise InvalidArgumentError("give one name (or None) per image")
+    for image in images:
+        if isinstance(image.manifest, Schema1Manifest):
+            raise InvalidArgumentError(
+                f"{image.name or image.source.location} is a schema 1 image: {schema1}, which imgexplore "
+                "does not compute; use the schema 2 or OCI form"
+            )
+    fresh = prepare_root(root, force)
+    for relative, mode in skeleton.items():
+        if not os.path.isdir(os.path.join(root, relative)):
+            mkdir(os.path.join(root, relative), mode)
+    return names, fresh
+
+
 def stage_layer(layer, tmp: str) -> str:
     """Decompress a layer into a temporary tar in ``tmp`` (inside the store being written),
     checking its diff_id on the way. Returns the temporary file's path."""
