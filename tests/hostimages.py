@@ -39,18 +39,20 @@ def derived_image(folder) -> str:
     return write_layout(folder / "oci", [*base, own])
 
 
-def busybox_image(folder) -> str:
-    """One layer: a static busybox as /bin/sh, and a file for the container to delete."""
+def busybox_layer_entries() -> list[dict]:
+    """A static busybox as /bin/sh, and /etc/motd and /etc/issue to read or change."""
     with open(BUSYBOX, "rb") as f:
         binary = f.read()
-    layer = tar_bytes(
-        [
-            {"name": "bin/", "type": "dir"},
-            {"name": "bin/busybox", "data": binary, "mode": 0o755},
-            {"name": "bin/sh", "type": "symlink", "linkname": "busybox"},
-            {"name": "etc/", "type": "dir"},
-            {"name": "etc/motd", "data": b"welcome\n"},
-            {"name": "etc/issue", "data": b"imgexplore test image\n"},
-        ]
-    )
-    return write_layout(folder / "oci", [layer])
+    return [
+        {"name": "bin/", "type": "dir"},
+        {"name": "bin/busybox", "data": binary, "mode": 0o755},
+        {"name": "bin/sh", "type": "symlink", "linkname": "busybox"},
+        {"name": "etc/", "type": "dir"},
+        {"name": "etc/motd", "data": b"welcome\n"},
+        {"name": "etc/issue", "data": b"imgexplore test image\n"},
+    ]
+
+
+def busybox_image(folder) -> str:
+    """One layer: a static busybox as /bin/sh, and files for the container to read or change."""
+    return write_layout(folder / "oci", [tar_bytes(busybox_layer_entries())])

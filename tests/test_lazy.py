@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import re
 import shutil
 import struct
+import subprocess
 
 import pytest
 from engines import start_containerd
+from hostimages import BUSYBOX
 from registry_server import start_registry
 
 import imgexplore
@@ -45,13 +48,45 @@ def lazy_images(tmp_path_factory):
                 ["image", "convert", flag, "--oci", plain, ref],
                 ["images", "push", "--plain-http", ref],
             ):
-                done = __import__("subprocess").run([*remote, *args], capture_output=True, text=True)
+                done = subprocess.run([*remote, *args], capture_output=True, text=True)
                 assert done.returncode == 0, done.stderr
             refs[fmt] = ref
+        if os.path.exists(BUSYBOX):  # an image that can run: ctr-remote optimize records what a start reads
+            refs["optimized"] = optimized_image(tmp_path_factory, registry, daemon)
         yield registry, refs
     finally:
         daemon.stop()
         registry.stop()
+
+
+def optimized_image(tmp_path_factory, registry, daemon) -> str:
+    """A static busybox, a small file the start reads and 2 MB it never reads, as eStargz
+    optimized by `ctr-remote image optimize` running `cat /etc/motd` in a real container."""
+    import random
+
+    from hostimages import busybox_layer_entries
+    from tarmaker import tar_bytes, write_layout
+
+    unused = random.Random(7).randbytes(2_000_000)
+    layer = tar_bytes(
+        [
+            *busybox_layer_entries(),
+            {"name": "srv/", "type": "dir"},
+            {"name": "srv/unused.bin", "data": unused},
+        ]
+    )
+    plain = f"{registry.host}/lazy/busybox:plain"
+    push(write_layout(tmp_path_factory.mktemp("busybox") / "oci", [layer]), plain)
+    daemon.ctr("images", "pull", "--plain-http", plain)
+    ref = f"{registry.host}/lazy/busybox:optimized"
+    remote = ["ctr-remote", "--address", daemon.socket]
+    for args in (
+        ["image", "optimize", "--oci", '--entrypoint=["/bin/sh", "-c", "cat /etc/motd"]', plain, ref],
+        ["images", "push", "--plain-http", ref],
+    ):
+        done = subprocess.run([*remote, *args], capture_output=True, text=True, timeout=180)
+        assert done.returncode == 0, done.stderr
+    return ref
 
 
 def range_requests(registry, digest: str) -> int:
@@ -242,3 +277,24 @@ def test_a_plain_image_has_no_toc(data_dir):
         read_toc(image.layers[0])
     with pytest.raises(imgexplore.InvalidArgumentError, match="has no lazy-pull TOC"):
         image.files(toc_only=True).merged()
+
+
+def test_what_a_start_reads_of_a_pull(lazy_images, isolated_cache):
+    """Slacker's question on an image at hand: `ctr-remote image optimize` ran the image and
+    recorded the files its start read (the prefetch list, before .prefetch.landmark); a lazy
+    start fetches the TOC and those files' pieces, not the 2 MB the start never reads."""
+    from imgexplore.lazy.summary import lazy_layers
+
+    if "optimized" not in lazy_images[1]:
+        pytest.skip("Debian's busybox-static is not installed: no image that can run")
+    image = imgexplore.open_image(lazy_images[1]["optimized"])
+    toc = read_toc(image.layers[0])
+    assert toc.landmark == ".prefetch.landmark"
+    prefetch = set(toc.prefetch())
+    assert {"bin/busybox", "etc/motd"} <= prefetch and "srv/unused.bin" not in prefetch
+    (row,) = lazy_layers(image).itertuples()
+    _, plan = fetch_plan(toc, toc.prefetch())
+    assert row.lazy_bytes == plan["toc_bytes"] + plan["data_bytes"]
+    unused = toc.entries.loc[toc.entries["path"] == "srv/unused.bin", "size"].sum()
+    assert row.layer_bytes - row.lazy_bytes > unused * 0.9  # the unused file's compressed bytes stay behind
+    assert row.fraction_of_layer < 0.5
