@@ -174,3 +174,21 @@ def test_one_scan_per_dataset_and_leftovers_cleared(data_dir, tmp_path, isolated
     assert report.images_done == 1 and report.errors == 0
     assert not leftover.exists()
     assert load(out)["images"]["spec"].tolist() == [spec]
+
+
+def test_local_workers_keep_glibcs_adaptive_mmap_threshold():
+    """distributed starts workers with MALLOC_TRIM_THRESHOLD_ set, which pins glibc's mmap
+    threshold: every 1 MiB read buffer became a fresh mmap and a big layer listed ~2-3x slower
+    in a worker than in a plain process. The corpus's own cluster leaves it unset."""
+    import os
+
+    from imgexplore.corpus.scan import _client
+
+    client, owned = _client(None, None, 1)
+    try:
+        assert owned
+        assert set(client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_")).values()) == {None}
+    finally:
+        cluster = client.cluster
+        client.close()
+        cluster.close()

@@ -230,17 +230,24 @@ class ScanReport:
 def _client(client, scheduler: str | None, workers: int | None):
     if client is not None:
         return client, False
+    import dask
     from distributed import Client, LocalCluster
 
     if scheduler:
         return Client(scheduler), True
-    cluster = LocalCluster(
-        n_workers=workers or os.cpu_count() or 1,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        host="127.0.0.1",
-    )
+    # distributed starts workers with MALLOC_TRIM_THRESHOLD_=65536; any value set there turns
+    # off glibc's adaptive mmap threshold, so every 1 MiB read buffer becomes a fresh mmap and
+    # listing a big layer in a worker ran 3x slower than in a plain process
+    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
+    environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+        cluster = LocalCluster(
+            n_workers=workers or os.cpu_count() or 1,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            host="127.0.0.1",
+        )
     return Client(cluster), True
 
 
