@@ -499,6 +499,7 @@ def cmd_corpus_scan(args: argparse.Namespace) -> str:
         progress=None if not args.quiet else False,
         workers_write=True if args.workers_write else None,
         registry=_registry_options(args),
+        toc_only=args.toc_only,
     )
     lines = [
         f"images: {report.images_done} scanned, {report.images_skipped} already done; "
@@ -533,6 +534,11 @@ def _corpus_parser(p: argparse.ArgumentParser) -> None:
     )
     s.add_argument("--files", action="store_true", help="also index every unique layer's files")
     s.add_argument("--hash-files", action="store_true", help="with --files, a sha256 of each regular file")
+    s.add_argument(
+        "--toc-only",
+        action="store_true",
+        help="with --files, index eStargz and zstd:chunked layers from their TOCs (Range requests, no download)",
+    )
     s.add_argument("--platform", help="os/arch[/variant] for multi-platform images")
     s.add_argument("--scheduler", help="address of an existing Dask scheduler (default: a local cluster)")
     s.add_argument(

@@ -298,3 +298,24 @@ def test_what_a_start_reads_of_a_pull(lazy_images, isolated_cache):
     unused = toc.entries.loc[toc.entries["path"] == "srv/unused.bin", "size"].sum()
     assert row.layer_bytes - row.lazy_bytes > unused * 0.9  # the unused file's compressed bytes stay behind
     assert row.fraction_of_layer < 0.5
+
+
+def test_the_corpus_indexes_lazy_layers_from_their_tocs(lazy_images, tmp_path, isolated_cache):
+    """A corpus scan with toc_only: the lazy images' files (and content hashes, for
+    file-level dedup) come from their TOCs; no lazy layer is downloaded."""
+    from imgexplore import corpus
+
+    _, refs = lazy_images
+    specs = [refs["estargz"], refs["zstd:chunked"]]
+    report = corpus.scan(
+        specs, tmp_path / "ds", files=True, hash_files=True, toc_only=True, workers=1, progress=False
+    )
+    assert report.errors == 0 and report.layers_indexed == 12
+    tables = corpus.load(tmp_path / "ds")
+    files = tables["files"]
+    plain = imgexplore.open_image(ROOT / "data" / "teaching" / "oci").files().all_layers()
+    server = files.loc[files["path"] == "app/bin/server", "sha256"].dropna().unique()
+    assert set(server) == set(plain.loc[plain["path"] == "app/bin/server", "sha256"])
+    cached = {path.name for path in isolated_cache.rglob("blobs/sha256/*")}
+    lazy_layers = {layer.digest[7:] for spec in specs for layer in imgexplore.open_image(spec).layers}
+    assert not cached & lazy_layers  # indexed from TOCs: no layer blob in the cache

@@ -164,6 +164,19 @@ def image_metadata(
     }
 
 
+def _toc_table(layer):
+    """The layer's file table from its lazy-pull TOC, or None if it has none."""
+    from ..lazy import lazy_format, read_toc
+    from ..lazy.toc import toc_file_table
+
+    if lazy_format(layer) is None:
+        return None
+    toc = read_toc(layer)
+    table = toc_file_table(toc)
+    table.attrs.update(diff_id=layer.diff_id, tar_size=-1)  # the tar itself was never read
+    return table
+
+
 def index_layer(
     spec: str,
     digest: str,
@@ -171,10 +184,13 @@ def index_layer(
     platform: str | None = None,
     out: str | None = None,
     registry: RegistryOptions | None = None,
+    toc_only: bool = False,
 ) -> dict:
     """The file table of one layer (found through an image that uses it), reduced to the
     corpus columns; or an errors row. With ``out`` the table is written into the dataset
-    there (by the worker) and only its size comes back."""
+    there (by the worker) and only its size comes back. With ``toc_only`` a lazy layer
+    (eStargz, zstd:chunked) is indexed from its TOC, read with Range requests, without
+    downloading it; other layers are listed whole."""
     from ..errors import ImgExploreError
     from ..filetree.layertable import layer_table
     from ..opener import open_image
@@ -182,7 +198,9 @@ def index_layer(
     try:
         image = open_image(spec, platform, registry=registry)
         layer = next(layer for layer in image.layers if layer.digest == digest)
-        table = layer_table(layer, hash_files=hash_files)
+        table = _toc_table(layer) if toc_only else None
+        if table is None:
+            table = layer_table(layer, hash_files=hash_files)
     except (ImgExploreError, StopIteration) as exc:
         return {
             "errors": pd.DataFrame(
@@ -264,6 +282,7 @@ def scan(
     progress: bool | None = None,
     workers_write: bool | None = None,
     registry: RegistryOptions | None = None,
+    toc_only: bool = False,
 ) -> ScanReport:
     """Scan images into the dataset at ``out`` (see the module docstring). A Dask ``client``
     may be given; else ``scheduler`` (an address) is used, else a LocalCluster of
@@ -274,7 +293,8 @@ def scan(
     be visible to every worker: the default is True for the local cluster started here,
     False for a given ``client`` or ``scheduler`` (pass True when they share a filesystem).
 
-    ``registry`` (a :class:`~imgexplore.RegistryOptions`) travels to every worker."""
+    ``registry`` (a :class:`~imgexplore.RegistryOptions`) travels to every worker. With
+    ``toc_only``, lazy layers (eStargz, zstd:chunked) are indexed from their TOCs alone."""
     out = os.fspath(out)
     if workers_write is None:
         workers_write = client is None and not scheduler
@@ -291,11 +311,23 @@ def scan(
             progress,
             workers_write,
             registry,
+            toc_only,
         )
 
 
 def _scan_locked(
-    specs, out, files, hash_files, platform, client, scheduler, workers, progress, workers_write, registry
+    specs,
+    out,
+    files,
+    hash_files,
+    platform,
+    client,
+    scheduler,
+    workers,
+    progress,
+    workers_write,
+    registry,
+    toc_only,
 ) -> ScanReport:
     from distributed import as_completed
 
@@ -324,7 +356,9 @@ def _scan_locked(
             bar.update(1)
         bar.close()
         if files:
-            _index_layers(out, dask_client, hash_files, platform, progress, report, workers_write, registry)
+            _index_layers(
+                out, dask_client, hash_files, platform, progress, report, workers_write, registry, toc_only
+            )
     finally:
         if owned:
             cluster = getattr(dask_client, "cluster", None)
@@ -352,7 +386,15 @@ def _store_image(out: str, spec: str, result: dict, report: ScanReport) -> None:
 
 
 def _index_layers(
-    out: str, client, hash_files: bool, platform, progress, report: ScanReport, workers_write: bool, registry
+    out: str,
+    client,
+    hash_files: bool,
+    platform,
+    progress,
+    report: ScanReport,
+    workers_write: bool,
+    registry,
+    toc_only: bool = False,
 ) -> None:
     from distributed import as_completed
 
@@ -374,6 +416,7 @@ def _index_layers(
         hash_files=hash_files,
         platform=platform,
         registry=registry,
+        toc_only=toc_only,
         out=out if workers_write else None,
         key=[f"files-{_layer_key(d)}" for _, d in todo],
         pure=False,
