@@ -157,3 +157,54 @@ def test_containerd_source_names_its_namespace_and_digests(pulled, isolated_cach
     monkeypatch.setenv("IMGEXPLORE_CONTAINERD_ROOT", str(ours) + "-missing")
     with pytest.raises(imgexplore.SourceError, match="--containerd-root or IMGEXPLORE_CONTAINERD_ROOT"):
         imgexplore.open_image(f"containerd:{PULLED_REFS[0]}")
+
+
+def test_the_written_snapshots_mount_as_the_merged_view(tmp_path, data_dir):
+    """containerd's snapshots of the teaching image, mounted read-only by the kernel with the
+    options containerd would use, show the merged view path by path. (Unlike Docker's store,
+    no directory differs: containerd gives an implied directory its lower one's mode.)"""
+    if os.geteuid() != 0:
+        pytest.skip("mounting overlayfs needs root")
+    import hashlib
+    import stat
+    import subprocess
+
+    image = imgexplore.open_image(data_dir / "teaching" / "oci")
+    store = write_containerd_store([image], tmp_path / "root")
+    top = store.snapshots.iloc[-1]
+    lowers = containerd_mount(tmp_path / "root", top.key).split("lowerdir=")[1]
+    target = tmp_path / "mnt"
+    target.mkdir()
+    subprocess.run(
+        ["mount", "-t", "overlay", "overlay", "-o", f"lowerdir={lowers},ro", str(target)], check=True
+    )
+    try:
+        seen = {}
+        for parent, dirs, names in os.walk(target):
+            for name in dirs + names:
+                path = os.path.join(parent, name)
+                info = os.lstat(path)
+                kind = (
+                    "dir"
+                    if stat.S_ISDIR(info.st_mode)
+                    else "symlink"
+                    if stat.S_ISLNK(info.st_mode)
+                    else "file"
+                )
+                digest = hashlib.sha256(open(path, "rb").read()).hexdigest() if kind == "file" else None
+                seen[os.path.relpath(path, target)] = (kind, stat.S_IMODE(info.st_mode), digest)
+    finally:
+        subprocess.run(["umount", str(target)], check=True)
+    merged = image.files().merged()
+    expected = {
+        row.path: (
+            "file" if row.type == "hardlink" else row.type,
+            row.mode,
+            row.sha256 if row.type == "file" else None,
+        )
+        for row in merged.itertuples()
+    }
+    for path in merged.loc[merged["type"] == "hardlink", "path"]:  # the target's inode on disk
+        assert seen.pop(path)[0] == "file"
+        expected.pop(path)
+    assert seen == expected

@@ -106,7 +106,12 @@ class ImageFiles:
     def merged(self, upto: int | None = None) -> pd.DataFrame:
         """The filesystem after layer ``upto`` (default: the whole image). Shared between
         callers: copy it before changing it in place. Built from the nearest view below it
-        that is still at hand, one layer at a time."""
+        that is still at hand, one layer at a time.
+
+        A directory a layer only implies (it writes ``tmp/x`` with no ``tmp/`` entry) keeps
+        the entry of the layer below, as a container on containerd sees it; Docker's overlay2
+        recreates such a directory 0755 root in that layer, so there its mode can differ
+        (both checked against the kernel's overlay mount in the tests)."""
         top = len(self.tables) - 1 if upto is None else self._check(upto)
         if top in self._merged:
             self._merged.move_to_end(top)
