@@ -44,4 +44,6 @@ def lazy_layers(image: Image, paths: Iterable[str] | None = None) -> pd.DataFram
         _, summary = fetch_plan(toc, wanted)
         rows.append({"layer": layer.index, **{key: summary[key] for key in COLUMNS[1:] if key in summary},
                      "format": fmt})  # fmt: skip
-    return pd.DataFrame(rows, columns=COLUMNS)
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    table["fraction_of_layer"] = table["fraction_of_layer"].round(4)  # a share, to 0.01 %
+    return table
