@@ -159,6 +159,9 @@ def write_docker_store(
     Every layer is decompressed, checked against its diff_id and checked for safety (no path
     outside its directory, no device nodes) before anything else is written; ``root`` must be
     new or empty unless ``force``. ``seed`` makes the random cache-ids and links reproducible.
+    Layers are staged as uncompressed tars inside the root's own ``layerdb/tmp`` (as Docker
+    stages them), so the root needs room for them until they are unpacked. A failure in a
+    new or empty root leaves it empty; with ``force`` the layers already complete stay.
     """
     root = os.fspath(root)
     privileged = is_privileged() if privileged is None else privileged
