@@ -49,8 +49,13 @@ def main() -> None:
         shutil.rmtree(out, ignore_errors=True)
         for tag, flag in (("estargz", "--estargz"), ("zstd-chunked", "--zstdchunked")):
             ref = f"{registry.host}/lesson/teaching:{tag}"
-            for command in (["image", "convert", flag, "--oci", plain, ref], ["images", "push", "--plain-http", ref]):
-                subprocess.run(["ctr-remote", "--address", daemon.socket, *command], check=True, capture_output=True)
+            for command in (
+                ["image", "convert", flag, "--oci", plain, ref],
+                ["images", "push", "--plain-http", ref],
+            ):
+                subprocess.run(
+                    ["ctr-remote", "--address", daemon.socket, *command], check=True, capture_output=True
+                )
             pull(ref, out)
         index_path = os.path.join(out, "index.json")
         with open(index_path) as f:
