@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
 from .. import mediatypes as mt
 from ..errors import ManifestError
-from ..image import Layer
 from .formats import POSITION_ANNOTATIONS, estargz_toc, zstd_toc
 from .ranges import RangeReader
 from .toc import Toc, parse_entries
+
+if TYPE_CHECKING:
+    from ..image import Layer
 
 TOC_DIGEST = "containerd.io/snapshot/stargz/toc.digest"
 UNCOMPRESSED_SIZE = "io.containers.estargz.uncompressed-size"

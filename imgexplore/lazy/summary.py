@@ -4,12 +4,15 @@ TOC costs and what reading chosen files costs, against pulling the layer whole."
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from ..image import Image
 from .plan import fetch_plan
 from .read import lazy_format, read_toc
+
+if TYPE_CHECKING:
+    from ..image import Image
 
 COLUMNS = [
     "layer", "format", "layer_bytes", "toc_requests", "toc_bytes", "files", "data_requests", "data_bytes",
