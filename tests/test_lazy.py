@@ -24,6 +24,7 @@ from imgexplore.errors import LimitExceededError, ManifestError
 from imgexplore.filetree.tarlist import COLUMNS
 from imgexplore.lazy import lazy_format, read_toc
 from imgexplore.lazy.plan import fetch_plan, verify_pieces
+from imgexplore.lazy.read import check_uncompressed_size
 from imgexplore.lazy.toc import toc_file_table
 from imgexplore.transfer import push
 
@@ -118,6 +119,7 @@ def test_every_piece_holds_what_its_toc_entry_says(lazy_images, fmt, isolated_ca
         with layer.open_blob() as blob:
             pieces = verify_pieces(toc, blob.read())
         assert pieces["ok"].all(), pieces[~pieces["ok"]]
+        assert check_uncompressed_size(layer) is True  # the annotation, against the whole layer
         checked += len(pieces)
     assert checked == 22 + 6  # the regular files with contents (8+4+6+1+1+2) and one landmark per layer
 

@@ -97,3 +97,17 @@ def _check_offsets(toc: Toc, what: str) -> None:
         raise ManifestError(
             f"{what}: the TOC's data offsets go backwards: pieces overlap or are out of order"
         )
+
+
+def check_uncompressed_size(layer: Layer) -> bool | None:
+    """Whether the layer decompresses to the size its ``io.containers.estargz.uncompressed-size``
+    annotation records (None without the annotation). Reads the whole layer: the one check
+    here that a TOC alone cannot answer."""
+    recorded = (layer.annotations or {}).get(UNCOMPRESSED_SIZE)
+    if recorded is None:
+        return None
+    total = 0
+    with layer.open_tar() as stream:
+        while chunk := stream.read(1 << 20):
+            total += len(chunk)
+    return str(total) == str(recorded).strip()
