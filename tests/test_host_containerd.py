@@ -10,7 +10,7 @@ import os
 import pytest
 from engines import start_containerd
 from hostimages import derived_image
-from test_host_docker import snapshot
+from test_host_docker import expected_tree, mounted_tree, snapshot
 
 import imgexplore
 from imgexplore.host.containerd import CONTENT, containerd_mount, snapshot_dir, write_containerd_store
@@ -165,8 +165,6 @@ def test_the_written_snapshots_mount_as_the_merged_view(tmp_path, data_dir):
     no directory differs: containerd gives an implied directory its lower one's mode.)"""
     if os.geteuid() != 0:
         pytest.skip("mounting overlayfs needs root")
-    import hashlib
-    import stat
     import subprocess
 
     image = imgexplore.open_image(data_dir / "teaching" / "oci")
@@ -179,31 +177,11 @@ def test_the_written_snapshots_mount_as_the_merged_view(tmp_path, data_dir):
         ["mount", "-t", "overlay", "overlay", "-o", f"lowerdir={lowers},ro", str(target)], check=True
     )
     try:
-        seen = {}
-        for parent, dirs, names in os.walk(target):
-            for name in dirs + names:
-                path = os.path.join(parent, name)
-                info = os.lstat(path)
-                kind = (
-                    "dir"
-                    if stat.S_ISDIR(info.st_mode)
-                    else "symlink"
-                    if stat.S_ISLNK(info.st_mode)
-                    else "file"
-                )
-                digest = hashlib.sha256(open(path, "rb").read()).hexdigest() if kind == "file" else None
-                seen[os.path.relpath(path, target)] = (kind, stat.S_IMODE(info.st_mode), digest)
+        seen = mounted_tree(str(target))
     finally:
         subprocess.run(["umount", str(target)], check=True)
     merged = image.files().merged()
-    expected = {
-        row.path: (
-            "file" if row.type == "hardlink" else row.type,
-            row.mode,
-            row.sha256 if row.type == "file" else None,
-        )
-        for row in merged.itertuples()
-    }
+    expected = expected_tree(merged)
     for path in merged.loc[merged["type"] == "hardlink", "path"]:  # the target's inode on disk
         assert seen.pop(path)[0] == "file"
         expected.pop(path)

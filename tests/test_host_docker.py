@@ -423,42 +423,11 @@ def test_our_store_mounted_is_the_merged_view(tmp_path, data_dir):
     assert spec.options.startswith("lowerdir=" + str(tmp_path / "root" / "overlay2"))
     target = mount(spec, str(tmp_path / "mnt"), read_only=True)
     try:
-        seen = {}
-        for parent, dirs, files in os.walk(target):
-            for name in dirs + files:
-                path = os.path.join(parent, name)
-                info = os.lstat(path)
-                kind = (
-                    "dir"
-                    if stat.S_ISDIR(info.st_mode)
-                    else "symlink"
-                    if stat.S_ISLNK(info.st_mode)
-                    else "file"
-                )
-                digest = None
-                if kind == "file":
-                    with open(path, "rb") as f:
-                        digest = hashlib.sha256(f.read()).hexdigest()
-                seen[os.path.relpath(path, target)] = (
-                    kind,
-                    info.st_size if kind == "file" else 0,
-                    stat.S_IMODE(info.st_mode),
-                    os.readlink(path) if kind == "symlink" else "",
-                    digest,
-                )
+        seen = mounted_tree(target)
     finally:
         unmount(target)
     merged = image.files().merged()
-    expected = {}
-    for row in merged.itertuples():
-        kind = "file" if row.type == "hardlink" else row.type
-        expected[row.path] = (
-            kind,
-            row.size if kind == "file" else 0,
-            row.mode,
-            row.linkname if kind == "symlink" else "",
-            row.sha256 if kind == "file" else None,
-        )
+    expected = expected_tree(merged)
     # A layer that writes tmp/build/x without an entry for tmp/ makes Docker create tmp/ in
     # its diff as 0755 root (moby UnpackLayer), and overlayfs shows the topmost copy: such an
     # implied directory is 0755 in the container whatever mode the layer below gave it. (The
@@ -523,6 +492,45 @@ def test_a_container_on_our_store(tmp_path, data_dir):
 
 
 # -- docker-root: reading the store back -------------------------------------------------------
+
+
+def mounted_tree(target: str) -> dict:
+    """What a mount shows: path -> (kind, size, mode, link target, content sha256)."""
+    seen = {}
+    for parent, dirs, files in os.walk(target):
+        for name in dirs + files:
+            path = os.path.join(parent, name)
+            info = os.lstat(path)
+            kind = (
+                "dir" if stat.S_ISDIR(info.st_mode) else "symlink" if stat.S_ISLNK(info.st_mode) else "file"
+            )
+            digest = None
+            if kind == "file":
+                with open(path, "rb") as f:
+                    digest = hashlib.sha256(f.read()).hexdigest()
+            seen[os.path.relpath(path, target)] = (
+                kind,
+                info.st_size if kind == "file" else 0,
+                stat.S_IMODE(info.st_mode),
+                os.readlink(path) if kind == "symlink" else "",
+                digest,
+            )
+    return seen
+
+
+def expected_tree(merged) -> dict:
+    """The same from a merged view (a hardlink is a file on disk)."""
+    expected = {}
+    for row in merged.itertuples():
+        kind = "file" if row.type == "hardlink" else row.type
+        expected[row.path] = (
+            kind,
+            row.size if kind == "file" else 0,
+            row.mode,
+            row.linkname if kind == "symlink" else "",
+            row.sha256 if kind == "file" else None,
+        )
+    return expected
 
 
 def same_image(local, remote) -> None:
