@@ -298,75 +298,53 @@ def scan(
     out = os.fspath(out)
     if workers_write is None:
         workers_write = client is None and not scheduler
-    with _dataset_lock(out):
-        return _scan_locked(
-            specs,
-            out,
-            files,
-            hash_files,
-            platform,
-            client,
-            scheduler,
-            workers,
-            progress,
-            workers_write,
-            registry,
-            toc_only,
-        )
+    with _dataset_lock(out):  # one scan of a dataset at a time
+        from distributed import as_completed
 
-
-def _scan_locked(
-    specs,
-    out,
-    files,
-    hash_files,
-    platform,
-    client,
-    scheduler,
-    workers,
-    progress,
-    workers_write,
-    registry,
-    toc_only,
-) -> ScanReport:
-    from distributed import as_completed
-
-    started = time.perf_counter()
-    _remove_partials(out)
-    for table in TABLES:
-        os.makedirs(os.path.join(out, table), exist_ok=True)
-    specs = read_specs(specs)
-    report = ScanReport()
-    todo = [s for s in specs if not os.path.exists(_part(out, "images", _key(s)))]
-    report.images_skipped = len(specs) - len(todo)
-    dask_client, owned = _client(client, scheduler, workers)
-    bar = progress_bar(len(todo), "scanning images", enabled=progress, unit="image")
-    try:
-        futures = dask_client.map(
-            image_metadata,
-            todo,
-            platform=platform,
-            registry=registry,
-            key=[f"meta-{_key(s)}" for s in todo],
-            pure=False,
-        )
-        spec_of = {future.key: spec for future, spec in zip(futures, todo, strict=True)}
-        for future, result in as_completed(futures, with_results=True):
-            _store_image(out, spec_of[future.key], result, report)
-            bar.update(1)
-        bar.close()
-        if files:
-            _index_layers(
-                out, dask_client, hash_files, platform, progress, report, workers_write, registry, toc_only
+        started = time.perf_counter()
+        _remove_partials(out)
+        for table in TABLES:
+            os.makedirs(os.path.join(out, table), exist_ok=True)
+        specs = read_specs(specs)
+        report = ScanReport()
+        todo = [s for s in specs if not os.path.exists(_part(out, "images", _key(s)))]
+        report.images_skipped = len(specs) - len(todo)
+        dask_client, owned = _client(client, scheduler, workers)
+        bar = progress_bar(len(todo), "scanning images", enabled=progress, unit="image")
+        try:
+            futures = dask_client.map(
+                image_metadata,
+                todo,
+                platform=platform,
+                registry=registry,
+                key=[f"meta-{_key(s)}" for s in todo],
+                pure=False,
             )
-    finally:
-        if owned:
-            cluster = getattr(dask_client, "cluster", None)
-            dask_client.close()
-            if cluster is not None:
-                cluster.close()
-    report.seconds = time.perf_counter() - started
-    return report
+            spec_of = {future.key: spec for future, spec in zip(futures, todo, strict=True)}
+            for future, result in as_completed(futures, with_results=True):
+                _store_image(out, spec_of[future.key], result, report)
+                bar.update(1)
+            bar.close()
+            if files:
+                _index_layers(
+                    out,
+                    dask_client,
+                    hash_files,
+                    platform,
+                    progress,
+                    report,
+                    workers_write,
+                    registry,
+                    toc_only,
+                )
+        finally:
+            if owned:
+                cluster = getattr(dask_client, "cluster", None)
+                dask_client.close()
+                if cluster is not None:
+                    cluster.close()
+        report.seconds = time.perf_counter() - started
+        return report
 
 
 def _store_image(out: str, spec: str, result: dict, report: ScanReport) -> None:
