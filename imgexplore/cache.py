@@ -21,9 +21,11 @@ def cache_root() -> pathlib.Path:
 
 
 @contextlib.contextmanager
-def atomic_writer(path: str | os.PathLike) -> Iterator[BinaryIO]:
+def atomic_writer(path: str | os.PathLike, *, durable: bool = True) -> Iterator[BinaryIO]:
     """Write to a temporary file beside ``path`` and rename it into place only if the block
-    finishes; on any error the temporary file is removed and ``path`` is untouched."""
+    finishes; on any error the temporary file is removed and ``path`` is untouched. With
+    ``durable`` the data reaches the disk before the rename (fsync); without, a crash may
+    leave a short file, which readers that verify digests catch and remake."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
@@ -31,7 +33,8 @@ def atomic_writer(path: str | os.PathLike) -> Iterator[BinaryIO]:
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

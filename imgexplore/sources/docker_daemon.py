@@ -98,7 +98,11 @@ def daemon_image(name: str, host: str | None = None, *, read_root: bool = True) 
         path = cache_root() / "docker-daemon" / f"{image_id.partition(':')[2]}.tar"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_writer(path) as out, client.stream("GET", f"{API}/images/{quoted}/get") as answer:
+            # not fsynced: a re-creatable copy whose every layer is verified when read
+            with (
+                atomic_writer(path, durable=False) as out,
+                client.stream("GET", f"{API}/images/{quoted}/get") as answer,
+            ):
                 if answer.status_code != 200:
                     raise SourceError(f"{what}: the daemon would not export it ({answer.status_code})")
                 for chunk in answer.iter_bytes(1 << 20):

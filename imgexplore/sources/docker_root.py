@@ -45,6 +45,30 @@ def parse_spec(text: str) -> tuple[str, str]:
     return DEFAULT_ROOT, text
 
 
+def _tar_size(path: str) -> int:
+    """The size of the tar a layer's tar-split describes. Docker records it nowhere else, and
+    reading every record of a big layer takes a noticeable time (0.3 s at 20,000 files), so
+    it is kept in the cache under the file's identity (inode, size, modification time)."""
+    from ..cache import atomic_writer, cache_root
+
+    info = os.stat(path)
+    key = f"{info.st_dev}-{info.st_ino}-{info.st_size}-{info.st_mtime_ns}"
+    cached = cache_root() / "docker-root" / (hashlib.sha256(path.encode()).hexdigest() + ".size")
+    try:
+        recorded_key, _, recorded = cached.read_text().partition(" ")
+        if recorded_key == key:
+            return int(recorded)
+    except (OSError, ValueError):
+        pass
+    size = tarsplit.file_tar_size(path)
+    try:
+        with atomic_writer(cached) as out:
+            out.write(f"{key} {size}".encode())
+    except OSError:  # a read-only cache costs time, not correctness
+        pass
+    return size
+
+
 class DockerRootSource(Source):
     """An image in a Docker data root read directly (see the module's description)."""
 
@@ -141,7 +165,7 @@ class DockerRootSource(Source):
         layers = []
         for diff_id, (chain_dir, _) in self._layers.items():
             self._records(chain_dir)  # there, or a clear error
-            size = tarsplit.file_tar_size(os.path.join(chain_dir, "tar-split.json.gz"))
+            size = _tar_size(os.path.join(chain_dir, "tar-split.json.gz"))
             layers.append({"mediaType": mt.DOCKER_LAYER_TAR, "size": size, "digest": diff_id})
         manifest = {
             "schemaVersion": 2,
