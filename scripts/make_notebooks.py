@@ -973,7 +973,8 @@ from imgexplore.viz import hostplots
 image = imgexplore.open_image(IMAGE)
 root = ROOT or tempfile.mkdtemp(prefix="docker-root-")
 store = write_docker_store([image], root, seed=SEED)
-print(f"{len(image.layers)} layers unpacked; {len(store.tree())} paths written under {root}")
+count = len(image.layers)
+print(f"{count} layer{'s' if count != 1 else ''} unpacked; {len(store.tree())} paths written under {root}")
 for note in store.notes:
     print("note:", note)
 """),
@@ -994,7 +995,7 @@ chain = None
 for layer in image.layers:
     chain = layer.diff_id if chain is None else "sha256:" + hashlib.sha256(f"{chain} {layer.diff_id}".encode()).hexdigest()
     assert chain == layer.chain_id
-print("every chain id recomputed with hashlib equals the directory name:", len(image.layers), "layers")
+print(f"every chain id recomputed with hashlib equals its directory's name ({len(image.layers)} checked)")
 """),
         md("""
 ## What a layer's directory holds
