@@ -138,3 +138,15 @@ def looks_like_reference(text: str) -> bool:
     except InvalidReferenceError:
         return False
     return True
+
+
+def familiar_name(reference: Reference) -> str:
+    """The repository as Docker names it (``repositories.json``, ``docker images``): Docker
+    Hub's registry and ``library/`` dropped.
+
+    >>> familiar_name(parse_reference("ubuntu:22.04")), familiar_name(parse_reference("127.0.0.1:5000/a/b"))
+    ('ubuntu', '127.0.0.1:5000/a/b')
+    """
+    if reference.registry != DEFAULT_REGISTRY:
+        return reference.name
+    return reference.repository.removeprefix("library/")

@@ -22,7 +22,7 @@ import pandas as pd
 
 from ..errors import InvalidArgumentError
 from ..image import Image
-from ..reference import DEFAULT_REGISTRY, Reference, looks_like_reference, parse_reference
+from ..reference import Reference, familiar_name, looks_like_reference, parse_reference
 from . import tarsplit
 from .files import begin_store, stage_layers
 from .files import mkdir as _mkdir
@@ -83,18 +83,6 @@ class DockerStore:
                 )
             dirs.sort()
         return pd.DataFrame(rows, columns=["path", "type", "mode", "size", "target"])
-
-
-def familiar_name(reference: Reference) -> str:
-    """The repository as Docker names it in ``repositories.json``: Docker Hub's registry and
-    ``library/`` dropped.
-
-    >>> familiar_name(parse_reference("ubuntu:22.04")), familiar_name(parse_reference("127.0.0.1:5000/a/b"))
-    ('ubuntu', '127.0.0.1:5000/a/b')
-    """
-    if reference.registry != DEFAULT_REGISTRY:
-        return reference.name
-    return reference.repository.removeprefix("library/")
 
 
 def _image_reference(image: Image, name: str | None) -> Reference | None:

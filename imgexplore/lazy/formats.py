@@ -31,9 +31,7 @@ MAX_TOC_BYTES = 64 << 20  # compressed TOC read from a registry
 MAX_TOC_JSON = 256 << 20  # the TOC once decompressed
 ESTARGZ_FOOTER = 51
 LEGACY_STARGZ_FOOTER = 47
-ZSTD_SKIPPABLE = b"\x50\x2a\x4d\x18"
 ZSTD_FOOTER = 64 + 8  # footer data and its skippable frame header
-ZSTD_FOOTER_OLD = 40 + 8
 POSITION_ANNOTATIONS = (
     "io.github.containers.zstd-chunked.manifest-position",
     "io.containers.zstd-chunked.manifest-position",

@@ -22,7 +22,7 @@ from ..digest import chain_ids
 from ..errors import BlobNotFoundError, InvalidReferenceError, SourceError
 from ..host import tarsplit
 from ..manifest import Manifest, parse_manifest
-from ..reference import parse_reference
+from ..reference import familiar_name, parse_reference
 from .base import Source
 
 DEFAULT_ROOT = "/var/lib/docker"
@@ -120,11 +120,7 @@ class DockerRootSource(Source):
         candidates = [name]
         try:
             reference = parse_reference(name)
-            familiar = (
-                reference.repository.removeprefix("library/")
-                if reference.registry == "docker.io"
-                else reference.name
-            )
+            familiar = familiar_name(reference)
             suffix = f"@{reference.digest}" if reference.digest else f":{reference.tag or 'latest'}"
             candidates.append(familiar + suffix)
         except InvalidReferenceError:  # not a reference: only the literal name is tried
