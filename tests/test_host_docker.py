@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import json
 import os
 import re
 import shutil
@@ -258,6 +259,35 @@ def test_names_that_are_not_utf8_or_need_escaping_round_trip():
     assert b'"name":"a\\u003cb\\u003e\\u0026c\\u2028.txt"' in lines  # as Go's encoding/json escapes
     assert b'"name_raw":"Y2Fm6Q=="' in lines  # b"caf\xe9"
     assert [tarsplit.decode(line) for line in lines.splitlines()] == records
+
+
+def test_the_tar_size_scan_survives_names_that_look_like_keys(tmp_path):
+    """The byte search for sizes and payloads must not be fooled by a name holding
+    `"size":` or `{"type":2,"payload":"` (escaped in JSON), a long PAX name, empty files
+    (no "size" key) or a file not in the Go encoder's form (decoded the slow way)."""
+    tar = tar_bytes(
+        [
+            {"name": 'x"size":99999,"a', "data": b"12345"},
+            {"name": '{"type":2,"payload":"AAAA', "data": b""},
+            {"name": "d/" + "long-name-" * 40, "data": b"y" * 700},
+            {"name": "empty", "data": b""},
+        ]
+    )
+    records = list(tarsplit.disassemble(io.BytesIO(tar), reads="file"))
+    path = tmp_path / "ts.json.gz"
+    tarsplit.write(records, path)
+    assert tarsplit.file_tar_size(path) == len(tar) == tarsplit.tar_size(records)
+    # the same records as another writer might put them: keys in another order
+    other = tmp_path / "other.json.gz"
+    with gzip.open(other, "wb") as out:
+        for line in gzip.open(path).read().splitlines():
+            out.write(json.dumps(dict(reversed(list(json.loads(line).items())))).encode() + b"\n")
+    assert tarsplit.file_tar_size(other) == len(tar)
+    whole = path.read_bytes()
+    for damaged in (b"\x1f\x8bnot gzip", whole[: len(whole) // 2], whole[:12] + b"\xff" * 40 + whole[52:]):
+        (tmp_path / "bad.json.gz").write_bytes(damaged)
+        with pytest.raises(imgexplore.TarSplitError, match="bad.json.gz"):
+            tarsplit.file_tar_size(tmp_path / "bad.json.gz")
 
 
 def test_an_unsafe_layer_is_refused_before_anything_is_written(tmp_path):
