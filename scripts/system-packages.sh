@@ -9,7 +9,7 @@
 #                     `imgexplore host` is checked against, the reference tar-split assembler,
 #                     and a static busybox for an image that can run
 set -euo pipefail
-packages=(tar gzip zstd docker-registry skopeo openssl apache2-utils chromium docker.io containerd podman tar-split busybox-static stargz-snapshotter)
+packages=(tar gzip zstd docker-registry skopeo openssl apache2-utils chromium docker.io containerd podman tar-split busybox-static stargz-snapshotter flatbuffers-compiler)
 if [ $# -gt 0 ]; then packages=("$@"); fi  # or only the packages named
 
 missing=()

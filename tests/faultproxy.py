@@ -2,8 +2,9 @@
 
 Each rule matches requests by method and a substring of the path, and fires a number of
 times: it can cut the connection after N bytes of the body, answer a status code (with
-``Retry-After``), flip a byte, truncate the body, replace the Content-Type, delay, or
-redirect to another loopback host. Everything not matched passes through unchanged."""
+``Retry-After``, or a given body for a route the registry lacks), flip a byte, truncate the body,
+replace the Content-Type, delay, or redirect to another loopback host. Everything not matched
+passes through unchanged."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ class Fault:
     delay: float = 0.0
     stall_after: int | None = None  # send this many body bytes, then go silent (connection open)
     stall_seconds: float = 5.0
+    body: bytes | None = None  # with status: answer this body (and content_type) instead of an error
     hits: int = 0
 
 
@@ -83,8 +85,8 @@ class FaultProxy:
                     self.send_response(fault.status)
                     if fault.retry_after is not None:
                         self.send_header("Retry-After", fault.retry_after)
-                    payload = b'{"errors":[{"code":"INJECTED","message":"fault proxy"}]}'
-                    self.send_header("Content-Type", "application/json")
+                    payload = fault.body or b'{"errors":[{"code":"INJECTED","message":"fault proxy"}]}'
+                    self.send_header("Content-Type", fault.content_type or "application/json")
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()
                     if self.command != "HEAD":

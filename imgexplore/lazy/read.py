@@ -23,27 +23,40 @@ ZSTD_CHECKSUMS = (
 
 
 def lazy_format(layer: Layer) -> str | None:
-    """``estargz``, ``zstd:chunked`` or None, from the layer's media type and annotations
-    (what a lazy-pulling snapshotter looks at before reading anything)."""
+    """``estargz``, ``zstd:chunked``, ``soci`` or None: from the layer's media type and
+    annotations (what a lazy-pulling snapshotter looks at before reading anything), else
+    from the image's SOCI index, if it has one that covers the layer (looked for once)."""
     annotations = layer.annotations or {}
     if any(key in annotations for key in (*POSITION_ANNOTATIONS, *ZSTD_CHECKSUMS)):
         return "zstd:chunked"
     if TOC_DIGEST in annotations:
         compression = mt.layer_compression_from_media_type(layer.media_type)
         return "zstd:chunked" if compression == "zstd" else "estargz"
+    if layer._image is not None:
+        from .soci import find_soci_index
+
+        index = find_soci_index(layer._image)
+        if index is not None and layer.digest in index.ztocs:
+            return "soci"
     return None
 
 
 def read_toc(layer: Layer, fmt: str | None = None) -> Toc:
     """The layer's TOC, read from its end with Range requests (footer, then TOC), checked
-    against the layer's annotations (TOC digest, zstd:chunked checksum). ``fmt`` forces a
-    format when the annotations say nothing (an eStargz made without them)."""
+    against the layer's annotations (TOC digest, zstd:chunked checksum); for SOCI, its zTOC
+    (one GET, verified by digest). ``fmt`` forces a format when the annotations say nothing
+    (an eStargz made without them)."""
     fmt = fmt or lazy_format(layer)
     what = f"layer {layer.index} ({layer.digest[:19]})"
     if fmt is None:
         raise ManifestError(
-            f"{what}: not a lazy layer (no eStargz or zstd:chunked annotations); pass fmt= to try anyway"
+            f"{what}: not a lazy layer (no eStargz or zstd:chunked annotations, no SOCI zTOC); "
+            "pass fmt= to try anyway"
         )
+    if fmt == "soci":
+        from .soci import read_soci_toc
+
+        return read_soci_toc(layer)
     if layer.size < 0:
         raise ManifestError(f"{what}: its size is unknown, so its end cannot be found")
     reader = RangeReader(layer._source(), layer.digest, layer.size)

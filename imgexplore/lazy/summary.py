@@ -25,7 +25,10 @@ def lazy_layers(image: Image, paths: Iterable[str] | None = None) -> pd.DataFram
     and the requests and bytes that reading ``paths`` needs (default: the prefetch list the
     layer records). A path is read from the layer a container sees it in (the merged view,
     from the TOCs), not from the lower copies it hides. ``fraction_of_layer`` is what a lazy
-    pull of those files fetches out of the whole blob; a layer with no TOC is pulled whole."""
+    pull of those files fetches out of the whole blob; a layer with no TOC is pulled whole.
+    A SOCI index is found and read once for the image: those requests (and the index
+    manifest's bytes; a referrers answer counts as a request, its few bytes are not counted)
+    are added to the first SOCI layer's row."""
     by_layer: dict[int, list[str]] | None = None
     if paths is not None:
         merged = image.files(toc_only=True).merged()
@@ -48,5 +51,22 @@ def lazy_layers(image: Image, paths: Iterable[str] | None = None) -> pd.DataFram
         rows.append({"layer": layer.index, **{key: summary[key] for key in COLUMNS[1:] if key in summary},
                      "format": fmt})  # fmt: skip
     table = pd.DataFrame(rows, columns=COLUMNS)
+    _charge_soci_index(image, table)
     table["fraction_of_layer"] = table["fraction_of_layer"].round(4)  # a share, to 0.01 %
     return table
+
+
+def _charge_soci_index(image: Image, table: pd.DataFrame) -> None:
+    soci = table.index[table["format"] == "soci"]
+    if not len(soci):
+        return
+    from .soci import find_soci_index
+
+    index = find_soci_index(image)
+    first = soci[0]
+    table.loc[first, "toc_requests"] += len(index.requests)
+    added = sum(size for _, size in index.requests)
+    for column in ("toc_bytes", "lazy_bytes"):
+        table.loc[first, column] += added
+    size = table.loc[first, "layer_bytes"]
+    table.loc[first, "fraction_of_layer"] = round(table.loc[first, "lazy_bytes"] / size, 4) if size else 0.0

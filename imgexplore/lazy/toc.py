@@ -15,7 +15,9 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import json
+import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -39,7 +41,7 @@ _TYPES = {"reg": "file", "dir": "dir", "symlink": "symlink", "hardlink": "hardli
 class Toc:
     """What a lazy layer's TOC says, and what reading it cost."""
 
-    format: str  # "estargz" or "zstd:chunked"
+    format: str  # "estargz", "zstd:chunked" or "soci"
     layer_digest: str
     blob_size: int
     raw: bytes  # the TOC's JSON
@@ -48,6 +50,8 @@ class Toc:
     entries: pd.DataFrame  # ENTRY_COLUMNS, in TOC order
     requests: list[tuple[int, int]] = field(default_factory=list)  # (start, length) of each read
     checks: dict[str, bool] = field(default_factory=dict)  # annotation -> agreed
+    ztoc: Any = None  # SOCI only: the parsed zTOC and its checkpoints
+    zinfo: Any = None
 
     @property
     def landmark(self) -> str | None:
@@ -134,6 +138,8 @@ def toc_file_table(toc: Toc) -> pd.DataFrame:
     """The layer's file table (the columns of a tar listing) from its TOC alone. For eStargz
     the TOC's own tar entry, ``stargz.index.json``, is added as the tar holds it (mode 0,
     owner 0, time 0), so that the table equals the one listed from the whole layer."""
+    if toc.format == "soci":
+        return _ztoc_file_table(toc)
     _, entries = parse_entries(toc.raw, f"layer {toc.layer_digest}")
     paths, types, sizes, modes, uids, gids, unames, gnames, mtimes, links, hashes, xattrs = (
         [] for _ in range(12)
@@ -202,3 +208,47 @@ def toc_file_table(toc: Toc) -> pd.DataFrame:
         "xattrs": np.array(xattrs, dtype=object),
     }
     return table_from_listing(columns)
+
+
+def _ztoc_file_table(toc: Toc) -> pd.DataFrame:
+    """The layer's file table from its zTOC alone. A zTOC records no content digests, so
+    ``sha256`` is unknown (None) in every row."""
+    entries = toc.ztoc.entries
+    paths = [e.name.strip("/") for e in entries]
+    whiteouts, opaque = marker_columns(paths)
+    xattrs = []
+    for e in entries:
+        found = {k[13:]: v for k, v in e.xattrs.items() if k.startswith("SCHILY.xattr.")}
+        xattrs.append(json.dumps(found, sort_keys=True) if found else None)
+    columns = {
+        "path": np.array(paths, dtype=object),
+        "type": np.array([_TYPES[e.type] for e in entries], dtype=object),
+        "size": np.array([e.size if e.type == "reg" else 0 for e in entries], dtype=np.int64),
+        "mode": np.array([e.mode & 0o7777 for e in entries], dtype=np.int64),
+        "uid": np.array([e.uid for e in entries], dtype=np.int64),
+        "gid": np.array([e.gid for e in entries], dtype=np.int64),
+        "uname": np.array([e.uname for e in entries], dtype=object),
+        "gname": np.array([e.gname for e in entries], dtype=object),
+        "mtime": np.array([_seconds(e.mod_time) for e in entries], dtype=np.int64),
+        "linkname": np.array(
+            [e.linkname if e.type in ("symlink", "hardlink") else "" for e in entries], dtype=object
+        ),
+        "whiteout": whiteouts,
+        "opaque": opaque,
+        "sha256": np.full(len(entries), None, dtype=object),
+        "xattrs": np.array(xattrs, dtype=object),
+    }
+    return table_from_listing(columns)
+
+
+_RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)")
+
+
+def _seconds(text: str) -> int:
+    """Whole seconds since the epoch of Go's RFC 3339 text (nanoseconds dropped: a tar
+    listing's ``mtime`` is in whole seconds too)."""
+    found = _RFC3339.fullmatch(text or "")
+    if not found:
+        return 0
+    zone = "+00:00" if found.group(2) == "Z" else found.group(2)
+    return int(_dt.datetime.fromisoformat(found.group(1) + zone).timestamp())

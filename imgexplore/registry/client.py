@@ -30,6 +30,7 @@ from ..errors import (
     DigestMismatchError,
     InvalidArgumentError,
     LimitExceededError,
+    ManifestError,
     NotFoundError,
     RateLimitError,
     RegistryError,
@@ -398,6 +399,34 @@ class RegistryClient:
             response.headers.get("content-type", ""),
             int(size) if size and size.isdigit() else None,
         )
+
+    def get_referrers(
+        self, repository: str, digest: str, artifact_type: str | None = None
+    ) -> list[dict] | None:
+        """The descriptors of the manifests whose ``subject`` is ``digest``
+        (``GET /v2/NAME/referrers/DIGEST``), filtered by ``artifact_type``; None when the
+        registry has no referrers API (it answers 404: distribution 2.x among others), so
+        that the caller can try the tag schema (``sha256-<hex>``)."""
+        query = f"?artifactType={artifact_type}" if artifact_type else ""
+        try:
+            response = self._request(
+                "GET",
+                f"/v2/{repository}/referrers/{validate_digest(digest)}{query}",
+                scope=self.scope(repository),
+                headers={"Accept": mt.OCI_INDEX},
+                what=f"referrers of {repository}@{digest}",
+            )
+        except NotFoundError:
+            return None
+        if len(response.content) > MAX_MANIFEST_BYTES:
+            raise LimitExceededError(f"referrers of {digest}: over the limit of {MAX_MANIFEST_BYTES} bytes")
+        try:
+            listed = json.loads(response.content)["manifests"]
+            if not isinstance(listed, list):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            raise ManifestError(f"referrers of {repository}@{digest}: not an image index") from None
+        return [d for d in listed if isinstance(d, dict) and artifact_type in (None, d.get("artifactType"))]
 
     def get_blob(self, repository: str, digest: str, *, max_bytes: int) -> bytes:
         """A small blob (a config) in memory, verified."""

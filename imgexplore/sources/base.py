@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import BinaryIO
 
 from .. import mediatypes as mt
@@ -17,6 +18,15 @@ _WELL_KNOWN_BLOBS = {
     mt.EMPTY_LAYER_SCHEMA1: mt.EMPTY_LAYER_SCHEMA1_BYTES,
     mt.EMPTY_LAYER_BUILDKIT: mt.EMPTY_LAYER_BUILDKIT_BYTES,
 }
+
+
+@dataclass
+class Referrers:
+    """What a referrers lookup found: the descriptors, how, and the requests it took."""
+
+    descriptors: list[dict]
+    via: str
+    requests: int
 
 
 class Source(ABC):
@@ -84,6 +94,11 @@ class Source(ABC):
         """A child manifest named by an index entry, verified and parsed."""
         raw = self.read_blob(digest, size, max_bytes=MAX_MANIFEST_BYTES, what="manifest")
         return parse_manifest(raw, media_type, what=f"manifest {digest}")
+
+    def referrers(self, digest: str, artifact_type: str | None = None) -> Referrers | None:
+        """The manifests that name ``digest`` as their ``subject`` (OCI 1.1 referrers), of
+        ``artifact_type`` if given; None when this source cannot list them."""
+        return None
 
     def close(self) -> None:
         """Release files held open."""

@@ -16,7 +16,7 @@ from ..digest import validate_digest
 from ..errors import BlobNotFoundError, ManifestError, SourceError
 from ..jsonutil import MAX_MANIFEST_BYTES, loads_strict
 from ..manifest import IndexManifest, Manifest, parse_manifest
-from .base import Source
+from .base import Referrers, Source
 from .files import FolderFiles, TarFiles, open_files
 
 REF_NAME = "org.opencontainers.image.ref.name"
@@ -124,6 +124,36 @@ class OCILayoutSource(Source):
 
     def has_blob(self, digest: str) -> bool:
         return self._files.exists(blob_path(digest))
+
+    def referrers(self, digest: str, artifact_type: str | None = None) -> Referrers:
+        """Manifests listed in ``index.json`` whose ``subject`` is ``digest`` (how OCI 1.1
+        tools store a referrer in a layout), and those of a tag-schema index (ref name
+        ``sha256-<hex>``)."""
+        document = loads_strict(
+            self._files.read("index.json", MAX_MANIFEST_BYTES), f"{self.location}/index.json"
+        )
+        listed = document.get("manifests", []) if isinstance(document, dict) else []
+        tag = digest.replace(":", "-", 1)
+        found = []
+        for entry in listed:
+            if not isinstance(entry, dict) or not isinstance(entry.get("digest"), str):
+                continue
+            if tag in _names(entry.get("annotations") or {}):
+                schema = loads_strict(
+                    self.read_blob(entry["digest"], max_bytes=MAX_MANIFEST_BYTES, what="referrers index"),
+                    f"referrers index {entry['digest']}",
+                )
+                found += [d for d in schema.get("manifests", []) if isinstance(d, dict)]
+            elif entry.get("artifactType") and artifact_type in (None, entry["artifactType"]):
+                manifest = loads_strict(
+                    self.read_blob(entry["digest"], max_bytes=MAX_MANIFEST_BYTES, what="manifest"),
+                    f"manifest {entry['digest']}",
+                )
+                subject = manifest.get("subject") if isinstance(manifest, dict) else None
+                if isinstance(subject, dict) and subject.get("digest") == digest:
+                    found.append(entry)
+        unique = {d.get("digest"): d for d in found if artifact_type in (None, d.get("artifactType"))}
+        return Referrers(list(unique.values()), "the layout's index.json", 0)
 
     def tags(self) -> list[str]:
         """The ref names annotated in ``index.json``."""

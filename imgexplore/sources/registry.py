@@ -14,7 +14,7 @@ from ..manifest import Manifest, parse_manifest
 from ..reference import Reference, parse_reference
 from ..registry.options import DEFAULT as DEFAULT_OPTIONS
 from ..registry.options import RegistryOptions
-from .base import Source
+from .base import Referrers, Source
 
 
 class RegistrySource(Source):
@@ -72,6 +72,20 @@ class RegistrySource(Source):
             self.store.put(digest, manifest.raw)
         return manifest
 
+    def referrers(self, digest: str, artifact_type: str | None = None) -> Referrers:
+        """The referrers API, else the tag schema's index (tag ``sha256-<hex>``)."""
+        listed = self.client.get_referrers(self.repository, digest, artifact_type)
+        if listed is not None:
+            return Referrers(listed, "the referrers API", 1)
+        tag = digest.replace(":", "-", 1)
+        try:
+            index = self.client.get_manifest(self.repository, tag)
+        except NotFoundError:
+            return Referrers([], f"the tag schema ({tag}; no referrers API)", 2)
+        return Referrers(
+            _referrer_entries(index.raw, artifact_type), f"the tag schema ({tag}; no referrers API)", 2
+        )
+
     def ensure_blob(self, digest: str, size: int | None = None, progress=None) -> str:
         """The cached path of a blob, downloading it first if needed (once, even when
         several threads ask at the same time)."""
@@ -102,3 +116,14 @@ class RegistrySource(Source):
 
     def close(self) -> None:
         self.client.close()
+
+
+def _referrer_entries(raw: bytes, artifact_type: str | None) -> list[dict]:
+    """The entries of a referrers index (API answer or tag-schema index) of ``artifact_type``."""
+    import json
+
+    try:
+        listed = json.loads(raw).get("manifests", [])
+    except (ValueError, AttributeError):
+        return []
+    return [d for d in listed if isinstance(d, dict) and artifact_type in (None, d.get("artifactType"))]
