@@ -312,16 +312,13 @@ def _host_parser(p: argparse.ArgumentParser) -> None:
 
 def cmd_lazy(args: argparse.Namespace) -> str:
     from .lazy import read_toc
-    from .lazy.summary import lazy_layers
+    from .lazy.summary import lazy_layers, toc_headline
 
     image = _open(args)
     if args.toc is not None:
         layer = image.layers[_checked_layer(image, args.toc)]
         toc = read_toc(layer)
-        head = (
-            f"layer {layer.index}: {toc.format}, TOC at {toc.toc_offset:,} ({toc.toc_length:,} bytes compressed, "
-            f"{len(toc.raw):,} as JSON), read in {len(toc.requests)} request(s); landmark {toc.landmark or 'none'}"
-        )
+        head = f"layer {layer.index}: {toc_headline(toc)}"
         return head + "\n" + render(toc.entries, args.format, wide=args.wide)
     table = lazy_layers(image, args.paths)
     if args.figure:
@@ -537,7 +534,7 @@ def _corpus_parser(p: argparse.ArgumentParser) -> None:
     s.add_argument(
         "--toc-only",
         action="store_true",
-        help="with --files, index eStargz and zstd:chunked layers from their TOCs (Range requests, no download)",
+        help="with --files, index eStargz, zstd:chunked and SOCI-indexed layers from their TOCs (no layer download)",
     )
     s.add_argument("--platform", help="os/arch[/variant] for multi-platform images")
     s.add_argument("--scheduler", help="address of an existing Dask scheduler (default: a local cluster)")
@@ -645,7 +642,7 @@ def _tree_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--toc-only",
         action="store_true",
-        help="from the layers' lazy-pull TOCs (eStargz, zstd:chunked) alone: Range requests, no layer download",
+        help="from the layers' lazy-pull TOCs (eStargz, zstd:chunked, SOCI zTOCs) alone: no layer download",
     )
 
 
@@ -779,7 +776,7 @@ COMMANDS: list[tuple[str, str, Callable, dict | None, Callable | None]] = [
     ("dag", "the layer DAG of one image, or of several merged by chain id", cmd_dag, None, _dag_parser),
     (
         "lazy",
-        "lazy-pull formats (eStargz, zstd:chunked): TOC costs and the bytes reading some files needs",
+        "lazy-pull formats (eStargz, zstd:chunked, SOCI): TOC costs and the bytes reading some files needs",
         cmd_lazy,
         {},
         _lazy_options,

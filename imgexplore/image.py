@@ -231,7 +231,7 @@ class Image:
     ):
         """The file-tree views (:class:`~imgexplore.filetree.ImageFiles`); layer blobs are read
         on first use and their tables cached by diff_id. ``toc_only``: from the layers' lazy-pull
-        TOCs (eStargz, zstd:chunked) alone, read with Range requests, no layer downloaded."""
+        TOCs (eStargz, zstd:chunked, SOCI zTOCs) alone, no layer downloaded."""
         from .filetree import ImageFiles  # the file-tree code (numpy, pandas) only when asked for
 
         key = (cache, hash_files, toc_only)

@@ -36,7 +36,9 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=os.path.join(ROOT, "data"))
-    parser.add_argument("--soci-only", action="store_true", help="only (re)add the gzip image and its SOCI index")
+    parser.add_argument(
+        "--soci-only", action="store_true", help="only (re)add the gzip image and its SOCI index"
+    )
     args = parser.parse_args()
     if args.soci_only:
         add_soci(os.path.join(args.out, "lazy", "oci"))

@@ -1234,8 +1234,11 @@ else:
 of the pulled data was read. Lazy-pulling formats let a snapshotter fetch files on demand:
 **eStargz** and **zstd:chunked** compress each file separately and append a table of
 contents (TOC) that says where every file's bytes are, so a client reads the TOC with an HTTP
-`Range` request and then only the pieces it needs. This notebook puts one image in three
-forms side by side and measures what each costs, from the images themselves.
+`Range` request and then only the pieces it needs. **SOCI** leaves the gzip layers as they are
+and puts the TOC beside the image: an index artifact holding one *zTOC* per layer, with
+*checkpoints* that let a client start decompressing in the middle of the gzip stream. This
+notebook puts one image in these forms side by side and measures what each costs, from the
+images themselves.
 """),
         code(
             """
@@ -1243,6 +1246,7 @@ IMAGES = {
     "gzip": "../data/teaching/oci",
     "eStargz": "../data/lazy/oci:estargz",
     "zstd:chunked": "../data/lazy/oci:zstd-chunked",
+    "SOCI": "../data/lazy/oci:gzip",  # the gzip image, with a SOCI index beside it
 }
 PATHS = None  # the files a start reads; None: the image's entrypoint or command
 """,
@@ -1254,7 +1258,8 @@ import pandas as pd
 import imgexplore
 from imgexplore.lazy import lazy_format, read_toc
 from imgexplore.lazy.plan import verify_pieces
-from imgexplore.lazy.summary import lazy_layers
+from imgexplore.lazy.soci import find_soci_index
+from imgexplore.lazy.summary import lazy_layers, toc_headline
 from imgexplore.lazy.toc import toc_file_table
 from imgexplore.tables import show
 from imgexplore.viz import lazyplots
@@ -1273,25 +1278,30 @@ show(pd.DataFrame([
 
 An eStargz layer ends in a 51-byte empty gzip member whose Extra field holds `SG` and the
 TOC's offset in hex; a zstd:chunked layer's annotations (or its footer) give the TOC's offset
-and length directly. The requests below are every read imgexplore made, `(start, length)`.
+and length directly. A SOCI index is found as a *referrer* of the image manifest (an artifact
+whose `subject` is the image), or named by the image index; its zTOCs are ordinary blobs.
+The requests below are every read imgexplore made, `(start, length)`.
 """),
         code("""
 lazy = {name: image for name, image in images.items() if any(lazy_format(l) for l in image.layers)}
 for name, image in lazy.items():
     layer = image.layers[-1]
     toc = read_toc(layer)
-    print(f"{name}: layer {layer.index} is {layer.size:,} bytes; TOC at {toc.toc_offset:,}, "
-          f"{toc.toc_length:,} bytes compressed, {len(toc.raw):,} as JSON; requests {toc.requests}")
-    print("   checked against the annotations:", ", ".join(f"{k.rsplit('/', 1)[-1]}={v}" for k, v in toc.checks.items()))
+    print(f"{name}, layer {layer.index} ({layer.size:,} bytes): {toc_headline(toc)}; requests {toc.requests}")
+    print("   checked:", ", ".join(f"{k.rsplit('/', 1)[-1]}={v}" for k, v in toc.checks.items()))
     if toc.format == "estargz":
         with layer.open_blob() as blob:
             print("   footer bytes:", blob.read()[-51:].hex(" ", 8))
+    if toc.format == "soci":
+        index = find_soci_index(image)
+        print(f"   the SOCI index {index.digest[:19]} ({index.version}) was found as {index.found_by}")
 """),
         md("""
 ## The TOC itself
 
 One row per file (and per further chunk of a big file): where its compressed piece starts
-(`offset`), its size and the sha256 of its bytes. Directories and links have no piece.
+(`offset`), its size and the sha256 of its bytes. Directories and links have no piece. (In a
+SOCI zTOC a file's piece is the run of spans that holds it, and no digest is recorded.)
 """),
         code("""
 if lazy:
@@ -1308,11 +1318,15 @@ downloading the layer. Compared here with the table listed from the whole layer:
         code("""
 for name, image in lazy.items():
     full = image.files(cache=False).tables
+    from_tocs = {layer.index: toc_file_table(read_toc(layer)) for layer in image.layers}
+    without_digests = all(t["sha256"].isna().all() for t in from_tocs.values())
+    columns = [c for c in full[0].columns if not (without_digests and c == "sha256")]
     same = all(
-        toc_file_table(read_toc(layer)).astype(str).equals(full[layer.index].reset_index(drop=True).astype(str))
-        for layer in image.layers
+        t[columns].astype(str).equals(full[i][columns].reset_index(drop=True).astype(str))
+        for i, t in from_tocs.items()
     )
-    print(f"{name}: TOC-only tables equal the full listings in every layer: {same}")
+    note = " (sha256 left out: this TOC records no file digests)" if without_digests else ""
+    print(f"{name}: TOC-only tables equal the full listings in every layer: {same}{note}")
 """),
         md("""
 ## What a start reads
@@ -1342,10 +1356,40 @@ for name, table in list(tables.items())[:1]:
     display(lazyplots.lazy_cost(table, title=f"{name}: what a lazy start fetches of each layer"))
 """),
         md("""
+## SOCI: spans and checkpoints
+
+A gzip stream can only be read from its start, unless one keeps, for a point inside it, the
+bit where a deflate block begins and the 32 KiB of output before it (the window later
+back-references may reach). SOCI keeps such a *checkpoint* every *span* of uncompressed
+bytes; reading a file fetches the spans that hold it and decompresses from the first one's
+checkpoint. Every checkpoint costs its window in the zTOC, which is why soci-snapshotter
+skips small layers (under 10 MiB by default).
+"""),
+        code("""
+soci = {name: image for name, image in lazy.items() if lazy_format(image.layers[0]) == "soci"}
+for name, image in soci.items():
+    tocs = [read_toc(layer) for layer in image.layers]
+    toc = max(tocs, key=lambda t: len(t.zinfo.checkpoints))
+    spans = pd.DataFrame([
+        {"span": i, "compressed_start": p.start,
+         "compressed_end": toc.zinfo.compressed_range(i, i, toc.blob_size)[1],
+         "uncompressed_start": p.out, "starts_at_bit": p.bits, "digest": toc.ztoc.span_digests[i]}
+        for i, p in enumerate(toc.zinfo.checkpoints)
+    ])
+    display(show(spans, max_rows=10))
+    windows = sum(len(p.window) for t in tocs for p in t.zinfo.checkpoints)
+    zbytes = sum(t.toc_length for t in tocs)
+    layers = sum(layer.size for layer in image.layers)
+    print(f"{name}: {sum(len(t.zinfo.checkpoints) for t in tocs)} checkpoints in {len(tocs)} zTOCs; their windows are "
+          f"{windows:,} of the zTOCs' {zbytes:,} bytes, for {layers:,} bytes of layers "
+          f"({zbytes / layers:.1f}x the layers themselves)")
+"""),
+        md("""
 ## Every piece checked
 
 Each piece is decompressed from its offset in the whole blob and its sha256 compared with the
-TOC's: the TOC can be trusted for these images.
+TOC's. A zTOC records no file digests: there each span's compressed bytes are hashed against
+the span digest it records, and decompressed from its checkpoint alone.
 """),
         code("""
 for name, image in lazy.items():
@@ -1354,7 +1398,8 @@ for name, image in lazy.items():
         with layer.open_blob() as blob:
             results.append(verify_pieces(read_toc(layer), blob.read()))
     checked = pd.concat(results)
-    print(f"{name}: {int(checked['ok'].sum())} of {len(checked)} pieces hold the bytes their TOC entry says")
+    unit = "spans" if checked["path"].str.startswith("span ").all() else "pieces"
+    print(f"{name}: {int(checked['ok'].sum())} of {len(checked)} {unit} hold the bytes their TOC entry says")
 """),
     ],
 }

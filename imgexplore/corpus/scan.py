@@ -189,7 +189,7 @@ def index_layer(
     """The file table of one layer (found through an image that uses it), reduced to the
     corpus columns; or an errors row. With ``out`` the table is written into the dataset
     there (by the worker) and only its size comes back. With ``toc_only`` a lazy layer
-    (eStargz, zstd:chunked) is indexed from its TOC, read with Range requests, without
+    (eStargz, zstd:chunked, or covered by a SOCI index) is indexed from its TOC, without
     downloading it; other layers are listed whole."""
     from ..errors import ImgExploreError
     from ..filetree.layertable import layer_table
@@ -294,7 +294,7 @@ def scan(
     False for a given ``client`` or ``scheduler`` (pass True when they share a filesystem).
 
     ``registry`` (a :class:`~imgexplore.RegistryOptions`) travels to every worker. With
-    ``toc_only``, lazy layers (eStargz, zstd:chunked) are indexed from their TOCs alone."""
+    ``toc_only``, lazy layers (eStargz, zstd:chunked, SOCI) are indexed from their TOCs alone."""
     out = os.fspath(out)
     if workers_write is None:
         workers_write = client is None and not scheduler

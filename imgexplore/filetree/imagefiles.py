@@ -79,7 +79,7 @@ class ImageFiles:
             from ..errors import InvalidArgumentError
 
             raise InvalidArgumentError(
-                f"layer {layer.index} ({layer.digest[:19]}) has no lazy-pull TOC (eStargz or zstd:chunked): "
+                f"layer {layer.index} ({layer.digest[:19]}) has no lazy-pull TOC (eStargz, zstd:chunked or a SOCI zTOC): "
                 "toc_only needs one in every layer"
             )
         return toc_file_table(read_toc(layer))

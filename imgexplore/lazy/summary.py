@@ -10,6 +10,7 @@ import pandas as pd
 
 from .plan import fetch_plan
 from .read import lazy_format, read_toc
+from .toc import Toc
 
 if TYPE_CHECKING:
     from ..image import Image
@@ -18,6 +19,22 @@ COLUMNS = [
     "layer", "format", "layer_bytes", "toc_requests", "toc_bytes", "files", "data_requests", "data_bytes",
     "lazy_bytes", "fraction_of_layer",
 ]  # fmt: skip
+
+
+def toc_headline(toc: Toc) -> str:
+    """One line on where a layer's TOC is and what reading it cost."""
+    requests = f"read in {len(toc.requests)} request(s)"
+    if toc.format == "soci":
+        zinfo = toc.zinfo
+        return (
+            f"soci: a zTOC of {toc.toc_length:,} bytes beside the {toc.blob_size:,}-byte gzip layer, "
+            f"{len(toc.ztoc.entries):,} entries, {len(zinfo.checkpoints)} span(s) of about "
+            f"{zinfo.span_size:,} uncompressed bytes; {requests}"
+        )
+    return (
+        f"{toc.format}: TOC at {toc.toc_offset:,} ({toc.toc_length:,} bytes compressed, {len(toc.raw):,} as JSON), "
+        f"{requests}; landmark {toc.landmark or 'none'}"
+    )
 
 
 def lazy_layers(image: Image, paths: Iterable[str] | None = None) -> pd.DataFrame:
