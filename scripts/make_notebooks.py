@@ -1385,6 +1385,27 @@ for name, image in soci.items():
           f"({zbytes / layers:.1f}x the layers themselves)")
 """),
         md("""
+## Duplication, from TOCs alone
+
+Zhao et al. asked how much of a registry's content is stored more than once. An eStargz or
+zstd:chunked TOC records the sha256 of every file and of every chunk of it, so the question
+can be answered without downloading a layer: over the distinct layers of these images, how
+many file and chunk copies there are, and what deduplicating them would save. (A SOCI zTOC
+records no digests; its layers are listed as not counted.)
+"""),
+        code("""
+from imgexplore.lazy.dedup import duplication
+
+counts = duplication(lazy.values())
+display(show(pd.DataFrame([
+    {"level": "file", "pieces": counts["files"], "unique": counts["unique_files"], "bytes": counts["bytes"],
+     "unique_bytes": counts["unique_file_bytes"], "saved_bytes": counts["saved_by_file_dedup"]},
+    {"level": "chunk", "pieces": counts["chunks"], "unique": counts["unique_chunks"], "bytes": counts["bytes"],
+     "unique_bytes": counts["unique_chunk_bytes"], "saved_bytes": counts["saved_by_chunk_dedup"]},
+])))
+print(f"{counts['layers_counted']} distinct layers counted; not counted: {len(counts['layers_not_counted'])}")
+"""),
+        md("""
 ## Every piece checked
 
 Each piece is decompressed from its offset in the whole blob and its sha256 compared with the

@@ -7,12 +7,14 @@ the bytes at its offset; TOC-only file tables equal the tables listed from the w
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import os
 import re
 import shutil
 import struct
 import subprocess
+import tarfile
 
 import pytest
 from engines import start_containerd
@@ -42,11 +44,15 @@ def lazy_images(tmp_path_factory):
         push(str(ROOT / "data" / "teaching" / "oci"), plain)
         daemon.ctr("images", "pull", "--plain-http", plain)
         refs = {"gzip": plain}
-        for fmt, flag in (("estargz", "--estargz"), ("zstd:chunked", "--zstdchunked")):
+        for fmt, flags in (
+            ("estargz", ["--estargz"]),
+            ("zstd:chunked", ["--zstdchunked"]),
+            ("estargz-4k", ["--estargz", "--estargz-chunk-size", "4096"]),  # big files cut in chunks
+        ):
             ref = f"{registry.host}/lazy/teaching:{fmt.replace(':', '-')}"
             remote = ["ctr-remote", "--address", daemon.socket]
             for args in (
-                ["image", "convert", flag, "--oci", plain, ref],
+                ["image", "convert", *flags, "--oci", plain, ref],
                 ["images", "push", "--plain-http", ref],
             ):
                 done = subprocess.run([*remote, *args], capture_output=True, text=True)
@@ -273,6 +279,50 @@ def test_the_bundled_lazy_images_read_offline(data_dir, tag, tmp_path, capsys):
     assert ("soci" in out) == (tag == "gzip")
     assert main(["tree", f"{data_dir}/lazy/oci:{tag}", "--toc-only", "--format", "csv"]) == 0
     assert "app/bin/server" in capsys.readouterr().out
+
+
+def test_file_and_chunk_duplication_from_tocs_alone(lazy_images, isolated_cache):
+    """Zhao et al.'s question without a download: the same files as whole-file pieces and as
+    4 KiB chunks. Files dedupe across the two; chunks only where a chunk is a whole file.
+    Checked against sha256 computed from the layers' own bytes."""
+    from imgexplore.lazy.dedup import chunk_table, duplication
+
+    images = [imgexplore.open_image(lazy_images[1][fmt]) for fmt in ("estargz", "estargz-4k")]
+    chunks, skipped = chunk_table(images)
+    small = chunks[chunks["layer_digest"].isin({layer.digest for layer in images[1].layers})]
+    assert (
+        skipped == [] and small["chunk_size"].max() <= 4096 < small.groupby("path")["chunk_size"].sum().max()
+    )
+    computed = set()
+    for image in images:
+        for layer in image.layers:
+            with layer.open_tar() as stream:
+                tar = tarfile.open(fileobj=io.BytesIO(stream.read()))
+            for member in tar.getmembers():
+                if member.isfile() and member.size and member.name != "stargz.index.json":
+                    data = tar.extractfile(member).read()
+                    size = 4096 if "4k" in str(image.source.location) else len(data)
+                    computed |= {
+                        hashlib.sha256(data[at : at + size]).hexdigest() for at in range(0, len(data), size)
+                    }
+    result = duplication(images)
+    assert result["unique_chunks"] == len(computed)
+    alone = duplication(images[:1])  # the same files: the second conversion adds no new one
+    other = duplication(images[1:])
+    shared = {layer.digest for layer in images[0].layers} & {layer.digest for layer in images[1].layers}
+    assert (
+        result["layers_counted"] == 12 - len(shared) and 0 < len(shared) < 6
+    )  # unchunked layers are the same
+    assert result["unique_files"] == alone["unique_files"] == other["unique_files"]
+    assert result["unique_file_bytes"] == alone["unique_file_bytes"] == other["unique_file_bytes"]
+    assert result["unique_chunks"] > result["unique_files"]  # a chunked file's pieces are new chunks
+    for layer in images[1].layers:  # the last chunk leaves chunkSize out: it runs to the file's end
+        toc = read_toc(layer)
+        with layer.open_blob() as blob:
+            assert verify_pieces(toc, blob.read())["ok"].all()
+        files = toc.entries[toc.entries["type"] == "file"].set_index("path")["size"]
+        pieces = toc.entries.groupby("path")["chunk_size"].sum()
+        assert all(pieces[path] == size for path, size in files.items())
 
 
 def test_a_plain_image_has_no_toc(data_dir):

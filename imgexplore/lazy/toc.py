@@ -85,7 +85,7 @@ def parse_entries(
             f"{what}: its TOC lists {len(entries):,} entries, over the limit of {max_entries:,}"
         )
     rows = []
-    current = None
+    current, current_size = None, 0
     for number, entry in enumerate(entries):
         if not isinstance(entry, dict) or not isinstance(entry.get("name", ""), str):
             raise ManifestError(f"{what}: TOC entry {number} is not an object with a name")
@@ -98,7 +98,7 @@ def parse_entries(
             if kind not in _TYPES:
                 raise ManifestError(f"{what}: TOC entry {number} has an unknown type {kind!r}")
             name = entry["name"]
-            current = name
+            current, current_size = name, entry.get("size", 0)
         numbers = {}
         for key in ("size", "offset", "endOffset", "chunkOffset", "chunkSize", "mode", "uid", "gid"):
             value = entry.get(key, 0)
@@ -113,7 +113,9 @@ def parse_entries(
                 "offset": numbers["offset"],
                 "end_offset": numbers["endOffset"],
                 "chunk_offset": numbers["chunkOffset"],
-                "chunk_size": numbers["chunkSize"] or (numbers["size"] if kind == "reg" else 0),
+                # a file's last (or only) piece may leave chunkSize out: it runs to the file's end
+                "chunk_size": numbers["chunkSize"]
+                or (max(current_size - numbers["chunkOffset"], 0) if kind in ("reg", "chunk") else 0),
                 "chunk_digest": entry.get("chunkDigest"),
                 "digest": entry.get("digest"),
                 "mode": numbers["mode"],
