@@ -23,6 +23,7 @@ import contextlib
 import fcntl
 import glob
 import hashlib
+import logging
 import os
 import time
 from collections.abc import Iterable
@@ -265,6 +266,9 @@ def _client(client, scheduler: str | None, workers: int | None):
             processes=True,
             dashboard_address=None,
             host="127.0.0.1",
+            # a worker's heartbeat can race the scheduler's shutdown and log a traceback;
+            # task errors come back through their futures, so the logs are kept quiet
+            silence_logs=logging.CRITICAL,
         )
     return Client(cluster), True
 
