@@ -28,7 +28,7 @@ class BlobSink:
         self._pending: list[bytes] = []
         self._pending_size = 0
         self._error: BaseException | None = None
-        self._queues = [queue.Queue(maxsize=8), queue.Queue(maxsize=8)]
+        self._queues = [queue.Queue(maxsize=2), queue.Queue(maxsize=2)]
         self._threads = [
             threading.Thread(target=self._run, args=(self._queues[0], self._write), daemon=True),
             threading.Thread(target=self._run, args=(self._queues[1], self._hash), daemon=True),
