@@ -6,6 +6,7 @@ import json
 import math
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .digest import short
@@ -62,12 +63,40 @@ def render(table: pd.DataFrame, fmt: str, *, wide: bool = False, max_text: int =
 
 def write(table: pd.DataFrame, fmt: str, out, *, chunk_rows: int = 20_000) -> None:
     """Write ``table`` as CSV or JSON to the text stream ``out`` a chunk of rows at a time:
-    the same bytes as ``render(table, fmt) + "\\n"``, without the whole text in memory."""
+    the same bytes as ``render(table, fmt) + "\\n"``, without the whole text in memory.
+    Columns are converted once each (not value by value through pandas' formatters or
+    Python's indenting JSON encoder): a 200,000-row file tree is written several times
+    faster."""
+    if fmt not in ("csv", "json"):
+        out.write(render(table, fmt) + "\n")
+        return
+    if table.empty or len(table.columns) < 2 or not all(_plain(table[c]) for c in table.columns):
+        _write_slowly(table, fmt, out, chunk_rows)
+        return
+    if fmt == "csv":
+        out.write(",".join(_csv_quoted([str(c) for c in table.columns])) + "\n")
+        for start in range(0, len(table), chunk_rows):
+            part = table.iloc[start : start + chunk_rows]
+            columns = [_csv_texts(part[c]) for c in part.columns]
+            out.write("\n".join(map(",".join, zip(*columns, strict=True))) + "\n")
+        return
+    out.write("[\n")
+    prefixes = ["    " + json.dumps(str(c), ensure_ascii=False) + ": " for c in table.columns]
+    for start in range(0, len(table), chunk_rows):
+        part = table.iloc[start : start + chunk_rows]
+        columns = [
+            [prefix + text for text in _json_texts(part[c])]
+            for prefix, c in zip(prefixes, part.columns, strict=True)
+        ]
+        rows = ("  {\n" + ",\n".join(fields) + "\n  }" for fields in zip(*columns, strict=True))
+        out.write(("" if start == 0 else ",\n") + ",\n".join(rows))
+    out.write("\n]\n")
+
+
+def _write_slowly(table: pd.DataFrame, fmt: str, out, chunk_rows: int) -> None:
+    """Through pandas and the indenting JSON encoder: for tables with dates and the like."""
     if fmt == "csv":
         table.to_csv(out, index=False, chunksize=chunk_rows)
-        return
-    if fmt != "json":
-        out.write(render(table, fmt) + "\n")
         return
     if table.empty:
         out.write("[]\n")
@@ -80,6 +109,78 @@ def write(table: pd.DataFrame, fmt: str, out, *, chunk_rows: int = 20_000) -> No
         )
         out.write(("" if start == 0 else ",\n") + text)
     out.write("\n]\n")
+
+
+def _plain(column: pd.Series) -> bool:
+    """Numbers, booleans, text and objects: what the fast writers convert exactly."""
+    kind = column.dtype.kind
+    return kind in "iufbO" or (kind == "U") or pd.api.types.is_string_dtype(column.dtype)
+
+
+def _numpy_kind(column: pd.Series) -> str:
+    """The numpy kind of a plain numpy column; "O" for pandas' own (nullable) types."""
+    return column.dtype.kind if isinstance(column.dtype, np.dtype) else "O"
+
+
+def _python_values(column: pd.Series) -> list:
+    """The column's values as Python objects, missing ones as None (what both CSV and JSON
+    print as empty / null)."""
+    kind = _numpy_kind(column)
+    values = (column.to_numpy(dtype=object) if kind not in "iub" else column.to_numpy()).tolist()
+    if kind not in "iub":
+        missing = column.isna().to_numpy()
+        if missing.any():
+            for position in missing.nonzero()[0].tolist():
+                values[position] = None
+        if column.dtype.kind == "O":
+            values = [
+                v.item() if hasattr(v, "item") and not isinstance(v, (str, bytes)) else v for v in values
+            ]
+    return values
+
+
+def _csv_texts(column: pd.Series) -> list[str]:
+    """Each value as pandas' ``to_csv`` (through Python's csv module) writes it."""
+    kind = _numpy_kind(column)
+    if kind in "iub":
+        return list(map(str, column.to_numpy().tolist()))
+    return _csv_quoted(["" if v is None else str(v) for v in _python_values(column)])
+
+
+def _csv_quoted(texts: list[str]) -> list[str]:
+    """The csv module's minimal quoting with "\\n" line ends: a field holding a comma, a
+    quote or a newline is quoted, its quotes doubled (a carriage return alone is not)."""
+    joined = "\x00".join(texts)
+    if "," not in joined and '"' not in joined and "\n" not in joined:
+        return texts
+    return ['"' + t.replace('"', '""') + '"' if ("," in t or '"' in t or "\n" in t) else t for t in texts]
+
+
+_encode_text = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) uses
+
+
+def _json_texts(column: pd.Series) -> list[str]:
+    """Each value as ``json.dumps(row, indent=2)`` writes it inside a row of the list."""
+    kind = _numpy_kind(column)
+    if kind in "iu":
+        return list(map(str, column.to_numpy().tolist()))
+    if kind == "b":
+        return ["true" if v else "false" for v in column.to_numpy().tolist()]
+    return [_json_text(v) for v in _python_values(column)]
+
+
+def _json_text(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return _encode_text(value)
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return int.__repr__(value)
+    return json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n    ")
 
 
 def text_table(table: pd.DataFrame, gap: str = "  ") -> str:
