@@ -25,15 +25,33 @@ elif ! command -v docker-registry >/dev/null; then
   fi
 fi
 
+# What is installed is recorded with the project's dependency list: a later run with the
+# same list (and an importable package) installs nothing and says nothing.
+stamp=.venv/.imgexplore-installed
+wanted="$(sha256sum pyproject.toml | cut -d' ' -f1) test=$want_test"
+if [ -x .venv/bin/python ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ] \
+  && .venv/bin/python -c 'import imgexplore' 2>/dev/null; then
+  exit 0
+fi
+# the test install also covers the plain one
+if [ "$want_test" = 0 ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "${wanted% *} test=1" ] \
+  && .venv/bin/python -c 'import imgexplore' 2>/dev/null; then
+  exit 0
+fi
+
 if [ ! -x .venv/bin/python ]; then
+  echo "creating the virtual environment .venv"
   "$PYTHON" -m venv .venv || {
     echo "could not create a virtual environment; on Debian/Ubuntu: apt-get install python3-venv" >&2
     exit 1
   }
 fi
-.venv/bin/python -m pip install --quiet --upgrade pip
+echo "installing imgexplore and its packages into .venv (the first time takes a few minutes)"
+export PYTHONWARNINGS=ignore  # setuptools' deprecation notices about the build, not about us
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 if [ "$want_test" = 1 ]; then
-  .venv/bin/python -m pip install --quiet -e ".[test]"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
 else
-  .venv/bin/python -m pip install --quiet -e .
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e .
 fi
+echo "$wanted" > "$stamp"
