@@ -27,6 +27,9 @@ def test_filetree_benchmark_quick(tmp_path):
     assert cases["small-files"]["entries"] == 2020  # 2,000 files in 20 folders
     assert cases["big-layer"]["uncompressed_bytes"] > 20 * 1024 * 1024
     assert all(r["gnu_tar_s"] > 0 and r["imgexplore_s"] > 0 for r in cases.values())
+    command = result["command"]
+    assert command["entries"] == 20_200 and set(command["medians_s"]) == {"tar", "csv", "json", "csv cached"}
+    assert all(seconds > 0 for seconds in command["medians_s"].values())
 
 
 def test_pull_benchmark_quick(tmp_path):
