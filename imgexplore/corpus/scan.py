@@ -10,10 +10,11 @@ The output is a Parquet dataset, one folder per table, one file per unit of work
     DIR/layer_sizes/  per indexed layer: diff_id and uncompressed (tar) size
     DIR/errors/       images or layers that failed, with the reason
 
-Each part is written as its task finishes (by the scanning process, or for file tables by
-the worker itself when it can see the dataset), atomically (temporary file, then rename), and named after the image spec or layer digest, so an interrupted scan resumes
-where it stopped: a rerun skips every image and layer whose part exists, and retries the
-ones that failed. Only one scan may write a dataset at a time (a lock file, ``DIR/.lock``,
+Parts are written atomically (temporary file, then rename): metadata a batch of images at a
+time by the scanning process (named after the batch's specs), file tables one per layer as
+its task finishes (by the worker itself when it can see the dataset, named after the layer
+digest). An interrupted scan resumes where it stopped: a rerun skips every image already in
+the images table and every layer whose file part exists, and retries the ones that failed. Only one scan may write a dataset at a time (a lock file, ``DIR/.lock``,
 held while it runs, is released by the system even if the scan is killed); a scan removes
 the temporary files of an earlier scan that was killed mid-write before it starts."""
 
@@ -115,54 +116,89 @@ def registry_specs(host: str, *, page_size: int = 100, registry: RegistryOptions
 
 def image_metadata(
     spec: str, platform: str | None = None, registry: RegistryOptions | None = None
-) -> dict[str, pd.DataFrame]:
-    """Manifest and config of one image, as rows of the images, layers, image_layers and
-    history tables (or one errors row)."""
+) -> dict[str, list[dict]]:
+    """Manifest and config of one image, as rows (dicts) of the images, layers,
+    image_layers and history tables (or one errors row). Plain rows, not DataFrames: a
+    small DataFrame costs more to build than the image costs to fetch."""
     from ..errors import ImgExploreError
     from ..opener import open_image
+    from ..rows import layer_row
 
     started = time.perf_counter()
     try:
         image = open_image(spec, platform, registry=registry)
     except ImgExploreError as exc:
         return {
-            "errors": pd.DataFrame(
-                [{"key": spec, "stage": "metadata", "error": type(exc).__name__, "message": str(exc)[:500]}]
-            )
+            "errors": [
+                {"key": spec, "stage": "metadata", "error": type(exc).__name__, "message": str(exc)[:500]}
+            ]
         }
-    layers = [layer for layer in image.layers]
-    images = pd.DataFrame(
-        [
+    layers = [layer_row(layer) for layer in image.layers]  # the rows the layers table shows
+    unique = {row["digest"]: row for row in layers}
+    images = {
+        "spec": spec,
+        "digest": image.digest,
+        "media_type": image.media_type,
+        "platform": str(image.platform) if image.platform else "",
+        "layers": len(layers),
+        "empty_layers": sum(1 for row in layers if row["empty"]),
+        "compressed_size": sum(max(row["size"], 0) for row in unique.values()),
+        "history_steps": len(image.history),
+        "empty_steps": sum(1 for step in image.history if step.empty_layer),
+        "seconds": time.perf_counter() - started,
+    }
+    return {
+        "images": [images],
+        "layers": [
+            {key: row[key] for key in ("digest", "size", "media_type", "diff_id", "empty")}
+            for row in unique.values()
+        ],
+        "image_layers": [
             {
                 "spec": spec,
-                "digest": image.digest,
-                "media_type": image.media_type,
-                "platform": str(image.platform) if image.platform else "",
-                "layers": len(layers),
-                "empty_layers": sum(1 for layer in layers if layer.empty),
-                "compressed_size": sum(
-                    max(layer.size, 0) for layer in {layer.digest: layer for layer in layers}.values()
-                ),
-                "history_steps": len(image.history),
-                "empty_steps": sum(1 for step in image.history if step.empty_layer),
-                "seconds": time.perf_counter() - started,
+                "image_digest": image.digest,
+                "position": row["index"],
+                "digest": row["digest"],
+                "diff_id": row["diff_id"],
+                "chain_id": row["chain_id"],
+                "created_by": row["created_by"],
             }
-        ]
-    )
-    table = image.layers_table()  # the same rows the layers table shows
-    layer_rows = table[["digest", "size", "media_type", "diff_id", "empty"]]
-    uses = table.rename(columns={"index": "position"}).assign(spec=spec, image_digest=image.digest)[
-        ["spec", "image_digest", "position", "digest", "diff_id", "chain_id", "created_by"]
-    ]
-    history = image.history_table().assign(spec=spec)[
-        ["spec", "step", "created", "created_by", "empty_layer", "layer_index"]
-    ]
-    return {
-        "images": images,
-        "layers": layer_rows.drop_duplicates("digest"),
-        "image_layers": uses,
-        "history": history,
+            for row in layers
+        ],  # fmt: skip
+        "history": [
+            {
+                "spec": spec,
+                "step": step.step,
+                "created": step.created,
+                "created_by": step.created_by,
+                "empty_layer": step.empty_layer,
+                "layer_index": step.layer_index,
+            }
+            for step in image.history
+        ],  # fmt: skip
     }
+
+
+def images_metadata(
+    specs: list[str], platform: str | None = None, registry: RegistryOptions | None = None
+) -> list[tuple[str, dict[str, list[dict]]]]:
+    """:func:`image_metadata` for several images: one task, one round trip to the scheduler."""
+    return [(spec, image_metadata(spec, platform, registry)) for spec in specs]
+
+
+# the dtypes a table's columns keep whatever rows a part happens to hold
+_DTYPES = {
+    "images": {"layers": "int64", "empty_layers": "int64", "compressed_size": "int64", "history_steps": "int64",
+               "empty_steps": "int64", "seconds": "float64"},
+    "layers": {"size": "int64", "empty": "bool"},
+    "image_layers": {"position": "int64"},
+    "history": {"step": "int64", "empty_layer": "bool", "layer_index": "Int64"},
+    "errors": {},
+}  # fmt: skip
+
+
+def _frame(table: str, rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(rows).astype(_DTYPES[table])
 
 
 def _toc_table(layer):
@@ -311,23 +347,29 @@ def scan(
             os.makedirs(os.path.join(out, table), exist_ok=True)
         specs = read_specs(specs)
         report = ScanReport()
-        todo = [s for s in specs if not os.path.exists(_part(out, "images", _key(s)))]
+        done = set(read_table(out, "images").get("spec", pd.Series(dtype=object)))
+        todo = [s for s in specs if s not in done]
         report.images_skipped = len(specs) - len(todo)
         dask_client, owned = _client(client, scheduler, workers)
         bar = progress_bar(len(todo), "scanning images", enabled=progress, unit="image")
         try:
+            batches = [todo[i : i + IMAGES_PER_TASK] for i in range(0, len(todo), IMAGES_PER_TASK)]
             futures = dask_client.map(
-                image_metadata,
-                todo,
+                images_metadata,
+                batches,
                 platform=platform,
                 registry=registry,
-                key=[f"meta-{_key(s)}" for s in todo],
+                key=[f"meta-{_key(chr(10).join(batch))}" for batch in batches],
                 pure=False,
             )
-            spec_of = {future.key: spec for future, spec in zip(futures, todo, strict=True)}
-            for future, result in as_completed(futures, with_results=True):
-                _store_image(out, spec_of[future.key], result, report)
-                bar.update(1)
+            pending = _PendingImages(out, report)
+            try:
+                for _, results in as_completed(futures, with_results=True):
+                    for spec, result in results:
+                        pending.add(spec, result)
+                    bar.update(len(results))
+            finally:
+                pending.flush()  # what finished is kept, even if the scan is interrupted
             bar.close()
             if files:
                 _index_layers(
@@ -351,20 +393,55 @@ def scan(
         return report
 
 
-def _store_image(out: str, spec: str, result: dict, report: ScanReport) -> None:
-    key = _key(spec)
-    if "errors" in result:
-        _write_part(out, "errors", key, result["errors"])
-        report.errors += 1
-        report.failed.append(spec)
-        return
-    for table in ("layers", "image_layers", "history"):
-        _write_part(out, table, key, result[table])
-    _write_part(out, "images", key, result["images"])  # last: its presence marks the image done
-    error = _part(out, "errors", key)
-    if os.path.exists(error):
-        os.unlink(error)  # an earlier failure, now retried successfully
-    report.images_done += 1
+IMAGES_PER_TASK = 8  # images a worker fetches per task
+IMAGES_PER_PART = 200  # images whose rows go into one part of each table, at most
+SECONDS_PER_PART = 1.0  # and at most this long: an interrupted scan keeps what it finished
+
+
+class _PendingImages:
+    """Rows of finished images, written a batch at a time: one part of each table per
+    ``IMAGES_PER_PART`` images or ``SECONDS_PER_PART`` (four small Parquet files per image
+    cost more than fetching it). The images part is written last: a spec in the images table
+    is done."""
+
+    def __init__(self, out: str, report: ScanReport):
+        self.out, self.report = out, report
+        self.since = time.monotonic()
+        self.specs: list[str] = []
+        self.rows: dict[str, list[dict]] = {
+            table: [] for table in ("images", "layers", "image_layers", "history")
+        }
+
+    def add(self, spec: str, result: dict) -> None:
+        key = _key(spec)
+        if "errors" in result:
+            _write_part(self.out, "errors", key, _frame("errors", result["errors"]))
+            self.report.errors += 1
+            self.report.failed.append(spec)
+            return
+        self.specs.append(spec)
+        for table, rows in result.items():
+            self.rows[table].extend(rows)
+        if len(self.specs) >= IMAGES_PER_PART or time.monotonic() - self.since >= SECONDS_PER_PART:
+            self.flush()
+
+    def flush(self) -> None:
+        self.since = time.monotonic()
+        if not self.specs:
+            return
+        key = _key("\n".join(self.specs))
+        for table in ("layers", "image_layers", "history", "images"):  # images last
+            frame = _frame(table, self.rows[table])
+            if table == "layers":
+                frame = frame.drop_duplicates("digest")
+            _write_part(self.out, table, key, frame)
+        for spec in self.specs:
+            error = _part(self.out, "errors", _key(spec))
+            if os.path.exists(error):
+                os.unlink(error)  # an earlier failure, now retried successfully
+        self.report.images_done += len(self.specs)
+        self.specs = []
+        self.rows = {table: [] for table in self.rows}
 
 
 def _index_layers(
