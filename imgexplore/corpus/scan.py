@@ -228,22 +228,53 @@ def index_layer(
     there (by the worker) and only its size comes back. With ``toc_only`` a lazy layer
     (eStargz, zstd:chunked, or covered by a SOCI index) is indexed from its TOC, without
     downloading it; other layers are listed whole."""
+    ((_, result),) = index_image_layers(spec, [digest], hash_files, platform, out, registry, toc_only)
+    return result
+
+
+def index_image_layers(
+    spec: str,
+    digests: list[str],
+    hash_files: bool = False,
+    platform: str | None = None,
+    out: str | None = None,
+    registry: RegistryOptions | None = None,
+    toc_only: bool = False,
+) -> list[tuple[str, dict]]:
+    """:func:`index_layer` for several layers of one image, which is opened once."""
     from ..errors import ImgExploreError
-    from ..filetree.layertable import layer_table
     from ..opener import open_image
 
     try:
         image = open_image(spec, platform, registry=registry)
-        layer = next(layer for layer in image.layers if layer.digest == digest)
+    except ImgExploreError as exc:
+        return [(digest, _layer_error(digest, exc)) for digest in digests]
+    by_digest = {layer.digest: layer for layer in image.layers}
+    return [
+        (digest, _index_one(by_digest.get(digest), digest, hash_files, out, toc_only)) for digest in digests
+    ]
+
+
+def _layer_error(digest: str, exc: BaseException) -> dict:
+    return {
+        "errors": pd.DataFrame(
+            [{"key": digest, "stage": "files", "error": type(exc).__name__, "message": str(exc)[:500]}]
+        )
+    }
+
+
+def _index_one(layer, digest: str, hash_files: bool, out: str | None, toc_only: bool) -> dict:
+    from ..errors import ImgExploreError, NotInImageError
+    from ..filetree.layertable import layer_table
+
+    try:
+        if layer is None:
+            raise NotInImageError(f"layer {digest} is no longer in the image")
         table = _toc_table(layer) if toc_only else None
         if table is None:
             table = layer_table(layer, hash_files=hash_files)
-    except (ImgExploreError, StopIteration) as exc:
-        return {
-            "errors": pd.DataFrame(
-                [{"key": digest, "stage": "files", "error": type(exc).__name__, "message": str(exc)[:500]}]
-            )
-        }
+    except ImgExploreError as exc:
+        return _layer_error(digest, exc)
     columns = ["path", "type", "size"] + (["sha256"] if hash_files else [])
     files = table.loc[table["whiteout"].isna() & ~table["opaque"], columns].copy()
     files.insert(0, "digest", digest)
@@ -468,31 +499,50 @@ def _index_layers(
     ]
     report.layers_skipped = len(first_use) - len(todo)
     bar = progress_bar(len(todo), "indexing layers", enabled=progress, unit="layer")
+    layers = read_table(out, "layers")
+    sizes = dict(zip(layers["digest"], layers["size"], strict=True)) if len(layers) else {}
+    tasks = _layer_tasks(todo, sizes)
     futures = client.map(
-        index_layer,
-        [s for s, _ in todo],
-        [d for _, d in todo],
+        index_image_layers,
+        [spec for spec, _ in tasks],
+        [digests for _, digests in tasks],
         hash_files=hash_files,
         platform=platform,
         registry=registry,
         toc_only=toc_only,
         out=out if workers_write else None,
-        key=[f"files-{_layer_key(d)}" for _, d in todo],
+        key=[f"files-{_key(spec + chr(10).join(digests))}" for spec, digests in tasks],
         pure=False,
     )
-    digest_of = {future.key: d for future, (_, d) in zip(futures, todo, strict=True)}
-    for future, result in as_completed(futures, with_results=True):
-        digest = digest_of[future.key]
-        if "errors" in result:
-            _write_part(out, "errors", f"layer-{_layer_key(digest)}", result["errors"])
-            report.errors += 1
-            report.failed.append(digest)
-        else:
-            if "stored" not in result:
-                _store_layer(out, digest, result)
-            report.layers_indexed += 1
-        bar.update(1)
+    for _, results in as_completed(futures, with_results=True):
+        for digest, result in results:
+            if "errors" in result:
+                _write_part(out, "errors", f"layer-{_layer_key(digest)}", result["errors"])
+                report.errors += 1
+                report.failed.append(digest)
+            else:
+                if "stored" not in result:
+                    _store_layer(out, digest, result)
+                report.layers_indexed += 1
+            bar.update(1)
     bar.close()
+
+
+SMALL_LAYER = 4 << 20  # layers under this many compressed bytes are indexed together per image
+
+
+def _layer_tasks(todo: list[tuple[str, str]], sizes: dict) -> list[tuple[str, list[str]]]:
+    """(image spec, layer digests) per task: an image's small layers together (each costs
+    less to list than a task costs to schedule), every big layer on its own."""
+    tasks: list[tuple[str, list[str]]] = []
+    small: dict[str, list[str]] = {}
+    for spec, digest in todo:
+        size = sizes.get(digest, -1)
+        if 0 <= size < SMALL_LAYER:
+            small.setdefault(spec, []).append(digest)
+        else:
+            tasks.append((spec, [digest]))
+    return [*tasks, *small.items()]
 
 
 def read_table(out: str | os.PathLike, table: str) -> pd.DataFrame:
