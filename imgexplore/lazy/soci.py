@@ -174,7 +174,7 @@ def verify_spans(toc: Toc, blob: bytes) -> pd.DataFrame:
             else ztoc.uncompressed_size
         )
         length = following - point.out
-        inflated = len(inflate_span(zinfo, number, blob[start:], 0, length))
+        inflated = len(inflate_span(zinfo, number, blob[start:end], 0, length))
         rows.append({"path": f"span {number}", "chunk_offset": point.out, "chunk_size": length,
                      "ok": digest == ztoc.span_digests[number] and inflated == length,
                      "computed": digest, "recorded": ztoc.span_digests[number]})  # fmt: skip

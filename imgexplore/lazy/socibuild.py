@@ -107,7 +107,8 @@ def build_checkpoints(blob: bytes, span_size: int = SPAN_SIZE) -> Zinfo:
 
 
 def _mod_time(seconds: float) -> str:
-    """Go's ``time.MarshalText`` of a UTC time (RFC 3339, fractional seconds trimmed)."""
+    """Go's ``time.MarshalText`` of a UTC time, in whole seconds (RFC 3339; a PAX mtime's
+    fraction, which Go would print, is dropped: a listing's mtime is whole seconds too)."""
     moment = _dt.datetime.fromtimestamp(int(seconds), tz=_dt.UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 

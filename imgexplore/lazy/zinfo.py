@@ -15,7 +15,7 @@ The blob, little-endian: ``int32`` checkpoint count, ``int64`` span size, then p
 
 Reading uses Python's zlib: a raw inflater given the window as its dictionary, its input the
 span's bytes shifted so that the ``bits`` left over from the previous byte come first.
-:func:`build_checkpoints` finds block boundaries with zlib's ``inflate(Z_BLOCK)`` through
+:func:`~imgexplore.lazy.socibuild.build_checkpoints` finds block boundaries with zlib's ``inflate(Z_BLOCK)`` through
 ctypes (Python's zlib module does not expose it): the same walk ``zran.c`` makes.
 """
 
