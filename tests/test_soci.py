@@ -208,6 +208,16 @@ def _put(client, repository, data: bytes) -> str:
     return digest
 
 
+def put_soci_index(client, repository: str, raw: bytes, ztocs: dict[str, bytes]) -> str:
+    """The zTOCs and the "{}" config as blobs, then the index manifest by its digest."""
+    for data in ztocs.values():
+        _put(client, repository, data)
+    assert _put(client, repository, b"{}") == EMPTY_JSON_DIGEST
+    digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+    client.put_manifest(repository, digest, raw, mt.OCI_MANIFEST)
+    return digest
+
+
 def push_soci(
     host: str, reference: str, *, span: int = 1 << 16, tag_schema: bool = True
 ) -> tuple[str, bytes]:
@@ -218,11 +228,7 @@ def push_soci(
     repository = reference.split("/", 1)[1].rsplit(":", 1)[0]
     index, ztocs = build_soci_index(image, span_size=span)
     client = RegistryClient(host)
-    for data in ztocs.values():
-        _put(client, repository, data)
-    assert _put(client, repository, b"{}") == EMPTY_JSON_DIGEST
-    digest = "sha256:" + hashlib.sha256(index).hexdigest()
-    client.put_manifest(repository, digest, index, mt.OCI_MANIFEST)
+    digest = put_soci_index(client, repository, index, ztocs)
     if tag_schema:
         referrers = {
             "schemaVersion": 2,
@@ -347,11 +353,7 @@ def test_a_v2_index_named_by_the_image_index(soci_registry, data_dir, isolated_c
     manifest["artifactType"] = manifest["config"]["mediaType"] = SOCI_INDEX_V2
     raw = json.dumps(manifest).encode()
     client = RegistryClient(host)
-    for data in ztocs.values():
-        _put(client, "soci/v2", data)
-    _put(client, "soci/v2", b"{}")
-    soci_digest = "sha256:" + hashlib.sha256(raw).hexdigest()
-    client.put_manifest("soci/v2", soci_digest, raw, mt.OCI_MANIFEST)
+    soci_digest = put_soci_index(client, "soci/v2", raw, ztocs)
     index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": [
         {"mediaType": image.media_type, "digest": image.digest, "size": len(image.manifest.raw),
          "platform": {"os": "linux", "architecture": "amd64"}, "annotations": {SOCI_INDEX_DIGEST: soci_digest}},
@@ -434,11 +436,7 @@ def test_a_ztoc_that_lies_about_its_layer(soci_registry, data_dir, isolated_cach
     manifest["layers"][0]["size"] = manifest["layers"][1]["size"]
     swapped = json.dumps(manifest).encode()
     client = RegistryClient(soci_registry.host)
-    for data in ztocs.values():
-        _put(client, "soci/lies", data)
-    _put(client, "soci/lies", b"{}")
-    digest = "sha256:" + hashlib.sha256(swapped).hexdigest()
-    client.put_manifest("soci/lies", digest, swapped, mt.OCI_MANIFEST)
+    digest = put_soci_index(client, "soci/lies", swapped, ztocs)
     tag_index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": [
         {"mediaType": mt.OCI_MANIFEST, "digest": digest, "size": len(swapped), "artifactType": SOCI_INDEX_V1}]}  # fmt: skip
     client.put_manifest(

@@ -100,23 +100,24 @@ def _subtable(table: Table, number: int) -> Table | None:
     return Table(table.Bytes, table.Indirect(at + table.Pos)) if at else None
 
 
-def _tables(table: Table, number: int) -> list[Table]:
+def _vector(table: Table, number: int) -> tuple[int, int]:
+    """(where the vector's items start, how many) of a vector field; (0, 0) if absent."""
     at = _field(table, number)
     if not at:
-        return []
+        return 0, 0
     start, count = table.Vector(at), table.VectorLen(at)
     if count > MAX_ENTRIES:
         raise LimitExceededError(f"a zTOC vector of {count:,} items, over the limit of {MAX_ENTRIES:,}")
+    return start, count
+
+
+def _tables(table: Table, number: int) -> list[Table]:
+    start, count = _vector(table, number)
     return [Table(table.Bytes, table.Indirect(start + 4 * i)) for i in range(count)]
 
 
 def _strings(table: Table, number: int) -> list[str]:
-    at = _field(table, number)
-    if not at:
-        return []
-    start, count = table.Vector(at), table.VectorLen(at)
-    if count > MAX_ENTRIES:
-        raise LimitExceededError(f"a zTOC vector of {count:,} items, over the limit of {MAX_ENTRIES:,}")
+    start, count = _vector(table, number)
     return [table.String(start + 4 * i).decode() for i in range(count)]
 
 
