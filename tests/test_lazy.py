@@ -360,11 +360,22 @@ def test_the_corpus_indexes_lazy_layers_from_their_tocs(lazy_images, tmp_path, i
     from imgexplore import corpus
 
     _, refs = lazy_images
-    specs = [refs["estargz"], refs["zstd:chunked"]]
+    specs = [refs["estargz"], refs["zstd:chunked"], refs["estargz-4k"]]
     report = corpus.scan(
         specs, tmp_path / "ds", files=True, hash_files=True, toc_only=True, workers=1, progress=False
     )
-    assert report.errors == 0 and report.layers_indexed == 12
+    assert report.errors == 0
+    # chunk-level duplication as the corpus computes it is what lazy.dedup computes
+    from imgexplore.lazy.dedup import duplication
+
+    images = [imgexplore.open_image(spec) for spec in specs]
+    assert report.layers_indexed == len({layer.digest for image in images for layer in image.layers})
+    expected = duplication(images)
+    chunks = corpus.chunk_duplication(corpus.load(tmp_path / "ds"))
+    assert (chunks["chunks"], chunks["unique_chunks"], chunks["unique_bytes"]) == (
+        expected["chunks"], expected["unique_chunks"], expected["unique_chunk_bytes"]
+    )  # fmt: skip
+    assert "chunk_duplication" in corpus.write_report(tmp_path / "ds", tmp_path / "report")["summary"]
     tables = corpus.load(tmp_path / "ds")
     files = tables["files"]
     plain = imgexplore.open_image(ROOT / "data" / "teaching" / "oci").files().all_layers()

@@ -1,6 +1,7 @@
 """Corpus mode: many images at once, on Dask (see :mod:`imgexplore.corpus.scan`)."""
 
 from .analysis import (
+    chunk_duplication,
     distributions,
     file_duplication,
     layer_sharing,
@@ -13,6 +14,7 @@ from .scan import ScanReport, read_specs, read_table, registry_specs, scan
 
 __all__ = [
     "ScanReport",
+    "chunk_duplication",
     "distributions",
     "file_duplication",
     "layer_sharing",

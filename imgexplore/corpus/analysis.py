@@ -22,7 +22,16 @@ def load(out: str | os.PathLike) -> dict[str, pd.DataFrame]:
         )
     tables = {
         name: read_table(out, name)
-        for name in ("images", "layers", "image_layers", "history", "files", "layer_sizes", "errors")
+        for name in (
+            "images",
+            "layers",
+            "image_layers",
+            "history",
+            "files",
+            "layer_sizes",
+            "chunks",
+            "errors",
+        )
     }
     layers = tables["layers"]
     if not layers.empty:
@@ -92,6 +101,25 @@ def file_duplication(tables: dict[str, pd.DataFrame]) -> dict:
     }
 
 
+def chunk_duplication(tables: dict[str, pd.DataFrame]) -> dict | None:
+    """Chunk-level deduplication over the layers indexed from eStargz or zstd:chunked TOCs
+    (``corpus scan --files --toc-only``): pieces of file data, distinct ones by sha256, and
+    the bytes chunk-level deduplication saves; None when no layer was indexed that way."""
+    chunks = tables.get("chunks", pd.DataFrame())
+    if chunks.empty:
+        return None
+    chunks = chunks.drop_duplicates(["digest", "path", "chunk_offset"])
+    unique = chunks.drop_duplicates("chunk_digest")
+    return {
+        "layers": int(chunks["digest"].nunique()),
+        "chunks": len(chunks),
+        "unique_chunks": len(unique),
+        "bytes": int(chunks["chunk_size"].sum()),
+        "unique_bytes": int(unique["chunk_size"].sum()),
+        "bytes_saved_by_chunk_dedup": int(chunks["chunk_size"].sum() - unique["chunk_size"].sum()),
+    }
+
+
 def distributions(tables: dict[str, pd.DataFrame]) -> dict[str, pd.Series]:
     """The samples behind the CDFs: image size, layer size, files per layer, compression
     ratio (uncompressed / compressed) and layers per image."""
@@ -144,6 +172,7 @@ def write_report(out: str | os.PathLike, report_dir: str | os.PathLike) -> dict:
     summary = {
         "layer_sharing": sharing_summary(tables),
         "file_duplication": file_duplication(tables),
+        **({"chunk_duplication": chunks} if (chunks := chunk_duplication(tables)) else {}),
         "metadata_only_steps": metadata_only_share(tables),
         "errors": len(tables["errors"]),
     }

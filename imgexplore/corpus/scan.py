@@ -8,6 +8,8 @@ The output is a Parquet dataset, one folder per table, one file per unit of work
     DIR/history/      one row per history step
     DIR/files/        per indexed layer: path, type, size (and sha256 with hash_files)
     DIR/layer_sizes/  per indexed layer: diff_id and uncompressed (tar) size
+    DIR/chunks/       per layer indexed from an eStargz or zstd:chunked TOC: each piece of file
+                      data with its sha256 (chunk-level deduplication)
     DIR/errors/       images or layers that failed, with the reason
 
 Parts are written atomically (temporary file, then rename): metadata a batch of images at a
@@ -35,7 +37,7 @@ import pandas as pd
 from ..progress import progress_bar
 from ..registry.options import RegistryOptions
 
-TABLES = ("images", "layers", "image_layers", "history", "files", "layer_sizes", "errors")
+TABLES = ("images", "layers", "image_layers", "history", "files", "layer_sizes", "chunks", "errors")
 
 
 def _key(text: str) -> str:
@@ -202,16 +204,29 @@ def _frame(table: str, rows: list[dict]) -> pd.DataFrame:
 
 
 def _toc_table(layer):
-    """The layer's file table from its lazy-pull TOC, or None if it has none."""
+    """The layer's file table from its lazy-pull TOC, and its chunk rows (None for a TOC
+    that records no chunk digests: SOCI); (None, None) if it has no TOC."""
     from ..lazy import lazy_format, read_toc
     from ..lazy.toc import toc_file_table
 
     if lazy_format(layer) is None:
-        return None
+        return None, None
     toc = read_toc(layer)
     table = toc_file_table(toc)
     table.attrs.update(diff_id=layer.diff_id, tar_size=-1)  # the tar itself was never read
-    return table
+    chunks = None
+    if toc.format != "soci":
+        pieces = toc.entries[toc.entries["chunk_size"] > 0]
+        chunks = pd.DataFrame(
+            {
+                "digest": layer.digest,
+                "path": pieces["path"].to_numpy(),
+                "chunk_offset": pieces["chunk_offset"].to_numpy(),
+                "chunk_size": pieces["chunk_size"].to_numpy(),
+                "chunk_digest": pieces["chunk_digest"].fillna(pieces["digest"]).to_numpy(),
+            }
+        )
+    return table, chunks
 
 
 def index_layer(
@@ -270,7 +285,7 @@ def _index_one(layer, digest: str, hash_files: bool, out: str | None, toc_only: 
     try:
         if layer is None:
             raise NotInImageError(f"layer {digest} is no longer in the image")
-        table = _toc_table(layer) if toc_only else None
+        table, chunks = _toc_table(layer) if toc_only else (None, None)
         if table is None:
             table = layer_table(layer, hash_files=hash_files)
     except ImgExploreError as exc:
@@ -284,6 +299,8 @@ def _index_one(layer, digest: str, hash_files: bool, out: str | None, toc_only: 
         "tar_size": int(table.attrs.get("tar_size", -1)),
         "diff_id": table.attrs["diff_id"],
     }
+    if chunks is not None:
+        result["chunks"] = chunks
     if out is not None:
         _store_layer(out, digest, result)
         return {"stored": len(files)}
@@ -294,6 +311,8 @@ def _store_layer(out: str, digest: str, result: dict) -> None:
     key = _layer_key(digest)
     sizes = pd.DataFrame([{"digest": digest, "diff_id": result["diff_id"], "tar_size": result["tar_size"]}])
     _write_part(out, "layer_sizes", key, sizes)
+    if "chunks" in result:
+        _write_part(out, "chunks", key, result["chunks"])
     _write_part(out, "files", key, result["files"])  # last: its presence marks the layer done
 
 
