@@ -557,10 +557,9 @@ def _corpus_parser(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_cache(args: argparse.Namespace) -> str:
-    import pandas as pd
-
     from .cache import cache_root, cache_usage, clear_cache, remove_leftovers
     from .present import human_bytes
+    from .rowtext import render_rows
 
     lines = []
     if args.clear:
@@ -568,11 +567,11 @@ def cmd_cache(args: argparse.Namespace) -> str:
     elif args.clean:
         removed = remove_leftovers(older_than=args.older_than)
         lines.append(f"removed {len(removed)} leftover temporary file(s)")
-    usage = pd.DataFrame(cache_usage())
+    usage = cache_usage()
     if args.format != "table":
-        return render(usage, args.format)
-    usage["size"] = usage["bytes"].map(human_bytes)
-    return "\n".join([*lines, f"cache: {cache_root()}", render(usage, "table")])
+        return render_rows(usage, args.format)
+    usage = [{**row, "size": human_bytes(row["bytes"])} for row in usage]
+    return "\n".join([*lines, f"cache: {cache_root()}", render_rows(usage, "table")])
 
 
 def _cache_parser(p: argparse.ArgumentParser) -> None:

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .digest import short
+from .rowtext import aligned, cell, csv_quoted
 
 FORMATS = ("table", "csv", "json")  # the command line names them too (cli.FORMATS)
 _DIGEST_COLUMNS = ("digest", "diff_id", "chain_id", "layer_digest", "config_digest", "sha256")
@@ -74,7 +75,7 @@ def write(table: pd.DataFrame, fmt: str, out, *, chunk_rows: int = 20_000) -> No
         _write_slowly(table, fmt, out, chunk_rows)
         return
     if fmt == "csv":
-        out.write(",".join(_csv_quoted([str(c) for c in table.columns])) + "\n")
+        out.write(",".join(csv_quoted([str(c) for c in table.columns])) + "\n")
         for start in range(0, len(table), chunk_rows):
             part = table.iloc[start : start + chunk_rows]
             columns = [_csv_texts(part[c]) for c in part.columns]
@@ -144,16 +145,7 @@ def _csv_texts(column: pd.Series) -> list[str]:
     kind = _numpy_kind(column)
     if kind in "iub":
         return list(map(str, column.to_numpy().tolist()))
-    return _csv_quoted(["" if v is None else str(v) for v in _python_values(column)])
-
-
-def _csv_quoted(texts: list[str]) -> list[str]:
-    """The csv module's minimal quoting with "\\n" line ends: a field holding a comma, a
-    quote or a newline is quoted, its quotes doubled (a carriage return alone is not)."""
-    joined = "\x00".join(texts)
-    if "," not in joined and '"' not in joined and "\n" not in joined:
-        return texts
-    return ['"' + t.replace('"', '""') + '"' if ("," in t or '"' in t or "\n" in t) else t for t in texts]
+    return csv_quoted(["" if v is None else str(v) for v in _python_values(column)])
 
 
 _encode_text = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) uses
@@ -193,16 +185,8 @@ def text_table(table: pd.DataFrame, gap: str = "  ") -> str:
         pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c])
         for c in table.columns
     ]
-    widths = [max([len(columns[i])] + [len(r[i]) for r in cells]) for i in range(len(columns))]
-
-    def line(values: list[str]) -> str:
-        parts = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric, strict=True)]
-        return gap.join(parts).rstrip()
-
-    return "\n".join([line(columns)] + [line(r) for r in cells])
+    return aligned(columns, cells, numeric, gap)
 
 
 def _cell(value: Any) -> str:
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return str(value).replace("\n", " ")
+    return "-" if value is pd.NA else cell(value)

@@ -63,3 +63,15 @@ def test_any_text_is_written_as_pandas_writes_it(rows):
     table = pd.DataFrame(rows, columns=["path", "size", "opaque"])
     _same(table.astype({"path": object}))
     _same(table)
+
+
+def test_plain_rows_render_as_their_dataframe_does():
+    """`imgexplore cache` prints its rows without pandas: the same text for every format."""
+    from imgexplore.rowtext import render_rows
+
+    rows = [
+        {"part": "blobs", "files": 281, "bytes": 42626428, "note": None},
+        {"part": 'file "tables", etc', "files": 0, "bytes": 0, "note": "two\nlines"},
+    ]
+    for fmt in ("table", "csv", "json"):
+        assert render_rows(rows, fmt) == render(pd.DataFrame(rows), fmt), fmt

@@ -131,8 +131,8 @@ def test_options_are_checked():
 
 
 def test_registry_commands_import_no_data_stack(registry, data_dir, tmp_path, isolated_cache):
-    """pull, push and tags move bytes and names: they never load pandas, pyarrow, matplotlib
-    or dask (each costs start-up time and memory a user pays on every such command)."""
+    """pull, push, tags and cache move bytes and names: they never load pandas, pyarrow,
+    matplotlib or dask (each costs start-up time and memory a user pays on every such command)."""
     import subprocess
     import sys
 
@@ -146,6 +146,8 @@ def test_registry_commands_import_no_data_stack(registry, data_dir, tmp_path, is
         ["push", str(data_dir / "teaching" / "oci"), reference],
         ["pull", reference, "--dest", str(tmp_path / "pulled"), "--quiet"],
         ["tags", reference.rsplit(":", 1)[0]],
+        ["cache"],
+        ["cache", "--format", "csv"],
     ):
         out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True)
         assert out.returncode == 0, out.stderr
