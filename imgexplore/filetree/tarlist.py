@@ -548,6 +548,11 @@ def _octal_fields(matrix: np.ndarray, start: int, width: int, offsets, what: str
     space), decoded with a matrix product. Rows in any other form (leading spaces, GNU
     base-256, …) go through the careful scalar decoder."""
     field_bytes = matrix[:, start : start + width]
+    for ndigits in (width - 1, width - 2):  # every row in one form (the usual case): no masks
+        digits, padding = field_bytes[:, :ndigits], field_bytes[:, ndigits:]
+        if ((digits - 48) <= 7).all() and ((padding == 0) | (padding == 32)).all():
+            powers = 8.0 ** np.arange(ndigits - 1, -1, -1)  # float: BLAS, exact below 2**53
+            return np.rint(digits @ powers - 48 * powers.sum()).astype(np.int64)
     is_digit = (field_bytes >= 48) & (field_bytes <= 55)
     is_pad = (field_bytes == 0) | (field_bytes == 32)
     values = np.zeros(len(matrix), dtype=np.int64)
