@@ -341,6 +341,20 @@ def test_a_registry_with_the_referrers_api(soci_registry, data_dir, isolated_cac
     assert not [p for _, p, _ in proxy.log if "sha256-" in p]  # no tag-schema lookup
 
 
+def test_a_registry_that_refuses_the_lookup(soci_registry, data_dir, isolated_cache):
+    """A registry answering the referrers lookup with an error: no SOCI index, a warning
+    saying why, and the image's other views unharmed."""
+    reference = f"{soci_registry.host}/soci/refused:gzip"
+    push(str(data_dir / "teaching" / "oci"), reference)
+    proxy = FaultProxy(soci_registry.host)
+    address = proxy.start()
+    proxy.add(match="/referrers/", status=403, times=-1)
+    image = imgexplore.open_image(f"{address}/soci/refused:gzip")
+    assert lazy_format(image.layers[0]) is None
+    assert any("SOCI index could not be looked for" in w for w in image.warnings)
+    assert list(lazy_layers(image)["format"]) == ["none (pulled whole)"] * 6
+
+
 def test_a_v2_index_named_by_the_image_index(soci_registry, data_dir, isolated_cache):
     """SOCI v2: no subject; the image index's entry for the manifest names the index."""
     host = soci_registry.host

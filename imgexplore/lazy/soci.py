@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from .. import mediatypes as mt
-from ..errors import ManifestError
+from ..errors import ImgExploreError, ManifestError
 from .toc import ENTRY_COLUMNS, Toc
 from .zinfo import Zinfo, inflate_span, parse_zinfo
 from .ztoc import SOCI_INDEX_DIGEST, SOCI_INDEX_V1, SOCI_INDEX_V2, SOCI_LAYER_DIGEST, Ztoc, parse_ztoc
@@ -73,7 +73,13 @@ def _find(image: Image) -> SociIndex | None:
             digest = (entry.annotations or {}).get(SOCI_INDEX_DIGEST)
             if entry.digest == image.digest and digest:
                 return _load(source, digest, "the image index's com.amazon.soci.index-digest", [])
-    found = source.referrers(image.digest, SOCI_INDEX_V1)  # v2 indexes have no subject
+    try:
+        found = source.referrers(image.digest, SOCI_INDEX_V1)  # v2 indexes have no subject
+    except ImgExploreError as exc:  # a registry refusing the lookup: no index found, and said
+        warning = f"the image's SOCI index could not be looked for: {exc}"
+        if warning not in image.warnings:
+            image.warnings.append(warning)
+        return None
     if found is None or not found.descriptors:
         return None
     requests = [("referrers lookup", 0)] * found.requests
