@@ -53,6 +53,7 @@ def test_corpus_benchmark_quick(tmp_path):
     result = run_quick("bench_corpus.py", tmp_path / "corpus.json", timeout=900)
     assert [(r["images"], r["workers"]) for r in result["metadata"]] == [(50, 1), (50, 2), (100, 1), (100, 2)]
     assert all(r["layers"] == 20 + 6 for r in result["files"])  # 20 top layers and 3 bases × 2
+    assert result["plain_process"]["seconds"] > 0 and result["files_vs_plain"] > 0
 
 
 def test_engines_benchmark_quick(tmp_path):

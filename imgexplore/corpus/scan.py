@@ -243,31 +243,38 @@ def index_layer(
     there (by the worker) and only its size comes back. With ``toc_only`` a lazy layer
     (eStargz, zstd:chunked, or covered by a SOCI index) is indexed from its TOC, without
     downloading it; other layers are listed whole."""
-    ((_, result),) = index_image_layers(spec, [digest], hash_files, platform, out, registry, toc_only)
+    ((_, result),) = index_layers([(spec, digest)], hash_files, platform, out, registry, toc_only)
     return result
 
 
-def index_image_layers(
-    spec: str,
-    digests: list[str],
+def index_layers(
+    pairs: list[tuple[str, str]],
     hash_files: bool = False,
     platform: str | None = None,
     out: str | None = None,
     registry: RegistryOptions | None = None,
     toc_only: bool = False,
 ) -> list[tuple[str, dict]]:
-    """:func:`index_layer` for several layers of one image, which is opened once."""
+    """:func:`index_layer` for several (image spec, layer digest) pairs, each image opened
+    once."""
     from ..errors import ImgExploreError
     from ..opener import open_image
 
-    try:
-        image = open_image(spec, platform, registry=registry)
-    except ImgExploreError as exc:
-        return [(digest, _layer_error(digest, exc)) for digest in digests]
-    by_digest = {layer.digest: layer for layer in image.layers}
-    return [
-        (digest, _index_one(by_digest.get(digest), digest, hash_files, out, toc_only)) for digest in digests
-    ]
+    images: dict[str, object] = {}
+    results = []
+    for spec, digest in pairs:
+        if spec not in images:
+            try:
+                images[spec] = open_image(spec, platform, registry=registry)
+            except ImgExploreError as exc:
+                images[spec] = exc
+        image = images[spec]
+        if isinstance(image, ImgExploreError):
+            results.append((digest, _layer_error(digest, image)))
+            continue
+        layer = next((layer for layer in image.layers if layer.digest == digest), None)
+        results.append((digest, _index_one(layer, digest, hash_files, out, toc_only)))
+    return results
 
 
 def _layer_error(digest: str, exc: BaseException) -> dict:
@@ -522,15 +529,14 @@ def _index_layers(
     sizes = dict(zip(layers["digest"], layers["size"], strict=True)) if len(layers) else {}
     tasks = _layer_tasks(todo, sizes)
     futures = client.map(
-        index_image_layers,
-        [spec for spec, _ in tasks],
-        [digests for _, digests in tasks],
+        index_layers,
+        tasks,
         hash_files=hash_files,
         platform=platform,
         registry=registry,
         toc_only=toc_only,
         out=out if workers_write else None,
-        key=[f"files-{_key(spec + chr(10).join(digests))}" for spec, digests in tasks],
+        key=[f"files-{_key(chr(10).join(digest for _, digest in task))}" for task in tasks],
         pure=False,
     )
     for _, results in as_completed(futures, with_results=True):
@@ -547,21 +553,17 @@ def _index_layers(
     bar.close()
 
 
-SMALL_LAYER = 4 << 20  # layers under this many compressed bytes are indexed together per image
+SMALL_LAYER = 4 << 20  # layers under this many compressed bytes are indexed several per task
+SMALL_PER_TASK = 8
 
 
-def _layer_tasks(todo: list[tuple[str, str]], sizes: dict) -> list[tuple[str, list[str]]]:
-    """(image spec, layer digests) per task: an image's small layers together (each costs
-    less to list than a task costs to schedule), every big layer on its own."""
-    tasks: list[tuple[str, list[str]]] = []
-    small: dict[str, list[str]] = {}
-    for spec, digest in todo:
-        size = sizes.get(digest, -1)
-        if 0 <= size < SMALL_LAYER:
-            small.setdefault(spec, []).append(digest)
-        else:
-            tasks.append((spec, [digest]))
-    return [*tasks, *small.items()]
+def _layer_tasks(todo: list[tuple[str, str]], sizes: dict) -> list[list[tuple[str, str]]]:
+    """(image spec, layer digest) pairs per task: small layers several to a task (each costs
+    less to list than a task costs to schedule; an image's together, so it is opened once),
+    every big layer on its own."""
+    big = [[pair] for pair in todo if not 0 <= sizes.get(pair[1], -1) < SMALL_LAYER]
+    small = sorted((pair for pair in todo if 0 <= sizes.get(pair[1], -1) < SMALL_LAYER), key=lambda p: p[0])
+    return big + [small[i : i + SMALL_PER_TASK] for i in range(0, len(small), SMALL_PER_TASK)]
 
 
 def read_table(out: str | os.PathLike, table: str) -> pd.DataFrame:
