@@ -218,6 +218,15 @@ def _guess_media_type(doc: dict, what: str) -> str:
     raise ManifestError(f"{what} has no mediaType, 'manifests', 'config' or 'layers': not a manifest")
 
 
+def referrer_descriptors(index: Any, artifact_type: str | None = None) -> list[dict]:
+    """The ``manifests`` entries of a referrers index (the referrers API's answer, a
+    tag-schema index) as plain dicts, those of ``artifact_type`` only when one is given."""
+    listed = index.get("manifests") if isinstance(index, dict) else None
+    if not isinstance(listed, list):
+        return []
+    return [d for d in listed if isinstance(d, dict) and artifact_type in (None, d.get("artifactType"))]
+
+
 def parse_descriptor(data: Any, where: str) -> Descriptor:
     """Validate and convert one descriptor object."""
     expect(data, dict, where)

@@ -105,7 +105,7 @@ def test_every_file_read_from_its_spans_equals_the_tar(big_layer):
             return blob[start:end]
 
         assert read_file(toc, entry.name, fetch) == tar[entry.offset : entry.offset + entry.size]
-        assert fetched[0][1] - fetched[0][0] <= len(blob)
+        assert len(fetched) == 1 and fetched[0][1] - fetched[0][0] < len(blob) / 3  # its span or two of nine
     assert ztoc.entries[0].name == "docs/" and ztoc.entries[0].type == "dir"
     assert ztoc.entries[-1].type == "symlink" and ztoc.entries[-1].linkname == "d0/file-0.txt"
     noted = next(e for e in ztoc.entries if e.name == "docs/d5/file-5.txt")
@@ -179,9 +179,9 @@ def test_we_read_a_ztoc_flatc_wrote(tmp_path):
         (70000, 140000, 3),
     ]
     assert zinfo.checkpoints[1].window == window
-    from imgexplore.lazy.toc import _seconds
+    from imgexplore.lazy.toc import _mtime
 
-    assert _seconds(ztoc.entries[0].mod_time) == 1704157445  # 01:04:05 UTC
+    assert _mtime(ztoc.entries[0].mod_time) == 1704157445  # 01:04:05 UTC
 
 
 def struct_pack_v1(span: int, points: list) -> bytes:

@@ -108,15 +108,16 @@ def chunk_duplication(tables: dict[str, pd.DataFrame]) -> dict | None:
     chunks = tables.get("chunks", pd.DataFrame())
     if chunks.empty:
         return None
-    chunks = chunks.drop_duplicates(["digest", "path", "chunk_offset"])
-    unique = chunks.drop_duplicates("chunk_digest")
+    from ..lazy.dedup import counts
+
+    found = counts(chunks.rename(columns={"digest": "layer_digest"}))
     return {
-        "layers": int(chunks["digest"].nunique()),
-        "chunks": len(chunks),
-        "unique_chunks": len(unique),
-        "bytes": int(chunks["chunk_size"].sum()),
-        "unique_bytes": int(unique["chunk_size"].sum()),
-        "bytes_saved_by_chunk_dedup": int(chunks["chunk_size"].sum() - unique["chunk_size"].sum()),
+        "layers": found["layers_counted"],
+        "chunks": found["chunks"],
+        "unique_chunks": found["unique_chunks"],
+        "bytes": found["bytes"],
+        "unique_bytes": found["unique_chunk_bytes"],
+        "bytes_saved_by_chunk_dedup": found["saved_by_chunk_dedup"],
     }
 
 

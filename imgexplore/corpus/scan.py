@@ -9,7 +9,7 @@ The output is a Parquet dataset, one folder per table, one file per unit of work
     DIR/files/        per indexed layer: path, type, size (and sha256 with hash_files)
     DIR/layer_sizes/  per indexed layer: diff_id and uncompressed (tar) size
     DIR/chunks/       per layer indexed from an eStargz or zstd:chunked TOC: each piece of file
-                      data with its sha256 (chunk-level deduplication)
+                      data with its sha256 and its file's (chunk-level deduplication)
     DIR/errors/       images or layers that failed, with the reason
 
 Parts are written atomically (temporary file, then rename): metadata a batch of images at a
@@ -215,17 +215,11 @@ def _toc_table(layer):
     table = toc_file_table(toc)
     table.attrs.update(diff_id=layer.diff_id, tar_size=-1)  # the tar itself was never read
     chunks = None
-    if toc.format != "soci":
-        pieces = toc.entries[toc.entries["chunk_size"] > 0]
-        chunks = pd.DataFrame(
-            {
-                "digest": layer.digest,
-                "path": pieces["path"].to_numpy(),
-                "chunk_offset": pieces["chunk_offset"].to_numpy(),
-                "chunk_size": pieces["chunk_size"].to_numpy(),
-                "chunk_digest": pieces["chunk_digest"].fillna(pieces["digest"]).to_numpy(),
-            }
-        )
+    if toc.format != "soci":  # a zTOC records no digests
+        from ..lazy.dedup import toc_chunks
+
+        chunks = toc_chunks(toc)
+        chunks.insert(0, "digest", layer.digest)
     return table, chunks
 
 

@@ -20,13 +20,14 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from .. import mediatypes as mt
 from ..errors import ImgExploreError, ManifestError
-from .toc import ENTRY_COLUMNS, Toc
+from .toc import ENTRY_COLUMNS, TOC_TYPES, Toc
 from .zinfo import Zinfo, inflate_span, parse_zinfo
 from .ztoc import SOCI_INDEX_DIGEST, SOCI_INDEX_V1, SOCI_INDEX_V2, SOCI_LAYER_DIGEST, Ztoc, parse_ztoc
 
@@ -34,8 +35,6 @@ if TYPE_CHECKING:
     from ..image import Image, Layer
 
 MAX_ZTOC_BYTES = 64 << 20
-_TYPES = {"reg": "file", "dir": "dir", "symlink": "symlink", "hardlink": "hardlink", "char": "char",
-          "block": "block", "fifo": "fifo"}  # fmt: skip
 
 
 @dataclass
@@ -48,7 +47,7 @@ class SociIndex:
     manifest: dict
     requests: list[tuple[str, int]] = field(default_factory=list)  # (what, bytes) per request
 
-    @property
+    @cached_property
     def ztocs(self) -> dict[str, dict]:
         """Image layer digest → the descriptor of its zTOC."""
         return {
@@ -146,7 +145,7 @@ def read_soci_toc(layer: Layer) -> Toc:
 def _entries(ztoc: Ztoc, zinfo: Zinfo, blob_size: int, what: str) -> pd.DataFrame:
     rows = []
     for entry in ztoc.entries:
-        if entry.type not in _TYPES:
+        if entry.type not in TOC_TYPES:
             raise ManifestError(f"{what}: zTOC entry {entry.name!r} has an unknown type {entry.type!r}")
         if entry.offset < 0 or entry.size < 0 or entry.offset + entry.size > ztoc.uncompressed_size:
             raise ManifestError(
@@ -158,7 +157,7 @@ def _entries(ztoc: Ztoc, zinfo: Zinfo, blob_size: int, what: str) -> pd.DataFram
             start, end = zinfo.compressed_range(
                 zinfo.span_of(entry.offset), zinfo.span_of(entry.offset + entry.size - 1), blob_size
             )
-        rows.append({"path": entry.name.strip("/"), "type": _TYPES[entry.type], "size": entry.size,
+        rows.append({"path": entry.name.strip("/"), "type": TOC_TYPES[entry.type], "size": entry.size,
                      "offset": start, "end_offset": end, "chunk_offset": 0,
                      "chunk_size": entry.size if entry.type == "reg" else 0, "chunk_digest": None,
                      "digest": None, "mode": entry.mode, "uid": entry.uid, "gid": entry.gid,

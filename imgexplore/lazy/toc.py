@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +32,7 @@ ENTRY_COLUMNS = [
     "path", "type", "size", "offset", "end_offset", "chunk_offset", "chunk_size", "chunk_digest", "digest",
     "mode", "uid", "gid", "linkname",
 ]  # fmt: skip
-_TYPES = {"reg": "file", "dir": "dir", "symlink": "symlink", "hardlink": "hardlink", "char": "char",
+TOC_TYPES = {"reg": "file", "dir": "dir", "symlink": "symlink", "hardlink": "hardlink", "char": "char",
           "block": "block", "fifo": "fifo"}  # fmt: skip
 
 
@@ -95,7 +94,7 @@ def parse_entries(
                 raise ManifestError(f"{what}: TOC entry {number} is a chunk with no file before it")
             name = entry.get("name") or current
         else:
-            if kind not in _TYPES:
+            if kind not in TOC_TYPES:
                 raise ManifestError(f"{what}: TOC entry {number} has an unknown type {kind!r}")
             name = entry["name"]
             current, current_size = name, entry.get("size", 0)
@@ -108,7 +107,7 @@ def parse_entries(
         rows.append(
             {
                 "path": name.strip("/"),
-                "type": "chunk" if kind == "chunk" else _TYPES[kind],
+                "type": "chunk" if kind == "chunk" else TOC_TYPES[kind],
                 "size": numbers["size"],
                 "offset": numbers["offset"],
                 "end_offset": numbers["endOffset"],
@@ -128,6 +127,8 @@ def parse_entries(
 
 
 def _mtime(text) -> int:
+    """Whole seconds since the epoch of RFC 3339 text (an eStargz ``modtime``, a zTOC
+    ``mod_time``), 0 when missing or unreadable."""
     if not text:
         return 0
     try:
@@ -151,7 +152,7 @@ def toc_file_table(toc: Toc) -> pd.DataFrame:
     for entry in entries:
         if entry.get("type") == "chunk":
             continue
-        kind = _TYPES[entry["type"]]
+        kind = TOC_TYPES[entry["type"]]
         uid, gid = entry.get("uid", 0), entry.get("gid", 0)
         # eStargz writes a user or group name only when it changes for that id: carry it on
         user = last_user[uid] = entry.get("userName") or last_user.get(uid, "")
@@ -224,14 +225,14 @@ def _ztoc_file_table(toc: Toc) -> pd.DataFrame:
         xattrs.append(json.dumps(found, sort_keys=True) if found else None)
     columns = {
         "path": np.array(paths, dtype=object),
-        "type": np.array([_TYPES[e.type] for e in entries], dtype=object),
+        "type": np.array([TOC_TYPES[e.type] for e in entries], dtype=object),
         "size": np.array([e.size if e.type == "reg" else 0 for e in entries], dtype=np.int64),
         "mode": np.array([e.mode & 0o7777 for e in entries], dtype=np.int64),
         "uid": np.array([e.uid for e in entries], dtype=np.int64),
         "gid": np.array([e.gid for e in entries], dtype=np.int64),
         "uname": np.array([e.uname for e in entries], dtype=object),
         "gname": np.array([e.gname for e in entries], dtype=object),
-        "mtime": np.array([_seconds(e.mod_time) for e in entries], dtype=np.int64),
+        "mtime": np.array([_mtime(e.mod_time) for e in entries], dtype=np.int64),
         "linkname": np.array(
             [e.linkname if e.type in ("symlink", "hardlink") else "" for e in entries], dtype=object
         ),
@@ -241,16 +242,3 @@ def _ztoc_file_table(toc: Toc) -> pd.DataFrame:
         "xattrs": np.array(xattrs, dtype=object),
     }
     return table_from_listing(columns)
-
-
-_RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)")
-
-
-def _seconds(text: str) -> int:
-    """Whole seconds since the epoch of Go's RFC 3339 text (nanoseconds dropped: a tar
-    listing's ``mtime`` is in whole seconds too)."""
-    found = _RFC3339.fullmatch(text or "")
-    if not found:
-        return 0
-    zone = "+00:00" if found.group(2) == "Z" else found.group(2)
-    return int(_dt.datetime.fromisoformat(found.group(1) + zone).timestamp())

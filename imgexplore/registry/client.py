@@ -36,7 +36,7 @@ from ..errors import (
     RegistryError,
 )
 from ..jsonutil import MAX_MANIFEST_BYTES
-from ..manifest import Manifest, parse_manifest
+from ..manifest import Manifest, parse_manifest, referrer_descriptors
 from .auth import SCOPE, RegistryAuth
 from .blobsink import BlobSink
 from .credentials import Credentials, docker_credentials
@@ -421,12 +421,12 @@ class RegistryClient:
         if len(response.content) > MAX_MANIFEST_BYTES:
             raise LimitExceededError(f"referrers of {digest}: over the limit of {MAX_MANIFEST_BYTES} bytes")
         try:
-            listed = json.loads(response.content)["manifests"]
-            if not isinstance(listed, list):
-                raise TypeError
-        except (ValueError, KeyError, TypeError):
-            raise ManifestError(f"referrers of {repository}@{digest}: not an image index") from None
-        return [d for d in listed if isinstance(d, dict) and artifact_type in (None, d.get("artifactType"))]
+            document = json.loads(response.content)
+        except ValueError:
+            document = None
+        if not isinstance(document, dict) or not isinstance(document.get("manifests"), list):
+            raise ManifestError(f"referrers of {repository}@{digest}: not an image index")
+        return referrer_descriptors(document, artifact_type)
 
     def get_blob(self, repository: str, digest: str, *, max_bytes: int) -> bytes:
         """A small blob (a config) in memory, verified."""

@@ -15,7 +15,7 @@ from ..cache import atomic_writer
 from ..digest import validate_digest
 from ..errors import BlobNotFoundError, ManifestError, SourceError
 from ..jsonutil import MAX_MANIFEST_BYTES, loads_strict
-from ..manifest import IndexManifest, Manifest, parse_manifest
+from ..manifest import IndexManifest, Manifest, parse_manifest, referrer_descriptors
 from .base import Referrers, Source
 from .files import FolderFiles, TarFiles, open_files
 
@@ -143,7 +143,7 @@ class OCILayoutSource(Source):
                     self.read_blob(entry["digest"], max_bytes=MAX_MANIFEST_BYTES, what="referrers index"),
                     f"referrers index {entry['digest']}",
                 )
-                found += [d for d in schema.get("manifests", []) if isinstance(d, dict)]
+                found += referrer_descriptors(schema)
             elif entry.get("artifactType") and artifact_type in (None, entry["artifactType"]):
                 manifest = loads_strict(
                     self.read_blob(entry["digest"], max_bytes=MAX_MANIFEST_BYTES, what="manifest"),
@@ -152,7 +152,7 @@ class OCILayoutSource(Source):
                 subject = manifest.get("subject") if isinstance(manifest, dict) else None
                 if isinstance(subject, dict) and subject.get("digest") == digest:
                     found.append(entry)
-        unique = {d.get("digest"): d for d in found if artifact_type in (None, d.get("artifactType"))}
+        unique = {d.get("digest"): d for d in referrer_descriptors({"manifests": found}, artifact_type)}
         return Referrers(list(unique.values()), "the layout's index.json", 0)
 
     def tags(self) -> list[str]:

@@ -5,12 +5,13 @@ something reads them, and only once: they are kept in the content-addressed cach
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import BinaryIO
 
 from ..blobstore import BlobStore
 from ..errors import NotFoundError
-from ..manifest import Manifest, parse_manifest
+from ..manifest import Manifest, parse_manifest, referrer_descriptors
 from ..reference import Reference, parse_reference
 from ..registry.options import DEFAULT as DEFAULT_OPTIONS
 from ..registry.options import RegistryOptions
@@ -83,7 +84,9 @@ class RegistrySource(Source):
         except NotFoundError:
             return Referrers([], f"the tag schema ({tag}; no referrers API)", 2)
         return Referrers(
-            _referrer_entries(index.raw, artifact_type), f"the tag schema ({tag}; no referrers API)", 2
+            referrer_descriptors(json.loads(index.raw), artifact_type),
+            f"the tag schema ({tag}; no referrers API)",
+            2,
         )
 
     def ensure_blob(self, digest: str, size: int | None = None, progress=None) -> str:
@@ -116,14 +119,3 @@ class RegistrySource(Source):
 
     def close(self) -> None:
         self.client.close()
-
-
-def _referrer_entries(raw: bytes, artifact_type: str | None) -> list[dict]:
-    """The entries of a referrers index (API answer or tag-schema index) of ``artifact_type``."""
-    import json
-
-    try:
-        listed = json.loads(raw).get("manifests", [])
-    except (ValueError, AttributeError):
-        return []
-    return [d for d in listed if isinstance(d, dict) and artifact_type in (None, d.get("artifactType"))]
