@@ -6,10 +6,29 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 
 from .sources import containerd as containerd_source
 from .sources import containers_storage
 from .sources import docker_root as docker_root_module
+
+
+def _missing(root: str, row: dict) -> dict | None:
+    """The row for a root that is not there or cannot be reached (a folder above it is closed
+    to this user: then it may well exist), else None."""
+    try:
+        if stat.S_ISDIR(os.stat(root).st_mode):
+            return None
+    except PermissionError:
+        return {
+            **row,
+            "status": "not readable",
+            "details": "a folder above it is closed to this user",
+            "images": None,
+        }
+    except OSError:
+        pass
+    return {**row, "status": "absent", "details": "", "images": None}
 
 
 def _docker_daemon(host: str | None) -> dict:
@@ -30,8 +49,8 @@ def _docker_daemon(host: str | None) -> dict:
 def _docker_root(root: str) -> dict:
     row = {"engine": "docker data root", "where": root, "source": f"docker-root:[{root}]NAME"}
     path = os.path.join(root, "image", "overlay2", "repositories.json")
-    if not os.path.isdir(root):
-        return {**row, "status": "absent", "details": "", "images": None}
+    if (missing := _missing(root, row)) is not None:
+        return missing
     try:
         with open(path) as f:
             repositories = json.load(f).get("Repositories", {})
@@ -46,8 +65,8 @@ def _docker_root(root: str) -> dict:
 def _containerd(root: str, address: str) -> dict:
     row = {"engine": "containerd", "where": root, "source": "containerd:[NAMESPACE/]NAME"}
     blobs = os.path.join(root, containerd_source.CONTENT, "blobs", "sha256")
-    if not os.path.isdir(root):
-        return {**row, "status": "absent", "details": "", "images": None}
+    if (missing := _missing(root, row)) is not None:
+        return missing
     try:
         count = len(os.listdir(blobs))
     except FileNotFoundError:
@@ -65,8 +84,8 @@ def _containerd(root: str, address: str) -> dict:
 def _containers_storage(root: str) -> dict:
     row = {"engine": "containers-storage", "where": root, "source": f"containers-storage:[{root}]NAME"}
     path = os.path.join(root, "overlay-images", "images.json")
-    if not os.path.isdir(root):
-        return {**row, "status": "absent", "details": "", "images": None}
+    if (missing := _missing(root, row)) is not None:
+        return missing
     try:
         with open(path) as f:
             images = json.load(f)

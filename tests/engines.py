@@ -195,3 +195,27 @@ def podman(root: str, *args: str) -> str:
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+def run_unprivileged(argv: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run the installed command as ``nobody`` (uid and gid 65534, no groups), with a cache
+    folder of its own: what a user without root or the docker group meets. Skips unless this
+    is root (only root can drop to another user)."""
+    import sys
+    import tempfile
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root, to run the command as another user")
+    cache = tempfile.mkdtemp(prefix="imgexplore-nobody-")  # /tmp: reachable by nobody
+    os.chown(cache, 65534, 65534)
+    command = os.path.join(os.path.dirname(sys.executable), "imgexplore")
+    try:
+        done = subprocess.run(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", command, *argv],
+            env={"PATH": "/usr/bin:/bin", "HOME": cache, "IMGEXPLORE_CACHE": cache, **(env or {})},
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        done.written = sorted(os.listdir(cache))
+        return done
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)

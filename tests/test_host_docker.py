@@ -7,6 +7,7 @@ after decompression; the rebuilt tars by their sha256 (our own assembler and Deb
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import io
@@ -19,7 +20,7 @@ import subprocess
 import time
 
 import pytest
-from engines import start_dockerd
+from engines import run_unprivileged, start_dockerd
 from hostimages import BUSYBOX, busybox_image, derived_image
 from tarmaker import tar_bytes, write_layout
 
@@ -719,3 +720,70 @@ def test_the_tar_size_is_read_without_decoding_the_records(pulled):
             tarsplit.assemble(tarsplit.read(path), os.path.join(cache_dir(theirs, chain), "diff"), rebuilt)
             == size
         )
+
+
+@contextlib.contextmanager
+def reachable_by_others(path: str):
+    """Let other users walk down to ``path`` (o+x on each folder above it that lacks it), as
+    /var/lib and /var/run are on a real machine; the pytest folders are root's alone."""
+    changed = []
+    parent = os.path.dirname(os.path.abspath(path))
+    while parent not in ("/", ""):
+        mode = stat.S_IMODE(os.stat(parent).st_mode)
+        if not mode & stat.S_IXOTH:
+            os.chmod(parent, mode | stat.S_IXOTH)
+            changed.append((parent, mode))
+        parent = os.path.dirname(parent)
+    try:
+        yield
+    finally:
+        for folder, mode in changed:
+            os.chmod(folder, mode)
+
+
+def test_a_user_without_rights_is_told_so_in_one_line(pulled):
+    """As ``nobody``: the daemon's socket (root:docker, 0660, as dockerd makes it) and its data
+    root (0710, root's) refuse; each source says so in one line with the fix, and nothing is
+    written, not even into the user's own cache."""
+    theirs, _, _ = pulled
+    daemon, ref = PULLED["daemon"], PULLED["refs"]["teaching"]
+    assert stat.S_IMODE(os.stat(daemon.socket).st_mode) == 0o660
+    with reachable_by_others(daemon.socket), reachable_by_others(theirs):
+        asked = run_unprivileged(
+            ["inspect", f"docker-daemon:{ref}"], {"DOCKER_HOST": f"unix://{daemon.socket}"}
+        )
+        read = run_unprivileged(["inspect", f"docker-root:[{theirs}]{ref}"])
+        listed = run_unprivileged(
+            [
+                "engines",
+                "--docker-host",
+                f"unix://{daemon.socket}",
+                "--docker-root",
+                theirs,
+                "--format",
+                "json",
+            ]
+        )
+    assert asked.returncode == 1 and asked.stdout == ""
+    assert asked.stderr.strip().splitlines() == [
+        f"imgexplore: error: docker-daemon:{ref}: cannot reach unix://{daemon.socket} (permission denied): "
+        "run as root or as a member of the docker group"
+    ]
+    assert read.returncode == 1 and read.stdout == ""
+    assert read.stderr.strip().splitlines() == [
+        f"imgexplore: error: docker-root:[{theirs}]{ref}: permission denied reading "
+        f"{theirs}/image/overlay2/repositories.json: Docker's data root is root's; "
+        "run as root, or use docker-daemon: to ask the daemon"
+    ]
+    assert asked.written == read.written == []
+    assert listed.returncode == 0, listed.stderr
+    rows = {row["engine"]: row for row in json.loads(listed.stdout)}
+    assert rows["docker daemon"]["status"] == "not reachable"
+    assert rows["docker daemon"]["details"].endswith(
+        "(permission denied): run as root or as a member of the docker group"
+    )
+    assert rows["docker data root"]["status"] == "not readable"
+    # where even the folder above is closed (the pytest folders as they are), it is not "absent"
+    closed = run_unprivileged(["engines", "--docker-root", theirs, "--format", "json"])
+    row = {row["engine"]: row for row in json.loads(closed.stdout)}["docker data root"]
+    assert (row["status"], row["details"]) == ("not readable", "a folder above it is closed to this user")
