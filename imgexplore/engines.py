@@ -8,6 +8,7 @@ import json
 import os
 import stat
 
+from .errors import ImgExploreError
 from .sources import containerd as containerd_source
 from .sources import containers_storage
 from .sources import docker_root as docker_root_module
@@ -32,7 +33,6 @@ def _missing(root: str, row: dict) -> dict | None:
 
 
 def _docker_daemon(host: str | None) -> dict:
-    from .errors import ImgExploreError
     from .sources.docker_daemon import DEFAULT_HOST, engine_client, engine_get
 
     where = host or os.environ.get("DOCKER_HOST") or DEFAULT_HOST
@@ -73,11 +73,21 @@ def _containerd(root: str, address: str) -> dict:
         return {**row, "status": "no content store", "details": f"{blobs} is missing", "images": None}
     except PermissionError:
         return {**row, "status": "not readable", "details": "run as root", "images": None}
-    listed = containerd_source.ctr_output(address, "images", "ls", "-q")
-    names = len(listed.split()) if listed is not None else None
-    how = (
-        f"names from ctr on {address}" if listed is not None else "no socket for names: name images by digest"
-    )
+    try:
+        recorded = containerd_source.bolt_images(root)
+    except ImgExploreError as exc:  # a damaged database: the content store can still be read
+        recorded, damaged = None, str(exc)
+    else:
+        damaged = ""
+    if recorded is not None:
+        names = sum(len(images) for images in recorded.values())
+        how = f"names from its metadata database ({len(recorded)} namespaces)"
+    else:
+        listed = containerd_source.ctr_output(address, "images", "ls", "-q")
+        names = len(listed.split()) if listed is not None else None
+        how = (damaged + "; " if damaged else "") + (
+            f"names from ctr on {address}" if listed is not None else "no names: name images by digest"
+        )
     return {**row, "status": "readable", "details": f"{count} blobs; {how}", "images": names}
 
 

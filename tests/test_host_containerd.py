@@ -133,9 +133,10 @@ def test_containerd_source_reads_what_ctr_pulled(pulled, position, isolated_cach
     daemon, ours, _ = pulled
     refs = PULLED_REFS
     remote = imgexplore.open_image(refs[position])
-    # containerd's own store, names from ctr; then the store imgexplore wrote, names from its JSON
-    monkeypatch.setenv("CONTAINERD_ADDRESS", daemon.socket)
-    for root, said in ((daemon.root, "ctr images ls"), (ours, "imgexplore-metadata.json")):
+    # containerd's own store, names from its database; then the store imgexplore wrote, names
+    # from its JSON; no socket for ctr, so neither can have asked the daemon
+    monkeypatch.setenv("CONTAINERD_ADDRESS", "/nonexistent/containerd.sock")
+    for root, said in ((daemon.root, "containerd's metadata database"), (ours, "imgexplore-metadata.json")):
         monkeypatch.setenv("IMGEXPLORE_CONTAINERD_ROOT", root)
         local = imgexplore.open_image(f"containerd:{refs[position]}")
         assert local.source.kind == "containerd" and any(said in note for note in local.source.notes)
@@ -186,3 +187,119 @@ def test_the_written_snapshots_mount_as_the_merged_view(tmp_path, data_dir):
         assert seen.pop(path)[0] == "file"
         expected.pop(path)
     assert seen == expected
+
+
+def ctr_images(daemon, namespace: str) -> dict[str, dict]:
+    """``ctr images ls`` of one namespace: name → digest and media type (the independent view)."""
+    import subprocess
+
+    done = subprocess.run(
+        ["ctr", "--address", daemon.socket, "--namespace", namespace, "images", "ls"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    rows = [line.split() for line in done.stdout.splitlines()[1:] if line.strip()]
+    return {row[0]: {"digest": row[2], "media_type": row[1]} for row in rows}
+
+
+def test_the_metadata_database_names_what_ctr_names(pulled, tmp_path, isolated_cache, monkeypatch):
+    """containerd's bolt database read without the daemon: every namespace and name, with the
+    digest and media type ``ctr images ls`` shows and the size of the manifest blob — also
+    with enough names that the images bucket needs branch pages, and after names are removed
+    (freed pages left behind)."""
+    from imgexplore.sources.containerd import BOLT, bolt_images
+
+    daemon, _, _ = pulled
+    extra = [f"lesson/many{i:03d}:v1" for i in range(80)]
+    for name in extra:
+        daemon.ctr("images", "tag", PULLED_REFS[0], name)
+    import subprocess
+    import tarfile
+
+    archive = tmp_path / "teaching.tar"
+    with tarfile.open(archive, "w") as tar:
+        tar.add(ROOT / "data" / "teaching" / "oci", arcname=".")
+    subprocess.run(
+        ["ctr", "--address", daemon.socket, "--namespace", "second", "images", "import",
+         "--index-name", "other/space:v1", str(archive)], capture_output=True, check=True,
+    )  # fmt: skip
+    try:
+        recorded = bolt_images(daemon.root)
+        assert set(extra) <= set(recorded["default"]) and len(recorded["default"]) >= 83
+        assert "other/space:v1" in recorded["second"]
+        for namespace in ("default", "second"):
+            seen = ctr_images(daemon, namespace)
+            assert {
+                n: {k: v[k] for k in ("digest", "media_type")} for n, v in recorded.get(namespace, {}).items()
+            } == seen
+        for name, entry in recorded["default"].items():
+            blob = os.path.join(daemon.root, CONTENT, "blobs", *entry["digest"].split(":"))
+            assert entry["size"] == os.path.getsize(blob), name
+    finally:
+        daemon.ctr("images", "rm", *extra)
+    recorded = bolt_images(daemon.root)
+    assert recorded["default"].keys() == ctr_images(daemon, "default").keys() == set(PULLED_REFS)
+    assert os.path.getsize(os.path.join(daemon.root, BOLT)) > 8 * 4096  # many pages, some now free
+    # a name in another namespace opens by NAMESPACE/NAME, with no daemon to ask
+    monkeypatch.setenv("IMGEXPLORE_CONTAINERD_ROOT", daemon.root)
+    monkeypatch.setenv("CONTAINERD_ADDRESS", "/nonexistent/containerd.sock")
+    image = imgexplore.open_image("containerd:second/other/space:v1")
+    assert image.name == "" or image.source.namespace == "second"
+    assert image.config_digest == imgexplore.open_image(ROOT / "data" / "teaching" / "oci").config_digest
+
+
+def test_a_damaged_metadata_database_says_so(pulled, tmp_path):
+    """A copy of containerd's database cut short, with a root page outside the file, with both
+    meta pages spoiled, with a page that is its own child, or damaged at random: one clear
+    SourceError naming the file, never a crash or a hang."""
+    from imgexplore.host.bolt import _META, _PAGE, Bolt, _fnv64a
+    from imgexplore.sources.containerd import BOLT, bolt_images
+
+    daemon, _, _ = pulled
+    good = open(os.path.join(daemon.root, BOLT), "rb").read()
+    page_size = Bolt(os.path.join(daemon.root, BOLT)).page_size
+    cases = {
+        "truncated": good[: 3 * page_size],
+        "no meta": bytes(64) + good[64 : page_size + 16] + bytes(64) + good[page_size + 80 :],
+    }
+    # the newer meta page names a root page far past the end (its checksum recomputed)
+    metas = [_META.unpack_from(good, offset + _PAGE.size) for offset in (0, page_size)]
+    newer = 0 if metas[0][8] > metas[1][8] else page_size
+    fields = list(_META.unpack_from(good, newer + _PAGE.size))
+    fields[4] = 10**9
+    body = _META.pack(*fields)[:-8]
+    fields[9] = _fnv64a(body)
+    spoiled = bytearray(good)
+    spoiled[newer + _PAGE.size : newer + _PAGE.size + _META.size] = _META.pack(*fields)
+    cases["root outside"] = bytes(spoiled)
+    # the root page made a branch whose one child is itself: a loop
+    import struct
+
+    root_page = metas[0 if newer == 0 else 1][4]
+    looped = bytearray(good)
+    struct.pack_into("<QHHI", looped, root_page * page_size, root_page, 0x01, 1, 0)
+    struct.pack_into("<IIQ", looped, root_page * page_size + 16, 16, 0, root_page)
+    cases["loop"] = bytes(looped)
+    for name, data in cases.items():
+        root_dir = tmp_path / name
+        (root_dir / os.path.dirname(BOLT)).mkdir(parents=True)
+        (root_dir / BOLT).write_bytes(data)
+        with pytest.raises(imgexplore.SourceError, match=r"meta\.db: not a bbolt file containerd could open"):
+            bolt_images(str(root_dir))
+    # and random damage anywhere in the file: read, or refused with the same error
+    import random
+
+    rng = random.Random(17)
+    path = tmp_path / "random" / BOLT
+    path.parent.mkdir(parents=True)
+    refused = 0
+    for _ in range(150):
+        damaged = bytearray(good)
+        for _ in range(rng.randint(1, 8)):
+            damaged[rng.randrange(len(damaged))] = rng.randrange(256)
+        path.write_bytes(bytes(damaged))
+        try:
+            bolt_images(str(tmp_path / "random"))
+        except imgexplore.SourceError as exc:
+            assert "not a bbolt file containerd could open" in str(exc)
+            refused += 1
+    assert refused < 150

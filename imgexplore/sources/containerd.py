@@ -2,11 +2,12 @@
 (``ROOT/io.containerd.content.v1.content/blobs/sha256/<hex>``, every blob checked against its
 digest as it is read).
 
-containerd keeps image names in a bolt database, for which there is no reader here. Names are
-found, in order: in ``imgexplore-metadata.json`` (a store ``imgexplore host --engine
-containerd`` wrote); from ``ctr images ls`` asked over containerd's socket
-(``CONTAINERD_ADDRESS``, default ``/run/containerd/containerd.sock``); or NAME is the
-manifest or index digest itself. The source's notes say which.
+Names are found, in order: in containerd's metadata database
+(``io.containerd.metadata.v1.bolt/meta.db``, read with :mod:`imgexplore.host.bolt`, no daemon
+asked); in ``imgexplore-metadata.json`` (a store ``imgexplore host --engine containerd``
+wrote); from ``ctr images ls`` asked over containerd's socket (``CONTAINERD_ADDRESS``, default
+``/run/containerd/containerd.sock``); or NAME is the manifest or index digest itself. The
+source's notes say which.
 
 ``ROOT`` is ``IMGEXPLORE_CONTAINERD_ROOT`` or ``--containerd-root``, default ``/var/lib/containerd``.
 A leading ``NAMESPACE/`` is taken as a namespace only when containerd knows one by that name.
@@ -29,6 +30,46 @@ DEFAULT_ROOT = "/var/lib/containerd"
 DEFAULT_ADDRESS = "/run/containerd/containerd.sock"
 CONTENT = "io.containerd.content.v1.content"
 METADATA = "imgexplore-metadata.json"
+BOLT = os.path.join("io.containerd.metadata.v1.bolt", "meta.db")
+
+
+def _varint(data: bytes) -> int:
+    """Go's ``binary.Varint``: a zigzag-encoded signed LEB128 number."""
+    value = shift = 0
+    for byte in data:
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            break
+    return (value >> 1) ^ -(value & 1)
+
+
+def bolt_images(root: str) -> dict[str, dict[str, dict]] | None:
+    """containerd's image names from its metadata database under ``root``:
+    ``{namespace: {name: {"digest", "media_type", "size"}}}``, or None where there is no
+    database. A damaged one raises :class:`SourceError` naming the file."""
+    from ..host.bolt import Bolt
+
+    path = os.path.join(root, BOLT)
+    if not os.path.exists(path):
+        return None
+    version = Bolt(path).bucket(b"v1")
+    found: dict[str, dict[str, dict]] = {}
+    for namespace, bucket in version.buckets() if version is not None else ():
+        images = found.setdefault(namespace.decode("utf-8", "backslashreplace"), {})
+        listed = bucket.bucket(b"images")
+        for name, image in listed.buckets() if listed is not None else ():
+            target = image.bucket(b"target")
+            digest = target.get(b"digest") if target is not None else None
+            if digest is None:
+                continue  # not an image containerd could use either
+            media_type, size = target.get(b"mediatype"), target.get(b"size")
+            images[name.decode("utf-8", "backslashreplace")] = {
+                "digest": digest.decode("ascii", "replace"),
+                "media_type": media_type.decode("ascii", "replace") if media_type else None,
+                "size": _varint(size) if size else None,
+            }
+    return found
 
 
 def ctr_output(address: str, *args: str) -> str | None:
@@ -54,13 +95,23 @@ class ContainerdSource(Source):
                 f"{self.location}: {self.blobs} is not there (or not readable): give containerd's root "
                 "with --containerd-root or IMGEXPLORE_CONTAINERD_ROOT, and run as root"
             )
+        self._recorded, self._recorded_in = self._recorded_names()
         self.namespace, name = self._split_namespace(spec)
-        self.target, self.media_type = self._resolve(name)
+        self.target, self.media_type, self.size = self._resolve(name)
+
+    def _recorded_names(self) -> tuple[dict[str, dict[str, dict]], str]:
+        """Names the store itself records, and where: containerd's database, else ours."""
+        from_bolt = bolt_images(self.root)
+        if from_bolt is not None:
+            return from_bolt, f"containerd's metadata database ({BOLT})"
+        namespaces = self._metadata().get("namespaces", {})
+        return {ns: dict(entry.get("images", {})) for ns, entry in namespaces.items()}, METADATA
 
     def _namespaces(self) -> set[str]:
-        names = set(self._metadata().get("namespaces", {}))
+        if self._recorded:
+            return set(self._recorded)
         listed = ctr_output(self.address, "namespaces", "ls", "-q")
-        return names | set((listed or "").split())
+        return set((listed or "").split())
 
     def _metadata(self) -> dict:
         path = os.path.join(self.root, METADATA)
@@ -75,31 +126,35 @@ class ContainerdSource(Source):
             return first, rest
         return "default", spec
 
-    def _resolve(self, name: str) -> tuple[str, str | None]:
-        """(target digest, media type) of NAME."""
-        images = self._metadata().get("namespaces", {}).get(self.namespace, {}).get("images", {})
+    def _resolve(self, name: str) -> tuple[str, str | None, int | None]:
+        """(target digest, media type, size) of NAME."""
+        images = self._recorded.get(self.namespace, {})
         if name in images:
-            self.notes.append(f"name found in {METADATA} (containerd's own names are in its bolt database)")
-            return images[name]["digest"], images[name].get("media_type")
-        listed = ctr_output(self.address, "--namespace", self.namespace, "images", "ls")
-        for line in (listed or "").splitlines()[1:]:
-            fields = line.split()
-            if len(fields) >= 3 and fields[0] == name:
-                self.notes.append(f"name found with ctr images ls on {self.address} (no bolt reader here)")
-                return fields[2], fields[1]
+            self.notes.append(f"name found in {self._recorded_in}")
+            return images[name]["digest"], images[name].get("media_type"), images[name].get("size")
+        listed = None
+        if not self._recorded:  # a store that records no names: ask containerd, if it runs here
+            listed = ctr_output(self.address, "--namespace", self.namespace, "images", "ls")
+            for line in (listed or "").splitlines()[1:]:
+                fields = line.split()
+                if len(fields) >= 3 and fields[0] == name:
+                    self.notes.append(f"name found with ctr images ls on {self.address}")
+                    return fields[2], fields[1], None
         try:
             digest = validate_digest(name)
         except InvalidDigestError:
             how = (
-                "ctr images ls"
+                self._recorded_in
+                if self._recorded
+                else "ctr images ls"
                 if listed is not None
-                else f"no {METADATA} and no containerd socket at {self.address}"
+                else f"no metadata database and no containerd socket at {self.address}"
             )
             raise SourceError(
                 f"{self.location}: no image {name!r} in namespace {self.namespace} ({how}); "
                 "name it by its manifest digest, containerd:sha256:…"
             ) from None
-        return digest, None
+        return digest, None, None
 
     # -- the Source interface ------------------------------------------------------------------
     def _path(self, digest: str) -> str:
@@ -107,7 +162,7 @@ class ContainerdSource(Source):
         return os.path.join(self.blobs, algorithm, encoded)
 
     def root_manifest(self) -> Manifest:
-        return self.fetch_manifest(self.target, self.media_type)
+        return self.fetch_manifest(self.target, self.media_type, self.size)
 
     def open_blob(self, digest: str) -> BinaryIO:
         try:
