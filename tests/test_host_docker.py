@@ -787,3 +787,83 @@ def test_a_user_without_rights_is_told_so_in_one_line(pulled):
     closed = run_unprivileged(["engines", "--docker-root", theirs, "--format", "json"])
     row = {row["engine"]: row for row in json.loads(closed.stdout)}["docker data root"]
     assert (row["status"], row["details"]) == ("not readable", "a folder above it is closed to this user")
+
+
+def test_a_containerd_store_daemons_export_is_read_as_the_oci_layout_it_is(
+    tmp_path, isolated_cache, monkeypatch
+):
+    """Docker 25+ with the containerd image store (29's default) has no overlay2 data root:
+    ``docker-daemon:`` asks for the export, which is an OCI layout with a ``manifest.json``
+    beside it, and opens the platform this machine would run. Debian's dockerd is 20.10, so
+    the daemon here is a stand-in (the only mocked part): a real HTTP server on a unix socket
+    answering the three Engine API calls the source makes, with the answers' shapes of a
+    Docker 29 daemon and, as the export, a real Docker 25+ ``docker save`` archive."""
+    import http.server
+    import socketserver
+    import threading
+
+    from imgexplore.cli import main
+
+    archive = ROOT / "data" / "multiarch" / "docker-save.tar"
+    index_digest = "sha256:eb87435180ebf7f3fadcc1f88c1f266832a27dc0016b4489d1642fd2d524103e"
+    asked: list[str] = []
+
+    class Docker29(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            asked.append(self.path)
+            if self.path == "/v1.41/images/multiarch%3Alatest/json":
+                body = json.dumps({"Id": index_digest, "GraphDriver": {"Name": "overlayfs", "Data": None}})
+            elif self.path == "/v1.41/info":
+                body = json.dumps({"ServerVersion": "29.0.0", "Driver": "overlayfs",
+                                   "DockerRootDir": str(tmp_path / "docker"), "Images": 1})  # fmt: skip
+            elif self.path == "/v1.41/images/multiarch%3Alatest/get":
+                payload = archive.read_bytes()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-tar")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+                return
+            else:
+                self.send_response(404)
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args):
+            pass
+
+    class UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+        daemon_threads = True
+
+        def get_request(self):  # BaseHTTPRequestHandler wants an address pair
+            request, _ = super().get_request()
+            return request, ("docker", 0)
+
+    socket_path = str(tmp_path / "docker.sock")
+    server = UnixHTTPServer(socket_path, Docker29)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    (tmp_path / "docker" / "image").mkdir(parents=True)  # a root with no overlay2 store
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{socket_path}")
+    try:
+        from imgexplore.sources.docker_daemon import daemon_image
+
+        exported = daemon_image("multiarch:latest")
+        image = imgexplore.open_image("docker-daemon:multiarch:latest")
+        again = imgexplore.open_image("docker-daemon:multiarch:latest")  # from the cache
+        assert main(["history", "docker-daemon:multiarch:latest"]) == 0
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert exported == isolated_cache / "docker-daemon" / (index_digest[7:] + ".tar")
+    assert exported.read_bytes() == archive.read_bytes()
+    assert asked.count("/v1.41/images/multiarch%3Alatest/get") == 1  # exported once, kept by id
+    direct = imgexplore.open_image(str(archive))  # the same archive opened as a file
+    assert image.source.kind == direct.source.kind == "oci-layout"  # the export is an OCI layout
+    assert image.digest == direct.digest == again.digest and image.platform == direct.platform
+    assert [layer.diff_id for layer in image.layers] == image.config["rootfs"]["diff_ids"]
+    for layer in image.layers:
+        assert layer.compute_diff_id()[0] == layer.diff_id
