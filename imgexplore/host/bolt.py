@@ -28,7 +28,8 @@ VERSION = 2
 BRANCH, LEAF, META = 0x01, 0x02, 0x04
 BUCKET_FLAG = 0x01
 _PAGE = struct.Struct("<QHHI")  # id, flags, count, overflow
-_META = struct.Struct("<IIIIQQQQQQ")  # magic, version, page size, flags, root, sequence, freelist, pgid, txid, checksum
+# magic, version, page size, flags, root, sequence, freelist, pgid, txid, checksum
+_META = struct.Struct("<IIIIQQQQQQ")
 _BRANCH = struct.Struct("<IIQ")  # pos, ksize, pgid
 _LEAF = struct.Struct("<IIII")  # flags, pos, ksize, vsize
 _BUCKET = struct.Struct("<QQ")  # root, sequence
@@ -73,7 +74,9 @@ class Bolt:
     def _read_meta(self, offset: int) -> tuple[int, int, int] | None:
         if offset + _PAGE.size + _META.size > len(self.data):
             return None
-        magic, version, page_size, _, root, _, _, _, txid, checksum = _META.unpack_from(self.data, offset + _PAGE.size)
+        magic, version, page_size, _, root, _, _, _, txid, checksum = _META.unpack_from(
+            self.data, offset + _PAGE.size
+        )
         body = self.data[offset + _PAGE.size : offset + _PAGE.size + _META.size - 8]
         if magic != MAGIC or version != VERSION or _fnv64a(body) != checksum:
             return None
