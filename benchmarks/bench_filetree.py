@@ -143,14 +143,16 @@ def peak_memory(blob: str) -> tuple[int, int, int]:
 
 def time_cached_reopen(blob: str, cache_dir: str, runs: int) -> float:
     from imgexplore.compression import open_decompressed
-    from imgexplore.filetree.layertable import TreeCache, tar_table
+    from imgexplore.filetree.arrowtable import TreeCache, arrow_from_listing
+    from imgexplore.filetree.layertable import frame_from_arrow
+    from imgexplore.filetree.tarlist import list_tar
 
     store = TreeCache(cache_dir)
     with open(blob, "rb") as f:
         stream, _ = open_decompressed(f)
-        table = tar_table(stream)
-    store.put(table)
-    return best_of(runs, lambda: store.get(table.attrs["diff_id"]))
+        listing = list_tar(stream)
+    store.put(arrow_from_listing(listing.columns, diff_id=listing.diff_id, tar_size=listing.size))
+    return best_of(runs, lambda: frame_from_arrow(store.get(listing.diff_id)))  # as layer_table gives it
 
 
 def run_child(argv: list[str], env: dict | None = None) -> tuple[float, int]:

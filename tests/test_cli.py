@@ -168,7 +168,7 @@ def test_cache_clear_removes_only_its_own_folders(tmp_path, data_dir):
 
     cache("tree", data_dir / "teaching" / "oci", "--format", "csv")  # lists (and caches) 6 layers
     rows = {r["part"]: r for r in json.loads(cache("cache", "--format", "json"))}
-    tables = list((tmp_path / "filetree").glob("*.parquet"))
+    tables = list((tmp_path / "filetree").glob("*.arrow"))
     aliases = list((tmp_path / "filetree" / "by-digest").iterdir())  # gzip digest -> diff_id
     assert (len(tables), len(aliases), rows["file tables"]["files"]) == (6, 6, 12)
     assert rows["file tables"]["bytes"] == sum(p.stat().st_size for p in tables + aliases)

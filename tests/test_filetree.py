@@ -312,14 +312,14 @@ def test_wrong_diff_id_is_refused_and_not_cached(tmp_path, cache):
     image.layers[0].diff_id = "sha256:" + "0" * 64
     with pytest.raises(imgexplore.DigestMismatchError, match="config says its diff_id"):
         layer_table(image.layers[0], cache=cache)
-    assert not list(cache.root.rglob("*.parquet")) and not list(cache.root.rglob("by-digest/*"))
+    assert not list(cache.root.rglob("*.arrow")) and not list(cache.root.rglob("by-digest/*"))
 
 
 def test_damaged_cache_entry_is_dropped(tmp_path, data_dir, cache):
     image = imgexplore.open_image(data_dir / "teaching" / "oci")
     layer_table(image.layers[0], cache=cache)
-    entry = next(cache.root.glob("*.parquet"))
-    entry.write_bytes(b"not parquet")
+    entry = next(cache.root.glob("*.arrow"))
+    entry.write_bytes(b"not an Arrow file")
     table = layer_table(image.layers[0], cache=cache)
     assert len(table) == 19
 

@@ -222,11 +222,18 @@ def test_sparse_file(tmp_path, fmt):
     assert os.path.getsize(archive) < 100_000
 
 
-def test_fast_and_careful_paths_agree_with_tarfile(tmp_path):
+@pytest.mark.parametrize("batch", [None, 7], ids=["one batch", "batches of 7"])
+def test_fast_and_careful_paths_agree_with_tarfile(tmp_path, batch, monkeypatch):
     """Runs of plain entries take the vectorised path, extension headers the careful one;
-    a mixed archive must list exactly as Python's tarfile reads it."""
+    a mixed archive must list exactly as Python's tarfile reads it — also when the headers
+    are decoded a few entries at a time (PAX values then land in later batches)."""
     import random
     import tarfile
+
+    from imgexplore.filetree import tarlist
+
+    if batch is not None:
+        monkeypatch.setattr(tarlist, "DECODE_BATCH", batch)
 
     rng = random.Random(7)
     entries = []
@@ -261,3 +268,7 @@ def test_fast_and_careful_paths_agree_with_tarfile(tmp_path):
         assert list(listing["size"]) == [m.size if m.isfile() else 0 for m in members]
         assert list(listing["linkname"]) == [m.linkname if m.issym() else "" for m in members]
         assert list(listing["sha256"]) == expected_hashes
+        assert list(listing["mtime"]) == [int(m.mtime) for m in members]
+        assert list(listing["type"]) == [
+            "symlink" if m.issym() else "dir" if m.isdir() else "file" for m in members
+        ]

@@ -18,6 +18,7 @@ import json
 import queue
 import struct
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -50,6 +51,7 @@ COLUMNS = [
 
 DEFAULT_MAX_ENTRIES = limits.MAX_ENTRIES
 DEFAULT_MAX_HEADER_BYTES = limits.MAX_HEADER_BYTES
+DECODE_BATCH = 16384  # entries whose headers are decoded into columns at once
 
 
 @dataclass
@@ -263,19 +265,63 @@ def list_tar(
     """List every entry of an uncompressed tar stream (see the module docstring).
 
     The loop only walks the archive (sizes, special headers, content hashes) and keeps each
-    512-byte header; the fixed fields of all headers are then decoded at once with numpy."""
-    reader = _Reader(stream, chunk_size)
-    try:
-        return _walk(reader, hash_files, max_entries, max_header_bytes)
-    finally:
-        reader.close()
+    512-byte header; the fixed fields of a batch of headers are then decoded at once with
+    numpy (:class:`TarBatches` hands over the batches as they are decoded)."""
+    batches = TarBatches(
+        stream,
+        hash_files=hash_files,
+        max_entries=max_entries,
+        max_header_bytes=max_header_bytes,
+        chunk_size=chunk_size,
+    )
+    parts = list(batches)
+    columns = (
+        parts[0] if len(parts) == 1 else {name: np.concatenate([p[name] for p in parts]) for name in COLUMNS}
+    )
+    return TarListing(columns=columns, diff_id=batches.diff_id, size=batches.size)
 
 
-def _walk(reader: _Reader, hash_files: bool, max_entries: int, max_header_bytes: int) -> TarListing:
-    headers = bytearray()  # every entry's 512-byte header, back to back
+class TarBatches:
+    """The entries of an uncompressed tar stream, a batch of decoded columns at a time (up to
+    :data:`DECODE_BATCH` entries each; at least one batch, maybe empty): for callers that
+    convert each batch at once and keep memory to the converted form. Once iterated to the
+    end, ``diff_id`` and ``size`` describe the whole stream."""
+
+    def __init__(
+        self,
+        stream: BinaryIO,
+        *,
+        hash_files: bool = True,
+        max_entries: int = DEFAULT_MAX_ENTRIES,
+        max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
+        chunk_size: int = 1 << 20,
+    ):
+        self._stream, self._chunk_size = stream, chunk_size
+        self._options = (hash_files, max_entries, max_header_bytes)
+        self.diff_id = ""
+        self.size = 0
+
+    def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
+        reader = _Reader(self._stream, self._chunk_size)
+        try:
+            yield from _walk(reader, *self._options)
+            self.diff_id, self.size = reader.digest(), reader.total
+        finally:
+            reader.close()
+
+
+def _walk(
+    reader: _Reader, hash_files: bool, max_entries: int, max_header_bytes: int
+) -> Iterator[dict[str, np.ndarray]]:
+    # The entries of the current batch: each 512-byte header back to back, its offset, its
+    # content hash, and PAX/GNU values that replace header fields (by row in the batch). A
+    # full batch is decoded into columns and dropped, so memory grows with the decoded
+    # columns (~200 bytes an entry), not with the headers (512 bytes and more).
+    headers = bytearray()
     offsets: list[int] = []
     hashes: list[str | None] | None = [] if hash_files else None
-    overrides: dict[int, dict] = {}  # row → PAX/GNU values that replace header fields
+    overrides: dict[int, dict] = {}
+    done_rows = 0  # entries in the batches handed over
     sha256 = hashlib.sha256
     walk = _WALK.unpack_from
     file_types = (b"0", b"\0", b"7")
@@ -290,8 +336,18 @@ def _walk(reader: _Reader, hash_files: bool, max_entries: int, max_header_bytes:
     buf, pos = reader.buf, reader.pos
     run = _FastRun(hash_files)
     while True:
-        if offsets and not (pax or global_pax or long_name is not None or long_link is not None):
-            pos = run.walk(buf, pos, reader.consumed, headers, offsets, hashes, max_entries)
+        if len(offsets) >= DECODE_BATCH:
+            yield _decode_headers(headers, offsets, overrides, hashes)
+            done_rows += len(offsets)
+            headers.clear()
+            offsets.clear()
+            overrides.clear()
+            if hashes is not None:
+                hashes.clear()
+        if (done_rows or offsets) and not (
+            pax or global_pax or long_name is not None or long_link is not None
+        ):
+            pos = run.walk(buf, pos, reader.consumed, headers, offsets, hashes, max_entries - done_rows)
         if len(buf) - pos >= BLOCK:
             header = buf[pos : pos + BLOCK]
             pos += BLOCK
@@ -341,9 +397,9 @@ def _walk(reader: _Reader, hash_files: bool, max_entries: int, max_header_bytes:
             continue
 
         row = len(offsets)
-        if row == 0:
+        if row + done_rows == 0:
             _check_header(header, offset)  # "is this a tar at all?"
-        elif row >= max_entries:
+        elif row + done_rows >= max_entries:
             raise LimitExceededError(f"layer has more than {max_entries} entries (max_entries)")
         headers += header
         offsets.append(offset)
@@ -379,10 +435,8 @@ def _walk(reader: _Reader, hash_files: bool, max_entries: int, max_header_bytes:
             reader.skip(padded)
             buf, pos = reader.buf, reader.pos
 
-    listing = TarListing(columns=_decode_headers(headers, offsets, overrides, hashes))
-    listing.diff_id = reader.digest()
-    listing.size = reader.total
-    return listing
+    if offsets or not done_rows:
+        yield _decode_headers(headers, offsets, overrides, hashes)
 
 
 _SIMPLE_TYPES = np.zeros(256, dtype=bool)

@@ -1,0 +1,217 @@
+"""A layer's file table as an Arrow table, and the cache that keeps it by diff_id.
+
+This is the form a listing takes before anything else: the pandas tables of
+:mod:`.layertable` are made from it, and the command line writes CSV and JSON straight from
+it (:mod:`imgexplore.arrowtext`) without loading pandas. The cache holds each table as an
+Arrow IPC file compressed with zstd: read back in milliseconds (a 200,000-entry table in
+~20 ms, where Parquet took ~250 ms in a fresh process) and smaller than Parquet too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import pathlib
+from typing import TYPE_CHECKING, BinaryIO
+
+import numpy as np
+import pyarrow as pa
+
+from ..cache import atomic_writer, cache_root
+from ..digest import short, validate_digest
+from ..errors import ArchiveError, InvalidDigestError
+from ..limits import MAX_UNCOMPRESSED_BYTES
+from .tarlist import COLUMNS, DEFAULT_MAX_ENTRIES, TarBatches
+
+if TYPE_CHECKING:
+    from ..image import Layer
+
+log = logging.getLogger(__name__)
+
+INT_COLUMNS = ("size", "mode", "uid", "gid", "mtime")
+#: text columns with few distinct values, kept dictionary-encoded (one copy of "file", "root")
+DICTIONARY_COLUMNS = ("type", "uname", "gname")
+_TEXT = pa.string()
+SCHEMA = pa.schema(
+    [
+        (name, pa.int64())
+        if name in INT_COLUMNS
+        else (name, pa.bool_())
+        if name == "opaque"
+        else (name, pa.dictionary(pa.int32(), _TEXT))
+        if name in DICTIONARY_COLUMNS
+        else (name, _TEXT)
+        for name in COLUMNS
+    ]
+)
+CACHE_FORMAT = "v2"
+
+
+def arrow_from_listing(columns: dict[str, np.ndarray], *, diff_id: str = "", tar_size: int = -1) -> pa.Table:
+    """The listing's columns (see :data:`~imgexplore.filetree.tarlist.COLUMNS`) as an Arrow
+    table of :data:`SCHEMA`; ``diff_id`` and ``tar_size`` ride along in its metadata."""
+    return with_origin(pa.Table.from_batches([_record_batch(columns)], schema=SCHEMA), diff_id, tar_size)
+
+
+def _record_batch(columns: dict[str, np.ndarray]) -> pa.RecordBatch:
+    arrays = []
+    for field in SCHEMA:
+        values = columns[field.name]
+        if field.type == pa.int64():
+            arrays.append(int_array(values))
+        elif field.type == pa.bool_():
+            arrays.append(bool_array(values))
+        elif pa.types.is_dictionary(field.type):
+            arrays.append(text_array(values).dictionary_encode())
+        else:
+            arrays.append(text_array(values))
+    return pa.RecordBatch.from_arrays(arrays, schema=SCHEMA)
+
+
+# Arrays and scalars are built from their buffers, not with pa.array() or pa.scalar(): those
+# ask pandas whether the values are pandas objects, which imports pandas (~0.15 s and ~40 MB)
+# into a command that never uses it.
+
+
+def int_array(values: np.ndarray) -> pa.Array:
+    """int64 values (no nulls) as an Arrow array."""
+    data = np.ascontiguousarray(values, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(data), [None, pa.py_buffer(data)])
+
+
+def bool_array(values: np.ndarray) -> pa.Array:
+    """Booleans (no nulls) as an Arrow array (bit-packed, least significant bit first)."""
+    bits = np.packbits(np.asarray(values, dtype=bool), bitorder="little")
+    return pa.Array.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(bits)])
+
+
+def literal(text: str) -> pa.Scalar:
+    """A string scalar for compute functions (which would make one with pa.scalar())."""
+    return text_array([text])[0]
+
+
+def text_array(values) -> pa.Array:
+    """Python strings, None for null, as an Arrow string array."""
+    encoded = [b"" if v is None else v.encode("utf-8", "surrogateescape") for v in values]
+    lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    missing = np.fromiter((v is None for v in values), dtype=bool, count=len(encoded))
+    validity = pa.py_buffer(np.packbits(~missing, bitorder="little")) if missing.any() else None
+    array = pa.Array.from_buffers(
+        pa.large_string(), len(encoded), [validity, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))],
+        null_count=int(missing.sum()),
+    )  # fmt: skip
+    return array.cast(_TEXT)
+
+
+def list_arrow(
+    stream: BinaryIO, *, hash_files: bool = True, max_entries: int = DEFAULT_MAX_ENTRIES
+) -> pa.Table:
+    """List an uncompressed tar stream straight into an Arrow table, each batch of entries
+    converted as soon as it is decoded: memory holds the Arrow form (~150 bytes an entry)
+    and one batch of Python values, never every entry's Python objects at once."""
+    batches = TarBatches(stream, hash_files=hash_files, max_entries=max_entries)
+    table = pa.Table.from_batches([_record_batch(columns) for columns in batches], schema=SCHEMA)
+    # one dictionary per column, as an IPC file (the cache) requires
+    return with_origin(table.unify_dictionaries(), batches.diff_id, batches.size)
+
+
+def with_origin(table: pa.Table, diff_id: str, tar_size: int) -> pa.Table:
+    return table.replace_schema_metadata({b"diff_id": diff_id.encode(), b"tar_size": str(tar_size).encode()})
+
+
+def origin(table: pa.Table) -> tuple[str, int]:
+    """(diff_id, tar_size) recorded with a table."""
+    meta = table.schema.metadata or {}
+    return meta.get(b"diff_id", b"").decode(), int(meta.get(b"tar_size", b"-1"))
+
+
+class TreeCache:
+    """Layer tables as Arrow IPC files named by diff_id (``<root>/filetree/<hex>.v2.arrow``),
+    found through ``by-digest/<hex>`` files: the diff_id that listing the blob of that
+    digest gave (a table is only ever looked up through the blob it was listed from)."""
+
+    def __init__(self, root: str | pathlib.Path | None = None):
+        self.root = pathlib.Path(root) if root is not None else cache_root() / "filetree"
+
+    def _path(self, diff_id: str) -> pathlib.Path:
+        return self.root / f"{validate_digest(diff_id).split(':', 1)[1]}.{CACHE_FORMAT}.arrow"
+
+    def _alias(self, digest: str) -> pathlib.Path:
+        return self.root / "by-digest" / validate_digest(digest).split(":", 1)[1]
+
+    def diff_id_for(self, digest: str) -> str | None:
+        try:
+            text = self._alias(digest).read_text().strip()
+            return validate_digest(text)
+        except (OSError, InvalidDigestError):
+            return None
+
+    def get(self, diff_id: str) -> pa.Table | None:
+        """The table listed for ``diff_id``, or None (a damaged entry is dropped, with a warning)."""
+        path = self._path(diff_id)
+        if not path.is_file():
+            return None
+        try:
+            with pa.OSFile(str(path), "rb") as f:
+                table = pa.ipc.open_file(f).read_all()
+            if table.schema.remove_metadata() != SCHEMA or origin(table)[0] != diff_id:
+                raise ValueError("not a file table of this version")
+        except Exception as exc:  # noqa: BLE001 - a damaged cache entry is dropped, never fatal
+            log.warning("dropping unreadable cache entry %s (%s)", path, exc)
+            with contextlib.suppress(OSError):
+                path.unlink()
+            return None
+        return table
+
+    def put(self, table: pa.Table, digest: str | None = None) -> None:
+        diff_id, _ = origin(table)
+        options = pa.ipc.IpcWriteOptions(compression="zstd")
+        with (
+            atomic_writer(self._path(diff_id)) as f,
+            pa.ipc.new_file(f, table.schema, options=options) as writer,
+        ):
+            writer.write_table(table)
+        if digest:
+            with atomic_writer(self._alias(digest)) as f:
+                f.write(diff_id.encode())
+
+
+def layer_arrow(
+    layer: Layer,
+    *,
+    cache: TreeCache | bool = True,
+    hash_files: bool = True,
+    max_uncompressed_bytes: int | None = MAX_UNCOMPRESSED_BYTES,
+    max_entries: int = DEFAULT_MAX_ENTRIES,
+) -> pa.Table:
+    """One row per entry of the layer's tar, as an Arrow table of :data:`SCHEMA`.
+
+    A cached table is found by the layer's blob digest (the diff_id recorded when that blob
+    was last listed), never by the diff_id the config claims, so a config that lies about a
+    layer cannot be served another layer's table. Otherwise the blob is streamed once: its
+    digest is verified, and the diff_id computed on the way is recorded on the layer
+    (:meth:`~imgexplore.image.Layer.record_diff_id`, which refuses one the config contradicts)."""
+    store = TreeCache() if cache is True else (cache or None)
+    if store is not None:
+        computed = store.diff_id_for(layer.digest)
+        cached = store.get(computed) if computed else None
+        if cached is not None:
+            layer.record_diff_id(computed)
+            return cached
+    try:
+        with layer.open_tar(max_uncompressed_bytes=max_uncompressed_bytes) as stream:
+            table = list_arrow(stream, hash_files=hash_files, max_entries=max_entries)
+    except ArchiveError as exc:
+        where = f"layer {layer.index} ({short(layer.digest)}, {layer.media_type})"
+        if str(exc).startswith("layer "):
+            raise
+        raise type(exc)(f"{where}: {exc}") from None
+    layer.record_diff_id(origin(table)[0])
+    if store is not None and hash_files:
+        try:
+            store.put(table, layer.digest)
+        except OSError as exc:  # a read-only or full disk must not stop the analysis
+            log.warning("could not cache the file table of layer %s: %s", short(layer.digest), exc)
+    return table

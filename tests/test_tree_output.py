@@ -1,0 +1,171 @@
+"""``imgexplore tree --layer all|N --format csv|json`` writes file tables straight from
+Arrow (imgexplore.arrowtext), without pandas. Its bytes must be exactly what the pandas
+writer (imgexplore.output.write, itself checked against pandas and json.dumps) writes for
+the same rows, hostile names included."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import tarfile
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tarmaker import write_layout
+
+import imgexplore
+from imgexplore import arrowtext
+from imgexplore.cli import TREE_COLUMNS
+from imgexplore.filetree.arrowtable import arrow_from_listing
+from imgexplore.filetree.layertable import frame_from_arrow
+from imgexplore.filetree.tarlist import COLUMNS
+from imgexplore.output import write
+
+HOSTILE_NAMES = [
+    "plain.txt",
+    "comma,name",
+    'say "hi".txt',
+    "two\nlines",
+    "car\rriage",
+    "back\\slash",
+    "tab\there",
+    "bell\x07",
+    "caf\udce9",  # the byte 0xe9 alone: not UTF-8
+    "unicode-ünï-✓-\u2028",
+    "' single",
+]
+
+
+def _hostile_tar(names: list[str], *, whiteout: str | None = None) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT, errors="surrogateescape") as tar:
+        for number, name in enumerate(names):
+            info = tarfile.TarInfo(f"d/{name}")
+            data = name.encode("utf-8", "surrogateescape") * (number + 1)
+            info.size, info.mtime, info.uname, info.gname = len(data), 1700000000 + number, "", "staff"
+            tar.addfile(info, io.BytesIO(data))
+        link = tarfile.TarInfo('d/link,"x"')
+        link.type, link.linkname = tarfile.SYMTYPE, "target\nwith newline"
+        tar.addfile(link)
+        if whiteout:
+            tar.addfile(tarfile.TarInfo(whiteout))
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def hostile_layout(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hostile-tree")
+    layers = [
+        _hostile_tar(HOSTILE_NAMES),
+        _hostile_tar(HOSTILE_NAMES[:3], whiteout="d/.wh.two\nlines"),
+        _hostile_tar([], whiteout="d/.wh..wh..opq"),
+    ]
+    return write_layout(root / "oci", layers)
+
+
+def _cli(argv: list[str], cache: str) -> tuple[bytes, list[str]]:
+    """Run the command in a fresh interpreter: its stdout bytes, and the heavy modules it
+    imported."""
+    code = (
+        "import sys\nfrom imgexplore.cli import main\n"
+        "code = main(sys.argv[1:])\nsys.stdout.flush()\n"
+        "print(sorted(m for m in ('pandas', 'matplotlib', 'dask') if m in sys.modules), file=sys.stderr)\n"
+        "sys.exit(code)"
+    )
+    env = {"IMGEXPLORE_CACHE": cache, "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr.decode(errors="replace")
+    return out.stdout, json.loads(out.stderr.decode().strip().splitlines()[-1].replace("'", '"'))
+
+
+def _pandas_reference(layout: str, fmt: str, layer: int | None, path: str | None = None) -> bytes:
+    files = imgexplore.open_image(layout).files(cache=False)
+    if layer is None:
+        table = files.all_layers()[TREE_COLUMNS]
+    else:
+        table = files.layer(layer).assign(layer=layer % 3)[TREE_COLUMNS]
+    if path:
+        table = table[(table["path"] == path) | table["path"].str.startswith(path + "/")]
+    text = io.StringIO()
+    write(table, fmt, text)
+    return text.getvalue().encode()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_tree_writes_hostile_names_as_the_pandas_writer_does_and_never_loads_pandas(
+    hostile_layout, fmt, tmp_path
+):
+    cache = str(tmp_path / "cache")
+    cases = [(["--layer", "all"], None, None), (["--layer", "1"], 1, None), (["--layer", "2"], 2, None)]
+    cases.append((["--layer", "all", "--path", "d/comma,name"], None, "d/comma,name"))
+    for round_ in ("fresh", "cached"):
+        for extra, layer, path in cases:
+            written, heavy = _cli(["tree", hostile_layout, "--format", fmt, *extra], cache)
+            assert heavy == [], (round_, extra)
+            assert written == _pandas_reference(hostile_layout, fmt, layer, path), (round_, extra)
+    rows = json.loads(written) if fmt == "json" else None
+    if rows is not None:  # the --path case: exactly that file, in both layers that add it
+        assert [(row["layer"], row["path"]) for row in rows] == [(0, "d/comma,name"), (1, "d/comma,name")]
+    everything, _ = _cli(["tree", hostile_layout, "--format", fmt, "--layer", "all"], cache)
+    if fmt == "json":
+        rows = json.loads(everything)
+        assert (
+            len(rows) == 12 + 5 + 2
+        )  # names and a symlink; three, a symlink, a whiteout; a symlink, the marker
+        assert {row["path"] for row in rows} >= {"d/car\rriage", "d/caf\\xe9", "d/two\nlines"}
+        assert [row["whiteout"] for row in rows if row["whiteout"]] == ["d/two\nlines"]
+        assert [row["path"] for row in rows if row["opaque"]] == ["d/.wh..wh..opq"]
+
+
+_text = st.one_of(st.none(), st.text(st.characters(blacklist_categories=("Cs",)), max_size=10))
+_row = st.fixed_dictionaries(
+    {
+        "path": st.text(st.characters(blacklist_categories=("Cs",)), max_size=12),
+        "type": st.sampled_from(["file", "dir", "symlink", "hardlink", "char", "fifo"]),
+        "size": st.integers(0, 2**40),
+        "mode": st.integers(0, 0o7777),
+        "uid": st.integers(0, 2**32),
+        "gid": st.integers(0, 2**32),
+        "uname": _text,
+        "gname": st.sampled_from(["root", "", "a,b", 'q"q']),
+        "mtime": st.integers(-(2**33), 2**33),
+        "linkname": _text,
+        "whiteout": _text,
+        "opaque": st.booleans(),
+        "sha256": st.one_of(st.none(), st.just("ab" * 32)),
+        "xattrs": _text,
+    }
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(_row, max_size=12), st.integers(1, 5))
+def test_any_file_table_is_written_as_the_pandas_writer_writes_it(rows, chunk_rows):
+    columns = {
+        name: np.array(
+            [row[name] for row in rows], dtype=object if name not in ("size", "mode") else np.int64
+        )
+        for name in COLUMNS
+    }
+    for name in ("uid", "gid", "mtime"):
+        columns[name] = columns[name].astype(np.int64)
+    columns["opaque"] = columns["opaque"].astype(bool)
+    table = arrow_from_listing(columns)
+    frame = frame_from_arrow(table)
+    plain = table.cast(
+        pa.schema(
+            [f.with_type(pa.string()) if f.name in ("type", "uname", "gname") else f for f in table.schema]
+        )
+    )
+    for fmt, writer in (("csv", arrowtext.write_csv), ("json", arrowtext.write_json)):
+        expected = io.StringIO()
+        write(frame, fmt, expected)
+        for arrow in (table, plain):
+            written = io.BytesIO()
+            writer(arrow, written, chunk_rows=chunk_rows)
+            assert written.getvalue() == expected.getvalue().encode(), fmt
