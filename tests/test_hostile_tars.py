@@ -272,3 +272,18 @@ def test_fast_and_careful_paths_agree_with_tarfile(tmp_path, batch, monkeypatch)
         assert list(listing["type"]) == [
             "symlink" if m.issym() else "dir" if m.isdir() else "file" for m in members
         ]
+
+
+def test_names_are_normalised_row_by_row_when_odd_ones_sit_side_by_side():
+    """Only names with a leading "/" or "./", a trailing "/" or "/.", "//" or "/./" (or ".")
+    are rewritten; marks that share the NUL between two joined names belong to both."""
+    odd = ["x/", "/b", "./c", "d//e", "f/./g", "h/.", ".", "/", "k/", "./l/", "plain"]
+    entries = [{"name": f"run/{i}", "data": b"z"} for i in range(80)]  # enough for the fast path
+    for name in odd:
+        entries.append({"name": name, "type": "dir" if name.endswith(("/", ".")) else "file"})
+        entries.append({"name": f"after-{len(entries)}", "data": b"y"})
+    listing = list_tar(io.BytesIO(tar_bytes(entries))).columns
+    expected = [e["name"].strip("/") if e["name"].startswith("run/") else e["name"] for e in entries]
+    expected = ["/".join(p for p in name.split("/") if p not in ("", ".")) for name in expected]
+    assert list(listing["path"]) == expected
+    assert expected[80:92:2] == ["x", "b", "c", "d/e", "f/g", "h"]

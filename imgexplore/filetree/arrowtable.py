@@ -92,15 +92,23 @@ def literal(text: str) -> pa.Scalar:
 
 def text_array(values) -> pa.Array:
     """Python strings, None for null, as an Arrow string array."""
-    encoded = [b"" if v is None else v.encode("utf-8", "surrogateescape") for v in values]
-    lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
-    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    texts = np.empty(len(values), dtype=object)
+    texts[:] = values
+    missing = np.equal(texts, None)
+    null_count = int(missing.sum())
+    if null_count:
+        texts[missing] = ""
+    data = "".join(texts).encode("utf-8", "surrogateescape")
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    if len(data) != int(lengths.sum()):  # some character takes more than one byte: count bytes
+        encoded = [text.encode("utf-8", "surrogateescape") for text in texts]
+        lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    missing = np.fromiter((v is None for v in values), dtype=bool, count=len(encoded))
-    validity = pa.py_buffer(np.packbits(~missing, bitorder="little")) if missing.any() else None
+    validity = pa.py_buffer(np.packbits(~missing, bitorder="little")) if null_count else None
     array = pa.Array.from_buffers(
-        pa.large_string(), len(encoded), [validity, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))],
-        null_count=int(missing.sum()),
+        pa.large_string(), len(texts), [validity, pa.py_buffer(offsets), pa.py_buffer(data)],
+        null_count=null_count,
     )  # fmt: skip
     return array.cast(_TEXT)
 

@@ -463,9 +463,9 @@ class _FastRun:
         sizes = (digits.astype(np.int64) - 48) @ _SIZE_POWERS
         plain = standard & _SIMPLE_TYPES[matrix[:, 156]] & (matrix[:, 0] != 0)
         self.matrix = matrix
-        self.sizes = sizes.tolist()
+        self.sizes = sizes
         self.step = np.where(plain, 1 + (sizes + BLOCK - 1) // BLOCK, 0).tolist()
-        self.is_file = np.isin(matrix[:, 156], (ord("0"), 0, ord("7"))).tolist()
+        self.is_file = np.isin(matrix[:, 156], (ord("0"), 0, ord("7")))
         self.count = count
         self._key = (id(buf), base)
         self._buf = buf  # keeps id(buf) meaningful
@@ -488,24 +488,28 @@ class _FastRun:
         block = (pos - base) // BLOCK
         step, count = self.step, self.count
         found: list[int] = []
-        limit = max_entries - len(offsets)
-        while block < count and step[block] and block + step[block] <= count and len(found) < limit:
-            found.append(block)
-            block += step[block]
+        append = found.append
+        remaining = max_entries - len(offsets)
+        while (
+            block < count and (length := step[block]) and block + length <= count and len(found) < remaining
+        ):
+            append(block)
+            block += length
         if not found:
             return pos
-        headers += self.matrix[found].tobytes()
-        start = consumed + base
-        offsets.extend(start + BLOCK * b for b in found)
+        rows = np.array(found)
+        headers += self.matrix[rows].tobytes()
+        offsets.extend((consumed + base + BLOCK * rows).tolist())
         if hashes is not None:
-            sha256 = hashlib.sha256
-            sizes, is_file = self.sizes, self.is_file
-            for b in found:
-                if is_file[b]:
-                    data_start = base + BLOCK * (b + 1)
-                    hashes.append(sha256(buf[data_start : data_start + sizes[b]]).hexdigest())
-                else:
-                    hashes.append(None)
+            sha256, data = hashlib.sha256, memoryview(buf)
+            starts = (base + BLOCK * (rows + 1)).tolist()
+            ends = (base + BLOCK * (rows + 1) + self.sizes[rows]).tolist()
+            hashes.extend(
+                [
+                    sha256(data[start:end]).hexdigest() if is_file else None
+                    for start, end, is_file in zip(starts, ends, self.is_file[rows].tolist(), strict=True)
+                ]
+            )
         return base + BLOCK * block
 
 
@@ -642,7 +646,16 @@ def _names(matrix: np.ndarray) -> list[str]:
     return names
 
 
+# among names joined with NUL: a leading "/" or "./", a trailing "/" or "/.", "//", "/./", "."
 _ODD_PATH_MARKS = ("\0/", "\0./", "/\0", "//", "/./", "/.\0", "\0.\0")
+
+
+def _occurrences(text: str, mark: str) -> Iterator[int]:
+    """Where ``mark`` starts in ``text``, overlapping occurrences included."""
+    at = text.find(mark)
+    while at >= 0:
+        yield at
+        at = text.find(mark, at + 1)
 
 
 def _decode_headers(headers: bytearray, offsets, overrides, hashes) -> dict[str, np.ndarray]:
@@ -691,13 +704,13 @@ def _decode_headers(headers: bytearray, offsets, overrides, hashes) -> dict[str,
     # normalise the few names that need it (leading "/" or "./", "//", trailing "/"); one
     # search over all names joined decides whether any row needs a look
     joined = "\0" + "\0".join(paths) + "\0"
-    if any(mark in joined for mark in _ODD_PATH_MARKS):
-        paths = [
-            normalize_path(p)
-            if p.startswith(("/", "./")) or p.endswith(("/", "/.")) or "//" in p or "/./" in p or p == "."
-            else p
-            for p in paths
-        ]
+    marks = [at for mark in _ODD_PATH_MARKS for at in _occurrences(joined, mark)]
+    if marks:
+        # the NUL before each name is where it starts; a mark belongs to the last name starting at or before it
+        ends = np.cumsum(np.fromiter(map(len, paths), dtype=np.int64, count=n) + 1)
+        starts = np.concatenate(([0], ends[:-1]))
+        for row in np.unique(np.searchsorted(starts, marks, side="right") - 1).tolist():
+            paths[row] = normalize_path(paths[row])
     whiteouts, opaque = marker_columns(paths, any_marker=WHITEOUT_PREFIX in joined)
     sizes = np.where(types == "file", sizes, 0)
     return {
