@@ -64,7 +64,7 @@ def _parts(root: pathlib.Path) -> dict[str, list[pathlib.Path]]:
 
 
 def cache_usage(root: str | os.PathLike | None = None) -> list[dict]:
-    """What the cache holds: one row per part (``blobs``, ``file tables`` — Parquet listings
+    """What the cache holds: one row per part (``blobs``, ``file tables`` — Arrow IPC listings
     and digest aliases —, ``leftovers`` — temporary files of interrupted writes —, ``other``)
     with its number of files and bytes."""
     root = pathlib.Path(root) if root is not None else cache_root()

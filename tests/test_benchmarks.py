@@ -30,6 +30,9 @@ def test_filetree_benchmark_quick(tmp_path):
     command = result["command"]
     assert command["entries"] == 20_200 and set(command["medians_s"]) == {"tar", "csv", "json", "csv cached"}
     assert all(seconds > 0 for seconds in command["medians_s"].values())
+    stdlib = result["commands"]["stdlib"]  # the standard library's first 20 MB, directories included
+    assert stdlib["entries"] > 200 and stdlib["blob_bytes"] > 3 * 1024 * 1024
+    assert all(seconds > 0 for seconds in stdlib["medians_s"].values())
 
 
 def test_pull_benchmark_quick(tmp_path):

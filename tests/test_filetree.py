@@ -324,6 +324,20 @@ def test_damaged_cache_entry_is_dropped(tmp_path, data_dir, cache):
     assert len(table) == 19
 
 
+def test_a_table_cached_by_an_earlier_version_is_ignored_and_replaced(tmp_path, data_dir, cache):
+    """Earlier versions kept Parquet files (``<hex>.parquet``): never read, removed when the
+    layer is listed again."""
+    image = imgexplore.open_image(data_dir / "teaching" / "oci")
+    first = layer_table(image.layers[0], cache=cache)
+    entry = next(cache.root.glob("*.v2.arrow"))
+    older = entry.with_name(entry.name.split(".")[0] + ".parquet")
+    older.write_bytes(b"PAR1 an old cache entry")
+    entry.unlink()
+    again = layer_table(imgexplore.open_image(data_dir / "teaching" / "oci").layers[0], cache=cache)
+    assert again["path"].tolist() == first["path"].tolist() and len(again) == 19
+    assert entry.is_file() and not older.exists()
+
+
 def test_cli_tree_json_has_layer_column(data_dir, tmp_path):
     import json
     import os

@@ -156,7 +156,7 @@ def test_non_utf8_names_through_cache_cli_and_extraction(tmp_path, isolated_cach
         tar.addfile(link)
     layout = write_layout(tmp_path / "img", [buf.getvalue()])
 
-    first = imgexplore.open_image(layout).files()  # listed, then written to the Parquet cache
+    first = imgexplore.open_image(layout).files()  # listed, then written to the file-table cache (Arrow IPC)
     again = imgexplore.open_image(layout).files()  # read back from it
     assert (
         again.layer(0)["path"].tolist()

@@ -181,6 +181,10 @@ class TreeCache:
             pa.ipc.new_file(f, table.schema, options=options) as writer,
         ):
             writer.write_table(table)
+        for older in self.root.glob(f"{diff_id.split(':', 1)[1]}.*"):  # earlier formats' files
+            if older != self._path(diff_id) and older.suffix in (".parquet", ".arrow"):
+                with contextlib.suppress(OSError):
+                    older.unlink()
         if digest:
             with atomic_writer(self._alias(digest)) as f:
                 f.write(diff_id.encode())

@@ -90,7 +90,7 @@ def _number(field_bytes: bytes, what: str, offset: int) -> int:
 
 # Tar names are bytes. UTF-8 ones (nearly all) become text as they are; any other byte is
 # shown as \xNN, the escape Python itself prints, so that every name can be displayed, stored
-# in Parquet and JSON, and compared — surrogate escapes could do none of these.
+# in Arrow, Parquet and JSON, and compared — surrogate escapes could do none of these.
 NAME_ERRORS = "backslashreplace"
 
 
