@@ -21,7 +21,7 @@ from ..cache import atomic_writer, cache_root
 from ..digest import short, validate_digest
 from ..errors import ArchiveError, InvalidDigestError
 from ..limits import MAX_UNCOMPRESSED_BYTES
-from .tarlist import COLUMNS, DEFAULT_MAX_ENTRIES, TarBatches
+from .tarlist import COLUMNS, DEFAULT_MAX_ENTRIES, TarBatches, hex_digests
 
 if TYPE_CHECKING:
     from ..image import Layer
@@ -53,11 +53,15 @@ def arrow_from_listing(columns: dict[str, np.ndarray], *, diff_id: str = "", tar
     return with_origin(pa.Table.from_batches([_record_batch(columns)], schema=SCHEMA), diff_id, tar_size)
 
 
-def _record_batch(columns: dict[str, np.ndarray]) -> pa.RecordBatch:
+def _record_batch(columns: dict[str, np.ndarray], *, raw_digests: bool = False) -> pa.RecordBatch:
+    """One batch of listed columns in Arrow; ``raw_digests``: the ``sha256`` column holds
+    raw digests, as :class:`~imgexplore.filetree.tarlist.TarBatches` yields them."""
     arrays = []
     for field in SCHEMA:
         values = columns[field.name]
-        if field.type == pa.int64():
+        if field.name == "sha256" and raw_digests:
+            arrays.append(digest_array(values))
+        elif field.type == pa.int64():
             arrays.append(int_array(values))
         elif field.type == pa.bool_():
             arrays.append(bool_array(values))
@@ -85,6 +89,20 @@ def bool_array(values: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(bits)])
 
 
+def digest_array(digests: np.ndarray) -> pa.Array:
+    """Raw sha256 digests (b"" for none) as an Arrow string array of hex digests, nulls for
+    none, built from one hex text of them all."""
+    text, lengths = hex_digests(digests)
+    offsets = np.zeros(len(digests) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    present = lengths > 0
+    null_count = len(digests) - int(present.sum())
+    validity = pa.py_buffer(np.packbits(present, bitorder="little")) if null_count else None
+    return pa.Array.from_buffers(
+        _TEXT, len(digests), [validity, pa.py_buffer(offsets), pa.py_buffer(text)], null_count=null_count
+    )
+
+
 def literal(text: str) -> pa.Scalar:
     """A string scalar for compute functions (which would make one with pa.scalar())."""
     return text_array([text])[0]
@@ -103,14 +121,15 @@ def text_array(values) -> pa.Array:
     if len(data) != int(lengths.sum()):  # some character takes more than one byte: count bytes
         encoded = [text.encode("utf-8", "surrogateescape") for text in texts]
         lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
-    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    wide = len(data) >= 1 << 31  # 32-bit offsets (Arrow's string) hold up to 2 GiB
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64 if wide else np.int32)
     np.cumsum(lengths, out=offsets[1:])
     validity = pa.py_buffer(np.packbits(~missing, bitorder="little")) if null_count else None
     array = pa.Array.from_buffers(
-        pa.large_string(), len(texts), [validity, pa.py_buffer(offsets), pa.py_buffer(data)],
-        null_count=null_count,
+        pa.large_string() if wide else pa.string(), len(texts),
+        [validity, pa.py_buffer(offsets), pa.py_buffer(data)], null_count=null_count,
     )  # fmt: skip
-    return array.cast(_TEXT)
+    return array.cast(_TEXT) if wide else array
 
 
 def list_arrow(
@@ -120,7 +139,9 @@ def list_arrow(
     converted as soon as it is decoded: memory holds the Arrow form (~150 bytes an entry)
     and one batch of Python values, never every entry's Python objects at once."""
     batches = TarBatches(stream, hash_files=hash_files, max_entries=max_entries)
-    table = pa.Table.from_batches([_record_batch(columns) for columns in batches], schema=SCHEMA)
+    table = pa.Table.from_batches(
+        [_record_batch(columns, raw_digests=True) for columns in batches], schema=SCHEMA
+    )
     # one dictionary per column, as an IPC file (the cache) requires
     return with_origin(table.unify_dictionaries(), batches.diff_id, batches.size)
 

@@ -12,6 +12,7 @@ keeps each field in a column list instead.
 
 from __future__ import annotations
 
+import binascii
 import contextlib
 import hashlib
 import json
@@ -278,14 +279,25 @@ def list_tar(
     columns = (
         parts[0] if len(parts) == 1 else {name: np.concatenate([p[name] for p in parts]) for name in COLUMNS}
     )
+    text, lengths = hex_digests(columns["sha256"])
+    hex_text = text.decode("ascii")
+    starts = np.cumsum(lengths) - lengths
+    columns["sha256"] = np.array(
+        [
+            hex_text[start : start + length] if length else None
+            for start, length in zip(starts.tolist(), lengths.tolist(), strict=True)
+        ],
+        dtype=object,
+    )
     return TarListing(columns=columns, diff_id=batches.diff_id, size=batches.size)
 
 
 class TarBatches:
     """The entries of an uncompressed tar stream, a batch of decoded columns at a time (up to
     :data:`DECODE_BATCH` entries each; at least one batch, maybe empty): for callers that
-    convert each batch at once and keep memory to the converted form. Once iterated to the
-    end, ``diff_id`` and ``size`` describe the whole stream."""
+    convert each batch at once and keep memory to the converted form. The ``sha256`` column
+    holds raw digests (see :func:`hex_digests`). Once iterated to the end, ``diff_id`` and
+    ``size`` describe the whole stream."""
 
     def __init__(
         self,
@@ -319,7 +331,7 @@ def _walk(
     # columns (~200 bytes an entry), not with the headers (512 bytes and more).
     headers = bytearray()
     offsets: list[int] = []
-    hashes: list[str | None] | None = [] if hash_files else None
+    hashes: list[bytes] | None = [] if hash_files else None  # raw sha256 digests, b"" for none
     overrides: dict[int, dict] = {}
     done_rows = 0  # entries in the batches handed over
     sha256 = hashlib.sha256
@@ -418,16 +430,16 @@ def _walk(
         if hashes is not None:
             if typeflag in file_types and not sparse:
                 if len(buf) - pos >= padded:
-                    hashes.append(sha256(buf[pos : pos + data_size]).hexdigest())
+                    hashes.append(sha256(buf[pos : pos + data_size]).digest())
                     pos += padded
                     continue
                 file_hasher = sha256()
                 reader.pos = pos
                 reader.skip(padded, file_hasher, data_size)
                 buf, pos = reader.buf, reader.pos
-                hashes.append(file_hasher.hexdigest())
+                hashes.append(file_hasher.digest())
                 continue
-            hashes.append(None)
+            hashes.append(b"")
         if len(buf) - pos >= padded:
             pos += padded
         else:
@@ -442,14 +454,19 @@ def _walk(
 _SIMPLE_TYPES = np.zeros(256, dtype=bool)
 _SIMPLE_TYPES[[ord(c) for c in "01234567"] + [0]] = True
 _SIZE_POWERS = 8 ** np.arange(10, -1, -1, dtype=np.int64)
+_FIELD_END = np.zeros(256, dtype=bool)  # what may end a numeric field: NUL or space
+_FIELD_END[[0, 32]] = True
+_FILE_TYPES = np.zeros(256, dtype=bool)  # typeflags of regular files (with content to hash)
+_FILE_TYPES[[ord("0"), 0, ord("7")]] = True
 
 
 class _FastRun:
     """Walks runs of plain entries (no PAX or GNU extension headers) at numpy speed: for
     every 512-byte block of the buffer it works out, at once, where the next header would
-    be if that block were a header; the walk is then one list lookup per entry. Anything
-    unusual (an extension header, an odd size field, a zero block, data running past the
-    buffer) stops the run, and the careful per-entry loop takes over for that entry."""
+    be if that block were a header, and then follows that chain from the current header by
+    pointer doubling (a handful of array lookups, however many entries the buffer holds).
+    Anything unusual (an extension header, an odd size field, a zero block, data running
+    past the buffer) ends the run, and the careful per-entry loop takes over for that entry."""
 
     def __init__(self, hash_files: bool):
         self.hash_files = hash_files
@@ -459,16 +476,37 @@ class _FastRun:
         count = (len(buf) - base) // BLOCK
         matrix = np.frombuffer(buf, dtype=np.uint8, count=count * BLOCK, offset=base).reshape(count, BLOCK)
         digits = matrix[:, 124:135]
-        standard = ((digits >= 48) & (digits <= 55)).all(axis=1) & np.isin(matrix[:, 135], (0, 32))
+        standard = ((digits >= 48) & (digits <= 55)).all(axis=1) & _FIELD_END[matrix[:, 135]]
         sizes = (digits.astype(np.int64) - 48) @ _SIZE_POWERS
         plain = standard & _SIMPLE_TYPES[matrix[:, 156]] & (matrix[:, 0] != 0)
+        following = np.arange(count) + 1 + (sizes + BLOCK - 1) // BLOCK
+        # a block the run may take: a plain header whose data ends inside the buffer
+        self.takes = plain & (following <= count)
+        # where the chain goes from each block; block ``count`` (past the end) is where it
+        # stops, and a block the run may not take leads there too
+        self.jumps = [np.append(np.where(self.takes, following, count), count)]
+        self.following = following
         self.matrix = matrix
         self.sizes = sizes
-        self.step = np.where(plain, 1 + (sizes + BLOCK - 1) // BLOCK, 0).tolist()
-        self.is_file = np.isin(matrix[:, 156], (ord("0"), 0, ord("7")))
+        self.is_file = _FILE_TYPES[matrix[:, 156]]
         self.count = count
         self._key = (id(buf), base)
         self._buf = buf  # keeps id(buf) meaningful
+
+    def _chain(self, block: int, limit: int) -> np.ndarray:
+        """The blocks the run takes from ``block`` on, at most ``limit`` of them."""
+        chain = np.array([block])
+        level = 0
+        # after each round, chain holds the first 2**(level+1) steps from block
+        while chain[-1] != self.count and len(chain) <= limit:
+            if level == len(self.jumps):
+                self.jumps.append(self.jumps[-1][self.jumps[-1]])
+            chain = np.concatenate((chain, self.jumps[level][chain]))
+            level += 1
+        chain = chain[: int(np.searchsorted(chain, self.count))]  # increasing up to the end marker
+        if len(chain) and not self.takes[chain[-1]]:
+            chain = chain[:-1]  # the unusual block that ended the run
+        return chain[:limit]
 
     def walk(
         self,
@@ -486,18 +524,11 @@ class _FastRun:
             self._prepare(buf, pos)
         base = self._key[1]
         block = (pos - base) // BLOCK
-        step, count = self.step, self.count
-        found: list[int] = []
-        append = found.append
-        remaining = max_entries - len(offsets)
-        while (
-            block < count and (length := step[block]) and block + length <= count and len(found) < remaining
-        ):
-            append(block)
-            block += length
-        if not found:
+        if block >= self.count:
             return pos
-        rows = np.array(found)
+        rows = self._chain(block, max_entries - len(offsets))
+        if not len(rows):
+            return pos
         headers += self.matrix[rows].tobytes()
         offsets.extend((consumed + base + BLOCK * rows).tolist())
         if hashes is not None:
@@ -506,11 +537,11 @@ class _FastRun:
             ends = (base + BLOCK * (rows + 1) + self.sizes[rows]).tolist()
             hashes.extend(
                 [
-                    sha256(data[start:end]).hexdigest() if is_file else None
+                    sha256(data[start:end]).digest() if is_file else b""
                     for start, end, is_file in zip(starts, ends, self.is_file[rows].tolist(), strict=True)
                 ]
             )
-        return base + BLOCK * block
+        return base + BLOCK * int(self.following[rows[-1]])
 
 
 # size and typeflag: all the walk needs (checksums are verified for all headers at once)
@@ -658,12 +689,32 @@ def _occurrences(text: str, mark: str) -> Iterator[int]:
         at = text.find(mark, at + 1)
 
 
+def _digest_column(hashes: list[bytes] | None, n: int) -> np.ndarray:
+    """The content hashes of a batch as one object array of raw 32-byte sha256 digests, b""
+    where an entry has none (not a regular file, or files not hashed); :func:`hex_digests`
+    turns them into the hex strings a table shows, without a Python string per entry."""
+    if hashes is None:
+        return np.full(n, b"", dtype=object)
+    column = np.empty(n, dtype=object)
+    column[:] = hashes
+    return column
+
+
+def hex_digests(column: np.ndarray) -> tuple[bytes, np.ndarray]:
+    """The hex form of a digest column: every present digest's 64 hex characters back to
+    back (ASCII), and each entry's length in that text (64, or 0 where it has none)."""
+    lengths = np.fromiter(map(len, column), dtype=np.int64, count=len(column)) * 2
+    return binascii.hexlify(b"".join(column)), lengths
+
+
 def _decode_headers(headers: bytearray, offsets, overrides, hashes) -> dict[str, np.ndarray]:
     n = len(offsets)
     if n == 0:
         return {c: np.array([], dtype=object) for c in COLUMNS}
     matrix = np.frombuffer(headers, dtype=np.uint8).reshape(n, BLOCK)
-    computed = matrix.sum(axis=1, dtype=np.int64) - matrix[:, 148:156].sum(axis=1, dtype=np.int64) + 8 * 32
+    # uint32 holds any header's byte sum (at most 512 * 255) and sums twice as fast as int64
+    byte_sums = matrix.sum(axis=1, dtype=np.uint32) - matrix[:, 148:156].sum(axis=1, dtype=np.uint32)
+    computed = byte_sums.astype(np.int64) + 8 * 32
     bad = np.flatnonzero(_octal_fields(matrix, 148, 8, offsets, "checksum") != computed)
     if len(bad):
         raise ArchiveError(
@@ -726,6 +777,6 @@ def _decode_headers(headers: bytearray, offsets, overrides, hashes) -> dict[str,
         "linkname": linknames,
         "whiteout": whiteouts,
         "opaque": opaque,
-        "sha256": np.array(hashes, dtype=object) if hashes is not None else np.full(n, None, dtype=object),
+        "sha256": _digest_column(hashes, n),
         "xattrs": xattrs,
     }
