@@ -324,6 +324,28 @@ def test_damaged_cache_entry_is_dropped(tmp_path, data_dir, cache):
     assert len(table) == 19
 
 
+@pytest.mark.parametrize("damage", ["short table", "zeroed table", "garbage alias", "empty alias"])
+def test_what_a_crash_can_leave_in_the_cache_is_remade(data_dir, cache, damage):
+    """Cache files are renamed into place complete but not fsynced: after a crash a file may
+    be short or zero-filled. Reading one remakes it and gives the same table."""
+    image = imgexplore.open_image(data_dir / "teaching" / "oci")
+    first = layer_table(image.layers[0], cache=cache)
+    entry = next(cache.root.glob("*.v2.arrow"))
+    alias = next(cache.root.glob("by-digest/*"))
+    if damage == "short table":
+        entry.write_bytes(entry.read_bytes()[: entry.stat().st_size // 2])
+    elif damage == "zeroed table":
+        entry.write_bytes(bytes(entry.stat().st_size))
+    elif damage == "garbage alias":
+        alias.write_bytes(b"\xff\xfe\x00 not a digest")
+    else:
+        alias.write_bytes(b"")
+    again = layer_table(imgexplore.open_image(data_dir / "teaching" / "oci").layers[0], cache=cache)
+    pd.testing.assert_frame_equal(first, again)
+    assert alias.read_text() == image.layers[0].diff_id == first.attrs["diff_id"]
+    assert cache.get(first.attrs["diff_id"]) is not None
+
+
 def test_a_table_cached_by_an_earlier_version_is_ignored_and_replaced(tmp_path, data_dir, cache):
     """Earlier versions kept Parquet files (``<hex>.parquet``): never read, removed when the
     layer is listed again."""

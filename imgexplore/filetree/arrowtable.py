@@ -172,9 +172,9 @@ class TreeCache:
 
     def diff_id_for(self, digest: str) -> str | None:
         try:
-            text = self._alias(digest).read_text().strip()
+            text = self._alias(digest).read_bytes().decode("ascii").strip()
             return validate_digest(text)
-        except (OSError, InvalidDigestError):
+        except (OSError, UnicodeDecodeError, InvalidDigestError):  # none yet, or a damaged one
             return None
 
     def get(self, diff_id: str) -> pa.Table | None:
@@ -195,10 +195,13 @@ class TreeCache:
         return table
 
     def put(self, table: pa.Table, digest: str | None = None) -> None:
+        """Keep ``table`` (listed from the blob ``digest``). The files are renamed into place
+        complete but not fsynced: a crash may leave a short one, which :meth:`get` drops and
+        the next listing remakes, so the cost of a flush to disk stays off every listing."""
         diff_id, _ = origin(table)
         options = pa.ipc.IpcWriteOptions(compression="zstd")
         with (
-            atomic_writer(self._path(diff_id)) as f,
+            atomic_writer(self._path(diff_id), durable=False) as f,
             pa.ipc.new_file(f, table.schema, options=options) as writer,
         ):
             writer.write_table(table)
@@ -207,7 +210,7 @@ class TreeCache:
                 with contextlib.suppress(OSError):
                     older.unlink()
         if digest:
-            with atomic_writer(self._alias(digest)) as f:
+            with atomic_writer(self._alias(digest), durable=False) as f:
                 f.write(diff_id.encode())
 
 
