@@ -108,6 +108,29 @@ def test_resume_after_kill(corpus, tmp_path, isolated_cache):
         assert a.equals(b), table
 
 
+def test_a_file_part_a_crash_cut_short_is_redone(corpus, tmp_path, isolated_cache):
+    """Layer parts are not fsynced: after a crash one may be short or zero-filled. The next
+    scan sees that its Parquet footer is missing and indexes that layer again; the others are
+    skipped."""
+    specs, _, _ = corpus
+    out = tmp_path / "ds"
+    scan(specs[:6], out, files=True, hash_files=True, workers=1, progress=False)
+    before = load(out)["files"].sort_values(["digest", "path"]).reset_index(drop=True)
+    parts = sorted((out / "files").glob("*.parquet"))
+    assert (
+        len(parts) == before["digest"].nunique() == 6 + 3 * 2
+    )  # six top layers, two for each of three bases
+    short, zeroed = parts[0], parts[1]
+    short.write_bytes(short.read_bytes()[:-9])
+    zeroed.write_bytes(bytes(zeroed.stat().st_size))
+    report = scan(specs[:6], out, files=True, hash_files=True, workers=1, progress=False)
+    assert (report.layers_indexed, report.layers_skipped) == (2, len(parts) - 2)
+    after = load(out)["files"].sort_values(["digest", "path"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(before, after)
+    assert set(before.columns) == {"digest", "diff_id", "path", "type", "size", "sha256"}
+    assert before["sha256"].str.fullmatch("[0-9a-f]{64}").all()
+
+
 def test_explicit_distributed_scheduler(corpus, tmp_path, isolated_cache):
     """The same scan through a dask scheduler and two worker processes started by hand, as a
     user with a cluster would (here all on 127.0.0.1)."""

@@ -15,8 +15,9 @@ The output is a Parquet dataset, one folder per table, one file per unit of work
 Parts are written atomically (temporary file, then rename): metadata a batch of images at a
 time by the scanning process (named after the batch's specs), file tables one per layer as
 its task finishes (by the worker itself when it can see the dataset, named after the layer
-digest). An interrupted scan resumes where it stopped: a rerun skips every image already in
-the images table and every layer whose file part exists, and retries the ones that failed. Only one scan may write a dataset at a time (a lock file, ``DIR/.lock``,
+digest; these are not fsynced, a crash is caught by checking the part's end). An
+interrupted scan resumes where it stopped: a rerun skips every image already in the images
+table and every layer whose file part is complete, and retries the ones that failed. Only one scan may write a dataset at a time (a lock file, ``DIR/.lock``,
 held while it runs, is released by the system even if the scan is killed); a scan removes
 the temporary files of an earlier scan that was killed mid-write before it starts."""
 
@@ -52,12 +53,36 @@ def _part(out: str, table: str, key: str) -> str:
     return os.path.join(out, table, f"part-{key}.parquet")
 
 
-def _write_part(out: str, table: str, key: str, frame: pd.DataFrame) -> None:
+def _write_part(out: str, table: str, key: str, frame, *, durable: bool = True) -> None:
+    """Write one part (a DataFrame or an Arrow table) atomically. Parts that are not
+    ``durable`` are not fsynced: a crash may leave one short, which :func:`_part_complete`
+    notices, so the scan redoes that unit of work."""
     from ..cache import atomic_writer
 
     path = _part(out, table, key)
-    with atomic_writer(path) as f:
-        frame.to_parquet(f, index=False)
+    with atomic_writer(path, durable=durable) as f:
+        if isinstance(frame, pd.DataFrame):
+            frame.to_parquet(f, index=False)
+        else:
+            import pyarrow.parquet as pq
+
+            pq.write_table(frame, f)
+
+
+_PARQUET_MAGIC = b"PAR1"
+
+
+def _part_complete(path: str) -> bool:
+    """Whether a part was written to its end: a Parquet file ends with its magic bytes,
+    which a file cut short or zero-filled by a crash does not."""
+    try:
+        with open(path, "rb") as f:
+            if f.seek(0, os.SEEK_END) < 2 * len(_PARQUET_MAGIC) + 4:
+                return False
+            f.seek(-len(_PARQUET_MAGIC), os.SEEK_END)
+            return f.read() == _PARQUET_MAGIC
+    except OSError:
+        return False
 
 
 @contextlib.contextmanager
@@ -281,40 +306,76 @@ def _layer_error(digest: str, exc: BaseException) -> dict:
 
 def _index_one(layer, digest: str, hash_files: bool, out: str | None, toc_only: bool) -> dict:
     from ..errors import ImgExploreError, NotInImageError
-    from ..filetree.layertable import layer_table
 
     try:
         if layer is None:
             raise NotInImageError(f"layer {digest} is no longer in the image")
-        table, chunks = _toc_table(layer) if toc_only else (None, None)
-        if table is None:
-            table = layer_table(layer, hash_files=hash_files)
+        listing, chunks = _toc_listing(layer) if toc_only else (None, None)
+        if listing is None:
+            from ..filetree.arrowtable import layer_arrow
+
+            listing = layer_arrow(layer, hash_files=hash_files)
     except ImgExploreError as exc:
         return _layer_error(digest, exc)
-    columns = ["path", "type", "size"] + (["sha256"] if hash_files else [])
-    files = table.loc[table["whiteout"].isna() & ~table["opaque"], columns].copy()
-    files.insert(0, "digest", digest)
-    files.insert(1, "diff_id", table.attrs["diff_id"])
-    result = {
-        "files": files,
-        "tar_size": int(table.attrs.get("tar_size", -1)),
-        "diff_id": table.attrs["diff_id"],
-    }
+    result = _origin(listing, layer)
+    result["files"] = _corpus_files(listing, digest, result["diff_id"], hash_files)
     if chunks is not None:
         result["chunks"] = chunks
     if out is not None:
         _store_layer(out, digest, result)
-        return {"stored": len(files)}
+        return {"stored": result["files"].num_rows}
     return result
 
 
+def _toc_listing(layer):
+    """:func:`_toc_table` as an Arrow table (the lazy readers build DataFrames)."""
+    import pyarrow as pa
+
+    table, chunks = _toc_table(layer)
+    if table is None:
+        return None, None
+    listing = pa.Table.from_pandas(table, preserve_index=False)
+    meta = {b"diff_id": (layer.diff_id or "").encode(), b"tar_size": b"-1"}
+    return listing.replace_schema_metadata(meta), chunks
+
+
+def _origin(listing, layer) -> dict:
+    from ..filetree.arrowtable import origin
+
+    diff_id, tar_size = origin(listing)
+    return {"diff_id": diff_id or layer.diff_id, "tar_size": tar_size}
+
+
+def _corpus_files(listing, digest: str, diff_id: str, hash_files: bool):
+    """A layer's entries as the files table keeps them (whiteouts and opaque markers left
+    out), in Arrow: the worker never builds a DataFrame of a layer's files."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kept = listing.filter(pc.and_(pc.is_null(listing["whiteout"]), pc.invert(listing["opaque"])))
+    columns = ["path", "type", "size"] + (["sha256"] if hash_files else [])
+    arrays = {
+        "digest": pa.repeat(pa.scalar(digest, pa.string()), kept.num_rows),
+        "diff_id": pa.repeat(pa.scalar(diff_id, pa.string()), kept.num_rows),
+    }
+    for name in columns:
+        column = kept[name]
+        if pa.types.is_dictionary(column.type):
+            column = column.cast(column.type.value_type)
+        arrays[name] = column
+    return pa.table(arrays)
+
+
 def _store_layer(out: str, digest: str, result: dict) -> None:
+    # not fsynced: the files part is checked for completeness when a scan resumes
     key = _layer_key(digest)
     sizes = pd.DataFrame([{"digest": digest, "diff_id": result["diff_id"], "tar_size": result["tar_size"]}])
-    _write_part(out, "layer_sizes", key, sizes)
+    _write_part(out, "layer_sizes", key, sizes, durable=False)
     if "chunks" in result:
-        _write_part(out, "chunks", key, result["chunks"])
-    _write_part(out, "files", key, result["files"])  # last: its presence marks the layer done
+        _write_part(out, "chunks", key, result["chunks"], durable=False)
+    _write_part(
+        out, "files", key, result["files"], durable=False
+    )  # last: a complete one marks the layer done
 
 
 # -- the driver -----------------------------------------------------------------------------------
@@ -515,7 +576,7 @@ def _index_layers(
     todo = [
         (row.spec, row.digest)
         for row in first_use.itertuples()
-        if not os.path.exists(_part(out, "files", _layer_key(row.digest)))
+        if not _part_complete(_part(out, "files", _layer_key(row.digest)))
     ]
     report.layers_skipped = len(first_use) - len(todo)
     bar = progress_bar(len(todo), "indexing layers", enabled=progress, unit="layer")
