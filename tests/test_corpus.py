@@ -131,6 +131,21 @@ def test_a_file_part_a_crash_cut_short_is_redone(corpus, tmp_path, isolated_cach
     assert before["sha256"].str.fullmatch("[0-9a-f]{64}").all()
 
 
+def test_layers_are_indexed_from_the_manifest_the_metadata_came_from(registry, tmp_path, isolated_cache):
+    """Between the metadata pass and the file indexing (or between a scan and its rerun) a tag
+    can move: the layers indexed are still the ones the image's rows name."""
+    specs, _, _ = push_corpus(registry.host, images_count=1, extra_tags=0, repository="corpus/moving")
+    out = tmp_path / "ds"
+    scan(specs, out, workers=1, progress=False)  # metadata only
+    recorded = set(read_table(out, "image_layers")["digest"])
+    push_corpus(registry.host, images_count=1, extra_tags=0, repository="corpus/moving", payload=1000)
+    report = scan(specs, out, files=True, hash_files=True, workers=1, progress=False)
+    assert (report.images_skipped, report.layers_indexed, report.errors) == (1, 3, 0)
+    files = load(out)["files"]
+    assert set(files["digest"]) == recorded
+    assert "app/unique-0.txt" in set(files["path"]) and "app/payload.bin" not in set(files["path"])
+
+
 def test_explicit_distributed_scheduler(corpus, tmp_path, isolated_cache):
     """The same scan through a dask scheduler and two worker processes started by hand, as a
     user with a cluster would (here all on 127.0.0.1)."""

@@ -273,9 +273,12 @@ def index_layers(
     out: str | None = None,
     registry: RegistryOptions | None = None,
     toc_only: bool = False,
+    pins: dict[str, str] | None = None,
 ) -> list[tuple[str, dict]]:
     """:func:`index_layer` for several (image spec, layer digest) pairs, each image opened
-    once."""
+    once. ``pins`` maps a spec to the manifest digest its metadata was read from: a registry
+    image is then opened by that digest, so the layers listed are the ones recorded even if
+    the tag has moved since, and its cached manifest answers without a request."""
     from ..errors import ImgExploreError
     from ..opener import open_image
 
@@ -284,7 +287,7 @@ def index_layers(
     for spec, digest in pairs:
         if spec not in images:
             try:
-                images[spec] = open_image(spec, platform, registry=registry)
+                images[spec] = open_image(_pinned(spec, (pins or {}).get(spec), registry), platform)
             except ImgExploreError as exc:
                 images[spec] = exc
         image = images[spec]
@@ -294,6 +297,23 @@ def index_layers(
         layer = next((layer for layer in image.layers if layer.digest == digest), None)
         results.append((digest, _index_one(layer, digest, hash_files, out, toc_only)))
     return results
+
+
+def _index_task(work: tuple[list[tuple[str, str]], dict[str, str]], **options) -> list[tuple[str, dict]]:
+    """One Dask task of a scan: (pairs, pins) for :func:`index_layers`."""
+    pairs, pins = work
+    return index_layers(pairs, pins=pins, **options)
+
+
+def _pinned(spec: str, digest: str | None, registry: RegistryOptions | None):
+    """The source of ``spec``, a registry reference pinned to ``digest`` when one is given."""
+    from ..opener import open_source
+    from ..sources.registry import RegistrySource
+
+    source = open_source(spec, registry=registry)
+    if digest and isinstance(source, RegistrySource) and not source.reference.digest:
+        return RegistrySource(source.reference.with_digest(digest), registry=registry, client=source.client)
+    return source
 
 
 def _layer_error(digest: str, exc: BaseException) -> dict:
@@ -583,9 +603,10 @@ def _index_layers(
     layers = read_table(out, "layers")
     sizes = dict(zip(layers["digest"], layers["size"], strict=True)) if len(layers) else {}
     tasks = _layer_tasks(todo, sizes)
+    image_digests = dict(zip(uses["spec"], uses["image_digest"], strict=True))
     futures = client.map(
-        index_layers,
-        tasks,
+        _index_task,
+        [(task, {spec: image_digests[spec] for spec, _ in task}) for task in tasks],
         hash_files=hash_files,
         platform=platform,
         registry=registry,
