@@ -33,8 +33,10 @@ def digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def generate(images_count: int = IMAGES, bases_count: int = BASES, payload: int = 0):
-    """(bases, images): every layer's files, so expectations can be computed without imgexplore."""
+def generate(images_count: int = IMAGES, bases_count: int = BASES, payload: int | list[int] = 0):
+    """(bases, images): every layer's files, so expectations can be computed without imgexplore.
+    ``payload``: bytes of incompressible data in each top layer, or a list of sizes used in
+    turn (image i gets ``payload[i % len(payload)]``)."""
     bases = []
     for b in range(bases_count):
         lower = {
@@ -50,8 +52,12 @@ def generate(images_count: int = IMAGES, bases_count: int = BASES, payload: int 
             f"app/unique-{i}.txt": f"image {i}\n".encode() * 10,
             "app/common.txt": b"the same in every image\n",
         }
-        if payload:  # incompressible bytes, for measuring indexing throughput
-            top["app/payload.bin"] = random.Random(i).randbytes(payload)
+        size = payload[i % len(payload)] if isinstance(payload, list) else payload
+        if size:  # incompressible bytes, for measuring indexing throughput
+            rng, piece = random.Random(i), 64 << 20  # randbytes takes at most 2**28 bytes at once
+            top["app/payload.bin"] = b"".join(
+                rng.randbytes(min(piece, size - at)) for at in range(0, size, piece)
+            )
         images.append((i % bases_count, top))
     return bases, images
 
@@ -61,7 +67,7 @@ def push_corpus(
     images_count: int = IMAGES,
     extra_tags: int = EXTRA_TAGS,
     bases_count: int = BASES,
-    payload: int = 0,
+    payload: int | list[int] = 0,
     repository: str = "corpus/app",
 ):
     """Push the corpus; return (specs, bases, images)."""
@@ -72,7 +78,8 @@ def push_corpus(
 
     def layer(files):
         raw = tar_of(files)
-        blob = gzip.compress(raw, mtime=0)
+        # big payloads are incompressible: the fastest level gives the same size, far sooner
+        blob = gzip.compress(raw, compresslevel=9 if len(raw) <= 4 << 20 else 1, mtime=0)
         blobs[digest(blob)] = blob
         return {"mediaType": mt.OCI_LAYER_GZIP, "digest": digest(blob), "size": len(blob)}, digest(raw)
 

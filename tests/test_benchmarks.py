@@ -57,6 +57,10 @@ def test_corpus_benchmark_quick(tmp_path):
     assert [(r["images"], r["workers"]) for r in result["metadata"]] == [(50, 1), (50, 2), (100, 1), (100, 2)]
     assert all(r["layers"] == 20 + 6 for r in result["files"])  # 20 top layers and 3 bases × 2
     assert result["plain_process"]["seconds"] > 0 and result["files_vs_plain"] > 0
+    mixed = result["mixed"]
+    assert all(r["layers"] == 10 + 6 for r in mixed["files"])  # ten top layers, 1 KB to 16 MB
+    assert all(r["compressed_MB"] > 23.8 for r in mixed["files"])  # their payloads add up to 23.82 MB
+    assert mixed["plain_process"]["seconds"] > 0 and mixed["files_vs_plain"] > 0
 
 
 def test_engines_benchmark_quick(tmp_path):

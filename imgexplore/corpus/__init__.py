@@ -10,7 +10,7 @@ from .analysis import (
     most_shared,
     write_report,
 )
-from .scan import ScanReport, read_specs, read_table, registry_specs, scan
+from .scan import ScanReport, local_cluster, read_specs, read_table, registry_specs, scan
 
 __all__ = [
     "ScanReport",
@@ -19,6 +19,7 @@ __all__ = [
     "file_duplication",
     "layer_sharing",
     "load",
+    "local_cluster",
     "metadata_only_share",
     "most_shared",
     "read_specs",

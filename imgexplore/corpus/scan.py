@@ -417,28 +417,38 @@ class ScanReport:
 def _client(client, scheduler: str | None, workers: int | None):
     if client is not None:
         return client, False
-    import dask
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     if scheduler:
         return Client(scheduler), True
-    # distributed starts workers with MALLOC_TRIM_THRESHOLD_=65536; any value set there turns
-    # off glibc's adaptive mmap threshold, so every 1 MiB read buffer becomes a fresh mmap and
-    # listing a big layer in a worker ran 3x slower than in a plain process
+    # a worker's heartbeat can race the scheduler's shutdown and log a traceback; task errors
+    # come back through their futures, so the logs are kept quiet
+    return Client(local_cluster(workers, silence_logs=logging.CRITICAL)), True
+
+
+def local_cluster(workers: int | None = None, **options):
+    """A Dask LocalCluster of ``workers`` single-threaded processes on 127.0.0.1, set up for
+    scans: what :func:`scan` starts when given no client (``options`` go to LocalCluster).
+
+    Its workers start without ``MALLOC_TRIM_THRESHOLD_``, which distributed sets by default:
+    any value turns off glibc's adaptive mmap threshold, so every 1 MiB read buffer becomes a
+    fresh mmap and a big layer lists 2–3× slower in a worker than in a plain process. Start
+    workers of your own (``dask worker``) with it unset for the same reason."""
+    import dask
+    from distributed import LocalCluster
+
     environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
     environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    settings = {
+        "n_workers": workers or os.cpu_count() or 1,
+        "threads_per_worker": 1,
+        "processes": True,
+        "dashboard_address": None,
+        "host": "127.0.0.1",
+        **options,
+    }
     with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
-        cluster = LocalCluster(
-            n_workers=workers or os.cpu_count() or 1,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            host="127.0.0.1",
-            # a worker's heartbeat can race the scheduler's shutdown and log a traceback;
-            # task errors come back through their futures, so the logs are kept quiet
-            silence_logs=logging.CRITICAL,
-        )
-    return Client(cluster), True
+        return LocalCluster(**settings)
 
 
 def scan(
