@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shutil
 import sys
@@ -47,7 +48,8 @@ def timed_scan(specs, work: str, label: str, workers: int, **options) -> tuple[f
     cache = os.path.join(work, f"cache-{label}")
     os.environ["IMGEXPLORE_CACHE"] = cache  # inherited by the worker processes started next
     with (
-        local_cluster(workers) as cluster,  # as a scan starts it: see local_cluster's note on glibc
+        # as a scan starts it (see local_cluster's note on glibc), its logs as quiet
+        local_cluster(workers, silence_logs=logging.CRITICAL) as cluster,
         Client(cluster) as client,
     ):
         client.run(_import_the_library)

@@ -505,26 +505,25 @@ def scan(
                 pure=False,
             )
             pending = _PendingImages(out, report)
+            options = {
+                "hash_files": hash_files,
+                "platform": platform,
+                "registry": registry,
+                "toc_only": toc_only,
+            }
+            indexer = _LayerIndexer(out, dask_client, options, workers_write, report) if files else None
             try:
                 for _, results in as_completed(futures, with_results=True):
                     for spec, result in results:
                         pending.add(spec, result)
+                    if indexer is not None:  # a batch's new layers are indexed while metadata still comes in
+                        indexer.add(results)
                     bar.update(len(results))
             finally:
                 pending.flush()  # what finished is kept, even if the scan is interrupted
             bar.close()
-            if files:
-                _index_layers(
-                    out,
-                    dask_client,
-                    hash_files,
-                    platform,
-                    progress,
-                    report,
-                    workers_write,
-                    registry,
-                    toc_only,
-                )
+            if indexer is not None:
+                indexer.finish(progress)
         finally:
             if owned:
                 cluster = getattr(dask_client, "cluster", None)
@@ -586,57 +585,76 @@ class _PendingImages:
         self.rows = {table: [] for table in self.rows}
 
 
-def _index_layers(
-    out: str,
-    client,
-    hash_files: bool,
-    platform,
-    progress,
-    report: ScanReport,
-    workers_write: bool,
-    registry,
-    toc_only: bool = False,
-) -> None:
-    from distributed import as_completed
+class _LayerIndexer:
+    """File indexing, each unique layer once: layers are submitted as the metadata of their
+    images arrives (big ones first, small ones a few to a task), so a scan's big layers start
+    while the metadata of the rest is still being fetched; :meth:`finish` then indexes the
+    layers of images done by an earlier run and collects every result."""
 
-    uses = read_table(out, "image_layers")
-    if uses.empty:
-        return
-    first_use = uses.drop_duplicates("digest")[["digest", "spec"]]
-    todo = [
-        (row.spec, row.digest)
-        for row in first_use.itertuples()
-        if not _part_complete(_part(out, "files", _layer_key(row.digest)))
-    ]
-    report.layers_skipped = len(first_use) - len(todo)
-    bar = progress_bar(len(todo), "indexing layers", enabled=progress, unit="layer")
-    layers = read_table(out, "layers")
-    sizes = dict(zip(layers["digest"], layers["size"], strict=True)) if len(layers) else {}
-    tasks = _layer_tasks(todo, sizes)
-    image_digests = dict(zip(uses["spec"], uses["image_digest"], strict=True))
-    futures = client.map(
-        _index_task,
-        [(task, {spec: image_digests[spec] for spec, _ in task}) for task in tasks],
-        hash_files=hash_files,
-        platform=platform,
-        registry=registry,
-        toc_only=toc_only,
-        out=out if workers_write else None,
-        key=[f"files-{_key(chr(10).join(digest for _, digest in task))}" for task in tasks],
-        pure=False,
-    )
-    for _, results in as_completed(futures, with_results=True):
-        for digest, result in results:
+    def __init__(self, out: str, client, options: dict, workers_write: bool, report: ScanReport):
+        self.out, self.client, self.report = out, client, report
+        self.options = {**options, "out": out if workers_write else None}
+        self.handled: set[str] = set()  # layer digests submitted or found done in this run
+        self.futures: list = []
+        self.submitted = 0  # layers in the tasks submitted
+
+    def add(self, results: list[tuple[str, dict]]) -> None:
+        """Submit the layers of finished images that no earlier image brought."""
+        pairs, sizes, pins = [], {}, {}
+        for spec, result in results:
             if "errors" in result:
-                _write_part(out, "errors", f"layer-{_layer_key(digest)}", result["errors"])
-                report.errors += 1
-                report.failed.append(digest)
+                continue
+            sizes.update((row["digest"], row["size"]) for row in result["layers"])
+            for row in result["image_layers"]:
+                pins[spec] = row["image_digest"]
+                pairs.append((spec, row["digest"]))
+        self._submit(pairs, sizes, pins)
+
+    def _submit(self, pairs: list[tuple[str, str]], sizes: dict, pins: dict[str, str]) -> None:
+        todo = []
+        for spec, digest in pairs:
+            if digest in self.handled:
+                continue
+            self.handled.add(digest)
+            if _part_complete(_part(self.out, "files", _layer_key(digest))):
+                self.report.layers_skipped += 1
             else:
-                if "stored" not in result:
-                    _store_layer(out, digest, result)
-                report.layers_indexed += 1
-            bar.update(1)
-    bar.close()
+                todo.append((spec, digest))
+        tasks = _layer_tasks(todo, sizes)
+        self.submitted += len(todo)
+        if tasks:
+            self.futures += self.client.map(
+                _index_task,
+                [(task, {spec: pins[spec] for spec, _ in task}) for task in tasks],
+                **self.options,
+                key=[f"files-{_key(chr(10).join(digest for _, digest in task))}" for task in tasks],
+                pure=False,
+            )
+
+    def finish(self, progress) -> None:
+        """Index the layers of images an earlier run scanned, and record every result."""
+        from distributed import as_completed
+
+        uses = read_table(self.out, "image_layers")
+        if not uses.empty:
+            layers = read_table(self.out, "layers")
+            sizes = dict(zip(layers["digest"], layers["size"], strict=True)) if len(layers) else {}
+            pins = dict(zip(uses["spec"], uses["image_digest"], strict=True))
+            first_use = uses.drop_duplicates("digest")
+            self._submit(list(zip(first_use["spec"], first_use["digest"], strict=True)), sizes, pins)
+        bar = progress_bar(self.submitted, "indexing layers", enabled=progress, unit="layer")
+        for _, results in as_completed(self.futures, with_results=True):
+            for digest, result in results:
+                if "errors" in result:
+                    _write_part(self.out, "errors", f"layer-{_layer_key(digest)}", result["errors"])
+                    self.report.errors += 1
+                    self.report.failed.append(digest)
+                else:
+                    if "stored" not in result:
+                        _store_layer(self.out, digest, result)
+                    self.report.layers_indexed += 1
+                bar.update(1)
+        bar.close()
 
 
 SMALL_LAYER = 4 << 20  # layers under this many compressed bytes are indexed several per task
