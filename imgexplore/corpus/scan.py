@@ -1,4 +1,6 @@
-"""Scanning many images at once on Dask: metadata per image, file tables per unique layer.
+"""Scanning many images at once on Dask: metadata per image, file tables per unique layer
+(each layer submitted as soon as the metadata of the first image using it arrives, and
+listed from the manifest that metadata was read from).
 
 The output is a Parquet dataset, one folder per table, one file per unit of work:
 
