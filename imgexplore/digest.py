@@ -106,6 +106,11 @@ class VerifyingReader(io.RawIOBase):
         self._what = what
         self.verified = False
 
+    @property
+    def digest(self) -> str:
+        """The digest the bytes are checked against."""
+        return self._digest
+
     def readable(self) -> bool:
         return True
 

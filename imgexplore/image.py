@@ -93,6 +93,15 @@ class Layer:
 
     def open_tar(self, max_uncompressed_bytes: int | None = MAX_UNCOMPRESSED_BYTES) -> BinaryIO:
         """The uncompressed layer tar. Compression is decided by the bytes' magic number."""
+        return self.open_tar_checked(max_uncompressed_bytes)[0]
+
+    def open_tar_checked(
+        self, max_uncompressed_bytes: int | None = MAX_UNCOMPRESSED_BYTES
+    ) -> tuple[BinaryIO, str | None]:
+        """:meth:`open_tar`, and the sha256 digest its bytes are checked against as they are
+        read when the blob is an uncompressed tar (None otherwise): once the stream has been
+        read to its end without an error, that digest is the tar's, its diff_id, and a reader
+        need not hash the bytes a second time."""
         if self.encrypted:
             from .errors import UnsupportedMediaTypeError
 
@@ -100,12 +109,15 @@ class Layer:
                 f"layer {self.index} ({short(self.digest)}) is encrypted ({self.media_type}); "
                 "imgexplore does not decrypt layers"
             )
-        stream, _ = open_decompressed(
-            self.open_blob(),
+        blob = self.open_blob()
+        stream, compression = open_decompressed(
+            blob,
             what=f"layer {self.index} ({short(self.digest)})",
             max_uncompressed_bytes=max_uncompressed_bytes,
         )
-        return stream
+        checked = getattr(blob, "digest", None)  # what the verifying reader compares the bytes with
+        tar_digest = checked if compression == "none" and str(checked).startswith("sha256:") else None
+        return stream, tar_digest
 
     @property
     def zstd_chunked(self) -> bool:

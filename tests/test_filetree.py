@@ -5,6 +5,7 @@ counts are compared with GNU tar's listing."""
 from __future__ import annotations
 
 import gzip
+import pathlib
 import subprocess
 
 import pandas as pd
@@ -313,6 +314,41 @@ def test_wrong_diff_id_is_refused_and_not_cached(tmp_path, cache):
     with pytest.raises(imgexplore.DigestMismatchError, match="config says its diff_id"):
         layer_table(image.layers[0], cache=cache)
     assert not list(cache.root.rglob("*.arrow")) and not list(cache.root.rglob("by-digest/*"))
+
+
+def test_an_uncompressed_layer_is_hashed_once_and_still_checked(tmp_path, cache):
+    """For an uncompressed tar blob the digest check as it is read gives the diff_id, so the
+    lister does not hash the bytes again; a blob changed on disk (same size) still fails,
+    and nothing is cached for it."""
+    import hashlib
+
+    from imgexplore import mediatypes as mt
+
+    raw = tar_bytes(
+        [{"name": "etc/motd", "data": b"hello\n"}, {"name": "bin/tool", "data": b"\x7fELF" * 300}]
+    )
+    layout = write_layout(tmp_path / "oci", [raw], compress=lambda tar: tar, media_type=mt.OCI_LAYER_TAR)
+    layer = imgexplore.open_image(layout).layers[0]
+    stream, checked = layer.open_tar_checked()
+    stream.close()
+    assert checked == layer.digest == "sha256:" + hashlib.sha256(raw).hexdigest()
+    table = layer_table(layer, cache=cache)
+    assert table.attrs["diff_id"] == layer.digest and table.attrs["tar_size"] == len(raw)
+    assert table.set_index("path").loc["bin/tool", "sha256"] == hashlib.sha256(b"\x7fELF" * 300).hexdigest()
+
+    other = write_layout(tmp_path / "other", [raw], compress=lambda tar: tar, media_type=mt.OCI_LAYER_TAR)
+    blob = pathlib.Path(other) / "blobs/sha256" / layer.digest.split(":")[1]
+    damaged = bytearray(blob.read_bytes())
+    damaged[raw.index(b"hello")] ^= 0x20  # "Hello": a file's content, not a header
+    blob.write_bytes(bytes(damaged))
+    fresh = TreeCache(tmp_path / "fresh-cache")
+    with pytest.raises(imgexplore.DigestMismatchError, match="does not match its digest"):
+        layer_table(imgexplore.open_image(other).layers[0], cache=fresh)
+    assert not list(fresh.root.rglob("*.arrow"))
+    gz = write_layout(tmp_path / "gz", [raw])
+    stream, checked = imgexplore.open_image(gz).layers[0].open_tar_checked()
+    stream.close()
+    assert checked is None  # a compressed blob's digest is not its tar's
 
 
 def test_damaged_cache_entry_is_dropped(tmp_path, data_dir, cache):

@@ -133,12 +133,17 @@ def text_array(values) -> pa.Array:
 
 
 def list_arrow(
-    stream: BinaryIO, *, hash_files: bool = True, max_entries: int = DEFAULT_MAX_ENTRIES
+    stream: BinaryIO,
+    *,
+    hash_files: bool = True,
+    max_entries: int = DEFAULT_MAX_ENTRIES,
+    stream_digest: str | None = None,
 ) -> pa.Table:
     """List an uncompressed tar stream straight into an Arrow table, each batch of entries
     converted as soon as it is decoded: memory holds the Arrow form (~150 bytes an entry)
-    and one batch of Python values, never every entry's Python objects at once."""
-    batches = TarBatches(stream, hash_files=hash_files, max_entries=max_entries)
+    and one batch of Python values, never every entry's Python objects at once.
+    ``stream_digest``: see :class:`~imgexplore.filetree.tarlist.TarBatches`."""
+    batches = TarBatches(stream, hash_files=hash_files, max_entries=max_entries, stream_digest=stream_digest)
     table = pa.Table.from_batches(
         [_record_batch(columns, raw_digests=True) for columns in batches], schema=SCHEMA
     )
@@ -237,8 +242,11 @@ def layer_arrow(
             layer.record_diff_id(computed)
             return cached
     try:
-        with layer.open_tar(max_uncompressed_bytes=max_uncompressed_bytes) as stream:
-            table = list_arrow(stream, hash_files=hash_files, max_entries=max_entries)
+        stream, tar_digest = layer.open_tar_checked(max_uncompressed_bytes=max_uncompressed_bytes)
+        with stream:
+            table = list_arrow(
+                stream, hash_files=hash_files, max_entries=max_entries, stream_digest=tar_digest
+            )
     except ArchiveError as exc:
         where = f"layer {layer.index} ({short(layer.digest)}, {layer.media_type})"
         if str(exc).startswith("layer "):

@@ -155,8 +155,11 @@ class _Reader:
 
     _DONE = object()
 
-    def __init__(self, stream: BinaryIO, chunk_size: int, prefetch: int = 8):
+    def __init__(
+        self, stream: BinaryIO, chunk_size: int, prefetch: int = 8, stream_digest: str | None = None
+    ):
         self._chunk_size = chunk_size
+        self._stream_digest = stream_digest  # checked by the stream itself: not hashed again
         self._hasher = hashlib.sha256()
         self._queue: queue.Queue = queue.Queue(maxsize=prefetch)
         self._stop = threading.Event()
@@ -175,7 +178,8 @@ class _Reader:
                 chunk = stream.read(self._chunk_size)
                 if not chunk:
                     break
-                self._hasher.update(chunk)
+                if self._stream_digest is None:
+                    self._hasher.update(chunk)
                 self._queue.put(chunk)
             self._queue.put(self._DONE)
         except BaseException as exc:  # noqa: BLE001 - handed to the parser thread, raised there
@@ -252,7 +256,7 @@ class _Reader:
         return self.consumed + len(self.buf)
 
     def digest(self) -> str:
-        return "sha256:" + self._hasher.hexdigest()
+        return self._stream_digest or "sha256:" + self._hasher.hexdigest()
 
 
 def list_tar(
@@ -297,7 +301,9 @@ class TarBatches:
     :data:`DECODE_BATCH` entries each; at least one batch, maybe empty): for callers that
     convert each batch at once and keep memory to the converted form. The ``sha256`` column
     holds raw digests (see :func:`hex_digests`). Once iterated to the end, ``diff_id`` and
-    ``size`` describe the whole stream."""
+    ``size`` describe the whole stream. ``stream_digest``: the sha256 the stream itself
+    checks its bytes against, raising at its end if they differ (an uncompressed blob read
+    through its verifier), which is then the diff_id, without hashing the bytes again."""
 
     def __init__(
         self,
@@ -307,14 +313,15 @@ class TarBatches:
         max_entries: int = DEFAULT_MAX_ENTRIES,
         max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
         chunk_size: int = 1 << 20,
+        stream_digest: str | None = None,
     ):
-        self._stream, self._chunk_size = stream, chunk_size
+        self._stream, self._chunk_size, self._stream_digest = stream, chunk_size, stream_digest
         self._options = (hash_files, max_entries, max_header_bytes)
         self.diff_id = ""
         self.size = 0
 
     def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
-        reader = _Reader(self._stream, self._chunk_size)
+        reader = _Reader(self._stream, self._chunk_size, stream_digest=self._stream_digest)
         try:
             yield from _walk(reader, *self._options)
             self.diff_id, self.size = reader.digest(), reader.total
