@@ -25,6 +25,7 @@ finished table keeps ("live").
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import io
 import json
@@ -60,15 +61,22 @@ def make_small_files(path: str, count: int) -> int:
     return count + count // per_dir
 
 
-def make_big_layer(path: str, min_bytes: int) -> int:
-    """A layer of real files: this Python's site-packages, in sorted order, until min_bytes."""
-    root = sysconfig.get_paths()["purelib"]
-    total = entries = 0
+@contextlib.contextmanager
+def gzip_tar(path: str):
+    """A PAX tar written through gzip (level 6, as ``docker build`` and most tools use)."""
     with (
         open(path, "wb") as raw,
         gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as gz,
         tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
     ):
+        yield tar
+
+
+def make_big_layer(path: str, min_bytes: int) -> int:
+    """A layer of real files: this Python's site-packages, in sorted order, until min_bytes."""
+    root = sysconfig.get_paths()["purelib"]
+    total = entries = 0
+    with gzip_tar(path) as tar:
         for dirpath, dirnames, filenames in os.walk(root):
             dirnames.sort()
             for name in sorted(filenames):
@@ -175,11 +183,7 @@ def make_stdlib_layer(path: str, max_bytes: int | None = None) -> int:
     site-packages left out), in sorted order, up to ``max_bytes`` of files."""
     root = sysconfig.get_paths()["stdlib"]
     total = entries = 0
-    with (
-        open(path, "wb") as raw,
-        gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as gz,
-        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
-    ):
+    with gzip_tar(path) as tar:
         for dirpath, dirnames, filenames in os.walk(root):
             dirnames[:] = sorted(d for d in dirnames if not (dirpath == root and d == "site-packages"))
             tar.add(
