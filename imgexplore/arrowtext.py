@@ -87,9 +87,8 @@ def _json_column(column: pa.Array) -> tuple[pa.Array, bool]:
     text = _as_text(column)
     if kind == "int":
         return text.fill_null(_L["null"]), False
-    if _may_contain(
-        text, _JSON_SPECIAL_BYTES
-    ):  # the rare value with quotes, backslashes or control characters
+    # the rare value with quotes, backslashes or control characters
+    if _may_contain(text, _JSON_SPECIAL_BYTES):
         special = pc.match_substring_regex(text, _JSON_SPECIAL).fill_null(_FALSE)
         escaped = [json.dumps(value, ensure_ascii=False)[1:-1] for value in text.filter(special).to_pylist()]
         text = pc.replace_with_mask(text, special, text_array(escaped))

@@ -260,7 +260,7 @@ def index_layer(
     toc_only: bool = False,
 ) -> dict:
     """The file table of one layer (found through an image that uses it), reduced to the
-    corpus columns; or an errors row. With ``out`` the table is written into the dataset
+    corpus columns, as an Arrow table under ``files``; or an errors row. With ``out`` the table is written into the dataset
     there (by the worker) and only its size comes back. With ``toc_only`` a lazy layer
     (eStargz, zstd:chunked, or covered by a SOCI index) is indexed from its TOC, without
     downloading it; other layers are listed whole."""
@@ -395,9 +395,8 @@ def _store_layer(out: str, digest: str, result: dict) -> None:
     _write_part(out, "layer_sizes", key, sizes, durable=False)
     if "chunks" in result:
         _write_part(out, "chunks", key, result["chunks"], durable=False)
-    _write_part(
-        out, "files", key, result["files"], durable=False
-    )  # last: a complete one marks the layer done
+    # last: a complete files part marks the layer done
+    _write_part(out, "files", key, result["files"], durable=False)
 
 
 # -- the driver -----------------------------------------------------------------------------------
