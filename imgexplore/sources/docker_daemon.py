@@ -5,8 +5,9 @@ the Engine API on the socket ``DOCKER_HOST`` names (default ``unix:///var/run/do
 Where the daemon's data root (overlay2) is readable here, the image is read straight from it
 (:mod:`.docker_root`): nothing is exported and metadata views read no layer. Otherwise the
 daemon exports it once (``GET /images/{name}/get``, what ``docker save`` does), streamed to the
-cache under the image id — never held in memory — and read as the archive it is (a Docker 25+
-daemon with the containerd image store exports an OCI layout, which is read as one).
+cache under the image id — never held in memory; its big layers are listed into the
+file-table cache as they stream past — and read as the archive it is (a Docker 25+ daemon
+with the containerd image store exports an OCI layout, which is read as one).
 """
 
 from __future__ import annotations
@@ -105,6 +106,8 @@ def daemon_image(name: str, host: str | None = None, *, read_root: bool = True) 
             ):
                 if answer.status_code != 200:
                     raise SourceError(f"{what}: the daemon would not export it ({answer.status_code})")
-                for chunk in answer.iter_bytes(1 << 20):
-                    out.write(chunk)
+                from ..filetree.passing import copy_and_list
+
+                # big layers are listed as they stream past, not read back from the copy
+                copy_and_list(answer.iter_bytes(1 << 20), out)
     return path

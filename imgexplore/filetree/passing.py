@@ -1,0 +1,113 @@
+"""List the layers of an image archive while it streams past (``docker save`` output, a
+daemon's export): every byte is copied to its destination once, and each layer tar big
+enough to be worth it is listed into the file-table cache on the way, so opening the saved
+archive afterwards finds its tables instead of reading the layers back.
+
+A layer's table is cached under the digest the archive source names the layer by: an OCI
+blob's (``blobs/sha256/<hex>``, checked as it is read, compressed or not), or for a legacy
+``<id>/layer.tar`` the digest of its bytes, its diff_id. Anything that cannot be listed here
+(not a tar, a wrong digest, over a limit) is simply not cached: reading the archive later
+reports it as usual."""
+
+from __future__ import annotations
+
+import logging
+import re
+import tarfile
+from collections.abc import Iterable, Iterator
+from typing import BinaryIO
+
+from ..compression import open_decompressed
+from ..digest import VerifyingReader
+from ..errors import ImgExploreError
+from ..limits import MAX_UNCOMPRESSED_BYTES
+from .arrowtable import TreeCache, list_arrow, origin
+
+log = logging.getLogger(__name__)
+
+LIST_FROM_BYTES = 1 << 20  # smaller layers list faster from the archive than they would here
+# layer tars in a docker save archive: <id>/layer.tar (Docker up to 24), blobs/sha256/<hex> (25+)
+_LAYER_NAME = re.compile(r"(?:[0-9a-f]{64}/layer\.tar|blobs/sha256/[0-9a-f]{64})")
+
+
+class _Tee:
+    """A readable stream over ``chunks`` that writes every byte it hands out to ``out``. An
+    error from ``chunks`` or from writing is kept and raised again on every later read: the
+    readers in between (tarfile, the lister) may take it for a damaged member, the copy
+    must not end as if the stream had."""
+
+    def __init__(self, chunks: Iterable[bytes], out: BinaryIO):
+        self._chunks: Iterator[bytes] = iter(chunks)
+        self._out = out
+        self._rest = memoryview(b"")
+        self.failed: BaseException | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        if self.failed is not None:
+            raise self.failed
+        if not self._rest:
+            try:
+                chunk = next(self._chunks, b"")
+                self._out.write(chunk)
+            except BaseException as exc:
+                self.failed = exc
+                raise
+            if size < 0 or size >= len(chunk):  # the usual case: a whole chunk, not copied
+                return chunk
+            self._rest = memoryview(chunk)
+        taken = self._rest if size < 0 else self._rest[:size]
+        self._rest = self._rest[len(taken) :]
+        return bytes(taken)
+
+    def drain(self) -> None:
+        """Copy whatever the reader left."""
+        while self.read(1 << 20):
+            pass
+
+
+def copy_and_list(
+    chunks: Iterable[bytes],
+    out: BinaryIO,
+    store: TreeCache | None = None,
+    *,
+    min_bytes: int | None = None,
+) -> int:
+    """Write ``chunks`` (an image archive) to ``out``; list each layer tar of at least
+    ``min_bytes`` (default :data:`LIST_FROM_BYTES`) into ``store`` (default: the cache's) as
+    it passes. Returns the number of layers listed."""
+    store = store or TreeCache()
+    min_bytes = LIST_FROM_BYTES if min_bytes is None else min_bytes
+    tee = _Tee(chunks, out)
+    listed = 0
+    try:
+        with tarfile.open(fileobj=tee, mode="r|", bufsize=1 << 20) as archive:
+            for member in archive:
+                if (
+                    member.isfile()
+                    and min_bytes <= member.size <= MAX_UNCOMPRESSED_BYTES
+                    and _LAYER_NAME.fullmatch(member.name)
+                ):
+                    listed += _list_member(archive.extractfile(member), member.name, store)
+    except tarfile.TarError as exc:  # the archive is read properly later, which says what is wrong
+        log.debug("not listing the rest of the archive as it passes: %s", exc)
+    tee.drain()
+    return listed
+
+
+def _list_member(stream: BinaryIO, name: str, store: TreeCache) -> int:
+    blob_digest = "sha256:" + name.rpartition("/")[2] if name.startswith("blobs/") else None
+    try:
+        if blob_digest is not None:  # an OCI blob: named by its digest, which is checked as it is read
+            stream = VerifyingReader(stream, blob_digest, what=name)
+        tar, compression = open_decompressed(stream, what=name)
+        table = list_arrow(tar, hash_files=True)
+    except ImgExploreError as exc:  # not a layer tar after all, or a hostile one: left for later
+        log.debug("%s not listed as it passed: %s", name, exc)
+        return 0
+    try:
+        # the archive source names a layer by its blob digest; a legacy layer.tar's is its diff_id
+        store.put(table, blob_digest or origin(table)[0])
+    except OSError as exc:  # a read-only or full cache costs time later, not correctness
+        log.warning("could not cache the file table of %s: %s", name, exc)
+        return 0
+    return 1

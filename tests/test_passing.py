@@ -1,0 +1,79 @@
+"""Layers listed while an archive streams past (what docker-daemon: does with a daemon's
+export): the copy is byte-for-byte, and opening the copy finds each listed layer's table in
+the cache, equal to listing it from the copy."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+
+import pytest
+
+import imgexplore
+from imgexplore.filetree.arrowtable import TreeCache, layer_arrow
+from imgexplore.filetree.passing import copy_and_list
+
+ROOT = __import__("conftest").ROOT
+
+
+def chunked(data: bytes, size: int):
+    return (data[i : i + size] for i in range(0, len(data), size))
+
+
+@pytest.mark.parametrize("archive", ["teaching", "multiarch"])
+@pytest.mark.parametrize("chunk", [1 << 20, 4093])  # whole reads, and pieces that split headers
+def test_listed_as_it_passes_and_found_when_opened(archive, chunk, tmp_path):
+    data = (ROOT / "data" / archive / "docker-save.tar").read_bytes()
+    store = TreeCache(tmp_path / "cache")
+    out = io.BytesIO()
+    listed = copy_and_list(chunked(data, chunk), out, store, min_bytes=0)
+    assert out.getvalue() == data
+    copy = tmp_path / "copy.tar"
+    copy.write_bytes(out.getvalue())
+    platforms = imgexplore.list_platforms(str(copy))
+    images = [
+        imgexplore.open_image(str(copy), p or None) for p in platforms["platform"] if p != "unknown/unknown"
+    ]
+    layers = [layer for image in images for layer in image.layers if not layer.empty]
+    assert listed == len({layer.digest for layer in layers}) == {"teaching": 6, "multiarch": 3}[archive]
+    for layer in layers:
+        assert store.diff_id_for(layer.digest) == layer.diff_id  # found by the blob digest the source names
+        cached = layer_arrow(layer, cache=store)
+        fresh = layer_arrow(layer, cache=False)
+        assert cached.equals(fresh) and cached.num_rows > 0
+
+
+def test_what_is_not_a_layer_tar_is_copied_and_left_alone(tmp_path):
+    """A blob named like a layer that is not a tar, a truncated archive: the copy is still
+    exact, nothing wrong is cached."""
+    blob = json.dumps({"not": "a tar", "pad": "x" * 5000}).encode()
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("blobs/sha256/" + "ab" * 32)
+        info.size = len(blob)
+        tar.addfile(info, io.BytesIO(blob))
+    data = raw.getvalue()
+    store = TreeCache(tmp_path / "cache")
+    for stream in (data, data[: len(data) // 2 + 7]):
+        out = io.BytesIO()
+        assert copy_and_list(chunked(stream, 1000), out, store, min_bytes=0) == 0
+        assert out.getvalue() == stream
+    assert not list(store.root.rglob("*.arrow")) if store.root.exists() else True
+
+
+def test_a_failed_copy_is_not_hidden(tmp_path):
+    """An error from the stream itself (the daemon hanging up) reaches the caller, so the
+    half-written export is discarded rather than kept as a short archive."""
+    path = ROOT / "data" / "teaching" / "docker-save.tar"
+    data = path.read_bytes()
+    with tarfile.open(path) as tar:  # cut in the middle of the first layer, while it is listed
+        first = next(m for m in tar.getmembers() if m.name.endswith("/layer.tar") and m.size > 4096)
+    cut = first.offset_data + first.size // 2
+
+    def broken():
+        yield from chunked(data[:cut], 1000)
+        raise ConnectionResetError("the daemon hung up")
+
+    with pytest.raises(ConnectionResetError):
+        copy_and_list(broken(), io.BytesIO(), TreeCache(tmp_path / "cache"), min_bytes=0)
