@@ -100,3 +100,17 @@ def open_decompressed(
             stream, max_uncompressed_bytes, f"{what} (decompressed)", "max_uncompressed_bytes"
         )
     return io.BufferedReader(stream, buffer_size), kind
+
+
+def open_checked_tar(
+    blob: BinaryIO, *, what: str = "layer", max_uncompressed_bytes: int | None = None
+) -> tuple[BinaryIO, str | None]:
+    """:func:`open_decompressed` for a layer blob, and the sha256 digest its bytes are
+    checked against as they are read (a :class:`~imgexplore.digest.VerifyingReader`'s) when
+    the blob is the uncompressed tar itself, else None: once the stream has been read to its
+    end without an error, that digest is the tar's (its diff_id), so a reader need not hash
+    the bytes a second time."""
+    stream, compression = open_decompressed(blob, what=what, max_uncompressed_bytes=max_uncompressed_bytes)
+    checked = getattr(blob, "digest", None)
+    tar_digest = checked if compression == "none" and str(checked).startswith("sha256:") else None
+    return stream, tar_digest

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from . import mediatypes as mt
-from .compression import open_decompressed
+from .compression import open_checked_tar
 from .digest import chain_ids, short
 from .display import render
 from .errors import ManifestError
@@ -109,15 +109,11 @@ class Layer:
                 f"layer {self.index} ({short(self.digest)}) is encrypted ({self.media_type}); "
                 "imgexplore does not decrypt layers"
             )
-        blob = self.open_blob()
-        stream, compression = open_decompressed(
-            blob,
+        return open_checked_tar(
+            self.open_blob(),
             what=f"layer {self.index} ({short(self.digest)})",
             max_uncompressed_bytes=max_uncompressed_bytes,
         )
-        checked = getattr(blob, "digest", None)  # what the verifying reader compares the bytes with
-        tar_digest = checked if compression == "none" and str(checked).startswith("sha256:") else None
-        return stream, tar_digest
 
     @property
     def zstd_chunked(self) -> bool:

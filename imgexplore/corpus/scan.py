@@ -339,8 +339,14 @@ def _index_one(layer, digest: str, hash_files: bool, out: str | None, toc_only: 
             listing = layer_arrow(layer, hash_files=hash_files)
     except ImgExploreError as exc:
         return _layer_error(digest, exc)
-    result = _origin(listing, layer)
-    result["files"] = _corpus_files(listing, digest, result["diff_id"], hash_files)
+    from ..filetree.arrowtable import origin
+
+    diff_id, tar_size = origin(listing)
+    result = {
+        "diff_id": diff_id,
+        "tar_size": tar_size,
+        "files": _corpus_files(listing, digest, diff_id, hash_files),
+    }
     if chunks is not None:
         result["chunks"] = chunks
     if out is not None:
@@ -359,13 +365,6 @@ def _toc_listing(layer):
     listing = pa.Table.from_pandas(table, preserve_index=False)
     meta = {b"diff_id": (layer.diff_id or "").encode(), b"tar_size": b"-1"}
     return listing.replace_schema_metadata(meta), chunks
-
-
-def _origin(listing, layer) -> dict:
-    from ..filetree.arrowtable import origin
-
-    diff_id, tar_size = origin(listing)
-    return {"diff_id": diff_id or layer.diff_id, "tar_size": tar_size}
 
 
 def _corpus_files(listing, digest: str, diff_id: str, hash_files: bool):

@@ -93,14 +93,22 @@ def digest_array(digests: np.ndarray) -> pa.Array:
     """Raw sha256 digests (b"" for none) as an Arrow string array of hex digests, nulls for
     none, built from one hex text of them all."""
     text, lengths = hex_digests(digests)
-    offsets = np.zeros(len(digests) + 1, dtype=np.int32)
+    return _string_array(text, lengths, lengths == 0)
+
+
+def _string_array(data: bytes, lengths: np.ndarray, missing: np.ndarray) -> pa.Array:
+    """An Arrow string array from its values' bytes back to back, each value's byte length
+    and where a value is null."""
+    wide = len(data) >= 1 << 31  # 32-bit offsets (Arrow's string) hold up to 2 GiB
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64 if wide else np.int32)
     np.cumsum(lengths, out=offsets[1:])
-    present = lengths > 0
-    null_count = len(digests) - int(present.sum())
-    validity = pa.py_buffer(np.packbits(present, bitorder="little")) if null_count else None
-    return pa.Array.from_buffers(
-        _TEXT, len(digests), [validity, pa.py_buffer(offsets), pa.py_buffer(text)], null_count=null_count
-    )
+    null_count = int(missing.sum())
+    validity = pa.py_buffer(np.packbits(~missing, bitorder="little")) if null_count else None
+    array = pa.Array.from_buffers(
+        pa.large_string() if wide else _TEXT, len(lengths),
+        [validity, pa.py_buffer(offsets), pa.py_buffer(data)], null_count=null_count,
+    )  # fmt: skip
+    return array.cast(_TEXT) if wide else array
 
 
 def literal(text: str) -> pa.Scalar:
@@ -113,23 +121,14 @@ def text_array(values) -> pa.Array:
     texts = np.empty(len(values), dtype=object)
     texts[:] = values
     missing = np.equal(texts, None)
-    null_count = int(missing.sum())
-    if null_count:
+    if missing.any():
         texts[missing] = ""
     data = "".join(texts).encode("utf-8", "surrogateescape")
     lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
     if len(data) != int(lengths.sum()):  # some character takes more than one byte: count bytes
         encoded = [text.encode("utf-8", "surrogateescape") for text in texts]
         lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
-    wide = len(data) >= 1 << 31  # 32-bit offsets (Arrow's string) hold up to 2 GiB
-    offsets = np.zeros(len(texts) + 1, dtype=np.int64 if wide else np.int32)
-    np.cumsum(lengths, out=offsets[1:])
-    validity = pa.py_buffer(np.packbits(~missing, bitorder="little")) if null_count else None
-    array = pa.Array.from_buffers(
-        pa.large_string() if wide else pa.string(), len(texts),
-        [validity, pa.py_buffer(offsets), pa.py_buffer(data)], null_count=null_count,
-    )  # fmt: skip
-    return array.cast(_TEXT) if wide else array
+    return _string_array(data, lengths, missing)
 
 
 def list_arrow(

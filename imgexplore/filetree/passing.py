@@ -17,7 +17,7 @@ import tarfile
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
-from ..compression import open_decompressed
+from ..compression import open_checked_tar
 from ..digest import VerifyingReader
 from ..errors import ImgExploreError
 from ..limits import MAX_UNCOMPRESSED_BYTES
@@ -99,8 +99,8 @@ def _list_member(stream: BinaryIO, name: str, store: TreeCache) -> int:
     try:
         if blob_digest is not None:  # an OCI blob: named by its digest, which is checked as it is read
             stream = VerifyingReader(stream, blob_digest, what=name)
-        tar, compression = open_decompressed(stream, what=name)
-        table = list_arrow(tar, hash_files=True)
+        tar, tar_digest = open_checked_tar(stream, what=name)
+        table = list_arrow(tar, hash_files=True, stream_digest=tar_digest)
     except ImgExploreError as exc:  # not a layer tar after all, or a hostile one: left for later
         log.debug("%s not listed as it passed: %s", name, exc)
         return 0
