@@ -77,3 +77,19 @@ def test_a_failed_copy_is_not_hidden(tmp_path):
 
     with pytest.raises(ConnectionResetError):
         copy_and_list(broken(), io.BytesIO(), TreeCache(tmp_path / "cache"), min_bytes=0)
+
+
+def test_a_listing_that_fails_stops_the_copying_thread(tmp_path):
+    """The copy runs ahead of the lister in a thread of its own; when the lister fails with
+    something the pass does not expect, the error reaches the caller and the thread ends,
+    although it was blocked handing on chunks nobody will read."""
+    import threading
+
+    class Broken(TreeCache):
+        def put(self, table, digest):
+            raise RuntimeError("the store broke")
+
+    data = (ROOT / "data" / "teaching" / "docker-save.tar").read_bytes()
+    with pytest.raises(RuntimeError, match="the store broke"):
+        copy_and_list(chunked(data, 1000), io.BytesIO(), Broken(tmp_path / "cache"), min_bytes=0)
+    assert not [t for t in threading.enumerate() if t.name == "imgexplore-export-copy"]

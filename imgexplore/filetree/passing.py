@@ -12,8 +12,10 @@ reports it as usual."""
 from __future__ import annotations
 
 import logging
+import queue
 import re
 import tarfile
+import threading
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
@@ -31,27 +33,59 @@ _LAYER_NAME = re.compile(r"(?:[0-9a-f]{64}/layer\.tar|blobs/sha256/[0-9a-f]{64})
 
 
 class _Tee:
-    """A readable stream over ``chunks`` that writes every byte it hands out to ``out``. An
+    """A readable stream over ``chunks`` that writes every byte it hands out to ``out``.
+
+    A helper thread receives and writes ahead of the reader (socket reads and file writes
+    release the GIL), up to ``ahead`` chunks: the sender is never kept waiting while a layer
+    is listed, which matters when the sender is a daemon sharing the machine's cores. An
     error from ``chunks`` or from writing is kept and raised again on every later read: the
     readers in between (tarfile, the lister) may take it for a damaged member, the copy
     must not end as if the stream had."""
 
-    def __init__(self, chunks: Iterable[bytes], out: BinaryIO):
-        self._chunks: Iterator[bytes] = iter(chunks)
-        self._out = out
+    _DONE = object()
+
+    def __init__(self, chunks: Iterable[bytes], out: BinaryIO, ahead: int = 32):
+        self._queue: queue.Queue = queue.Queue(maxsize=ahead)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._receive, args=(iter(chunks), out), daemon=True, name="imgexplore-export-copy"
+        )
+        self._thread.start()
         self._rest = memoryview(b"")
         self.failed: BaseException | None = None
+
+    def _receive(self, chunks: Iterator[bytes], out: BinaryIO) -> None:
+        item: object = self._DONE
+        try:
+            for chunk in chunks:
+                out.write(chunk)
+                if not self._put(chunk):
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the reading thread, raised there
+            item = exc
+        self._put(item)
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def read(self, size: int = -1) -> bytes:
         if self.failed is not None:
             raise self.failed
         if not self._rest:
-            try:
-                chunk = next(self._chunks, b"")
-                self._out.write(chunk)
-            except BaseException as exc:
-                self.failed = exc
-                raise
+            item = self._queue.get()
+            if isinstance(item, BaseException):
+                self.failed = item
+                raise item
+            if item is self._DONE:
+                self._queue.put(item)  # every later read sees the end too
+                return b""
+            chunk = item
             if size < 0 or size >= len(chunk):  # the usual case: a whole chunk, not copied
                 return chunk
             self._rest = memoryview(chunk)
@@ -63,6 +97,11 @@ class _Tee:
         """Copy whatever the reader left."""
         while self.read(1 << 20):
             pass
+
+    def close(self) -> None:
+        """Wait for the helper thread; stop it first if the reader gave up early."""
+        self._stop.set()
+        self._thread.join()
 
 
 def copy_and_list(
@@ -80,17 +119,20 @@ def copy_and_list(
     tee = _Tee(chunks, out)
     listed = 0
     try:
-        with tarfile.open(fileobj=tee, mode="r|", bufsize=1 << 20) as archive:
-            for member in archive:
-                if (
-                    member.isfile()
-                    and min_bytes <= member.size <= MAX_UNCOMPRESSED_BYTES
-                    and _LAYER_NAME.fullmatch(member.name)
-                ):
-                    listed += _list_member(archive.extractfile(member), member.name, store)
-    except tarfile.TarError as exc:  # the archive is read properly later, which says what is wrong
-        log.debug("not listing the rest of the archive as it passes: %s", exc)
-    tee.drain()
+        try:
+            with tarfile.open(fileobj=tee, mode="r|", bufsize=1 << 20) as archive:
+                for member in archive:
+                    if (
+                        member.isfile()
+                        and min_bytes <= member.size <= MAX_UNCOMPRESSED_BYTES
+                        and _LAYER_NAME.fullmatch(member.name)
+                    ):
+                        listed += _list_member(archive.extractfile(member), member.name, store)
+        except tarfile.TarError as exc:  # the archive is read properly later, which says what is wrong
+            log.debug("not listing the rest of the archive as it passes: %s", exc)
+        tee.drain()
+    finally:
+        tee.close()
     return listed
 
 
