@@ -291,6 +291,29 @@ def test_the_tar_size_scan_survives_names_that_look_like_keys(tmp_path):
             tarsplit.file_tar_size(tmp_path / "bad.json.gz")
 
 
+@pytest.mark.parametrize("piece", [997, 1 << 20])
+def test_the_tar_size_scan_reads_in_pieces(piece, tmp_path, monkeypatch):
+    """The JSON is inflated and scanned a piece at a time: lines cut between pieces, a file
+    of several gzip members, one not compressed and one without its last newline all give
+    the size of the tar."""
+    monkeypatch.setattr(tarsplit._inflated, "__defaults__", (piece,))
+    tar = tar_bytes([{"name": f"d{i % 7}/file-{i}", "data": b"z" * (i * 37 % 1500)} for i in range(1500)])
+    records = list(tarsplit.disassemble(io.BytesIO(tar), reads="file"))
+    path = tmp_path / "ts.json.gz"
+    tarsplit.write(records, path)
+    lines = gzip.decompress(path.read_bytes())
+    monkeypatch.setattr(tarsplit, "read", None)  # never the slow way (decoding every record)
+    assert len(lines) > 1 << 20 and tarsplit.file_tar_size(path) == len(tar)
+    half = lines.index(b"\n", len(lines) // 2) + 1
+    for name, data in {
+        "members.json.gz": gzip.compress(lines[:half]) + gzip.compress(lines[half:]),
+        "plain.json": lines,
+        "no-newline.json.gz": gzip.compress(lines.rstrip(b"\n")),
+    }.items():
+        (tmp_path / name).write_bytes(data)
+        assert tarsplit.file_tar_size(tmp_path / name) == len(tar), name
+
+
 def test_an_unsafe_layer_is_refused_before_anything_is_written(tmp_path):
     for name, entries in {
         "escape": [{"name": "../outside", "data": b"x"}],
