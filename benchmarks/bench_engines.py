@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -136,6 +137,7 @@ def main() -> None:
     finally:
         daemon.stop()
         registry.stop()
+        shutil.rmtree(work, ignore_errors=True)  # ~2.6 GB: the image, the daemon's root, the exports
 
 
 if __name__ == "__main__":

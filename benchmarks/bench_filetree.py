@@ -31,6 +31,7 @@ import io
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -264,11 +265,19 @@ def main() -> None:
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
 
+    workdir = args.workdir or tempfile.mkdtemp(prefix="imgexplore-bench-")
+    os.makedirs(workdir, exist_ok=True)
+    try:
+        run_cases(args, workdir)
+    finally:
+        if not args.workdir:  # a --workdir is kept: its inputs are reused by the next run
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run_cases(args: argparse.Namespace, workdir: str) -> None:
     small_count = 2_000 if args.quick else 20_000
     big_bytes = (20 if args.quick else 160) * 1024 * 1024
     runs = 3 if args.quick else 5
-    workdir = args.workdir or tempfile.mkdtemp(prefix="imgexplore-bench-")
-    os.makedirs(workdir, exist_ok=True)
 
     cases = {}
     small = os.path.join(workdir, f"small-{small_count}.tar.gz")
