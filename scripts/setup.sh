@@ -54,4 +54,6 @@ if [ "$want_test" = 1 ]; then
 else
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -e .
 fi
+# byte-compiled now: where PYTHONDONTWRITEBYTECODE is set, every command would compile them again
+.venv/bin/python -m compileall -q imgexplore >/dev/null
 echo "$wanted" > "$stamp"
