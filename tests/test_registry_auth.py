@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import stat
 import time
 
@@ -139,6 +140,36 @@ def test_refused_token_is_replaced(token_registry, data_dir, tmp_path, monkeypat
     client.transcript.clear()
     client.get_manifest("team/refused", "latest")
     assert client.transcript.table()["status"].tolist() == [401, 200, 200]  # refused, new token, manifest
+
+
+def test_ca_certificates_are_read_for_tls_only(registry, tls_registry, data_dir, isolated_cache, monkeypatch):
+    """Loading a CA bundle takes ~30 ms: a registry spoken to in plain HTTP never loads one,
+    the first TLS connection does (and verifies with it)."""
+    from imgexplore.registry.tls import tls_context
+
+    for name in ("SSL_CERT_FILE", "SSL_CERT_DIR"):
+        monkeypatch.delenv(name, raising=False)  # the default trust: certifi's bundle
+    tls_context.cache_clear()  # a context of this process not yet used by an earlier test
+    plain = RegistryClient(registry.host)
+    push(str(data_dir / "derived" / "oci"), f"{registry.host}/plain/derived:latest", client=plain)
+    assert imgexplore.open_image(f"{registry.host}/plain/derived:latest").diff_ids
+    default_trust = tls_context(None, None, None)
+    assert default_trust.cert_store_stats()["x509_ca"] == 0
+    tls, _ = tls_registry
+    with pytest.raises(imgexplore.RegistryError, match="certificate verify failed"):
+        RegistryClient(tls.host, scheme="https").get_manifest("tls/none", "latest")
+    assert default_trust.cert_store_stats()["x509_ca"] > 100  # read for that connection
+    assert default_trust.verify_mode == ssl.CERT_REQUIRED and default_trust.check_hostname
+
+
+def test_a_ca_bundle_with_no_certificate_is_named(tls_registry, tmp_path, isolated_cache):
+    registry, _ = tls_registry
+    bad = tmp_path / "bundle.pem"
+    bad.write_text("not a certificate\n")
+    with pytest.raises(
+        imgexplore.InvalidArgumentError, match=r"CA certificates .*bundle\.pem: cannot be used"
+    ):
+        RegistryClient(registry.host, ca_bundle=str(bad)).get_manifest("tls/none", "latest")
 
 
 def test_tls_verified_by_default(tls_registry, data_dir, isolated_cache):
