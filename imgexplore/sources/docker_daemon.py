@@ -49,7 +49,7 @@ def engine_client(host: str | None = None, timeout: float = 60.0) -> httpx.Clien
             context = ssl.create_default_context(cafile=os.path.join(certs, "ca.pem"))
             context.load_cert_chain(os.path.join(certs, "cert.pem"), os.path.join(certs, "key.pem"))
             return httpx.Client(base_url=f"https://{address}", verify=context, timeout=timeout)
-        return httpx.Client(base_url=f"http://{address}", timeout=timeout, verify=False)  # plain HTTP
+        return httpx.Client(base_url=f"http://{address}", timeout=timeout)
     raise SourceError(f"DOCKER_HOST={host}: imgexplore speaks to unix:// and tcp:// daemons")
 
 
