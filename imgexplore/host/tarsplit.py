@@ -330,20 +330,13 @@ def file_tar_size(path: str | os.PathLike) -> int:
     base64 (4 characters for 3 bytes, each ``=`` one byte fewer). Both keys can be found
     by a plain byte search: inside a JSON string a quote is escaped, so ``"size":`` only
     ever starts a key. A file whose lines are not the Go encoder's is decoded properly."""
+    total = records = lines = 0
     try:
         with open(path, "rb") as raw:
             data = raw.read()
-        total, records, lines, rest = 0, 0, 0, b""
-        for piece in _inflated(data):
-            # whole lines only, each read while it is still in the CPU's cache
-            piece = rest + piece
-            cut = piece.rfind(b"\n") + 1
-            rest = piece[cut:]
-            counts = _line_sizes(piece[:cut] if rest else piece)
+        for block in _whole_lines(_inflated(data)):  # each read while it is in the CPU's cache
+            counts = _line_sizes(block)
             total, records, lines = total + counts[0], records + counts[1], lines + counts[2]
-        if rest:
-            counts = _line_sizes(rest)
-            total, records, lines = total + counts[0], records + counts[1], lines + counts[2] + 1
     except (OSError, EOFError, ValueError) as exc:
         raise TarSplitError(f"{os.fspath(path)}: not a readable tar-split file ({exc})") from exc
     if records != lines:
@@ -370,6 +363,20 @@ def _inflated(data: bytes, piece: int = 1 << 20) -> Iterator[bytes]:
         data = inflater.unused_data
     if data:
         yield data
+
+
+def _whole_lines(pieces: Iterable[bytes]) -> Iterator[bytes]:
+    """``pieces`` of a text regrouped so that each ends with a newline (the last one given
+    its newline when the text has none)."""
+    rest = b""
+    for piece in pieces:
+        piece = rest + piece
+        cut = piece.rfind(b"\n") + 1
+        rest = piece[cut:]
+        if cut:
+            yield piece[:cut] if rest else piece
+    if rest:
+        yield rest + b"\n"
 
 
 def _line_sizes(data: bytes) -> tuple[int, int, int]:

@@ -37,7 +37,6 @@ def engine_client(host: str | None = None, timeout: float = 60.0) -> httpx.Clien
             transport=httpx.HTTPTransport(uds=path, verify=False),
             base_url="http://docker",
             timeout=timeout,
-            verify=False,
             trust_env=False,
         )
     if host.startswith("tcp://"):
