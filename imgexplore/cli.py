@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -865,10 +866,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``imgexplore`` console script; returns the exit code."""
+    # A command makes a great many small containers (a listing's rows, tuples, lists) and
+    # leaves almost nothing cyclic behind: collecting after every 700 of them (the default)
+    # took ~8 % of a 200,000-entry `tree`. The caller's setting is restored after.
+    thresholds = gc.get_threshold()
+    gc.set_threshold(100_000, 50, 100)
+    try:
+        return _run(argv)
+    finally:
+        gc.set_threshold(*thresholds)
+
+
+def _run(argv: Sequence[str] | None) -> int:
     # Arrow's default allocator (mimalloc) keeps what it frees for reuse; a command builds
     # its tables once, and the system allocator gives the pages back: ~60 MB less at peak on
     # a 200,000-entry file tree, at the same speed. The user's own choice is kept.
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+    # numpy's OpenBLAS starts a thread per core that spins, waiting for work, for ~0.1 s of
+    # CPU; no command does the large matrix products that would pay for it
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

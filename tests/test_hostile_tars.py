@@ -287,3 +287,20 @@ def test_names_are_normalised_row_by_row_when_odd_ones_sit_side_by_side():
     expected = ["/".join(p for p in name.split("/") if p not in ("", ".")) for name in expected]
     assert list(listing["path"]) == expected
     assert expected[80:92:2] == ["x", "b", "c", "d/e", "f/g", "h"]
+
+
+def test_a_read_chunk_holding_more_headers_than_a_batch_lists_the_same():
+    """With a large read size one pass of the vectorised walk can take more entries than a
+    decoding batch holds (20,000 in one 32 MiB chunk); the batch's header rows then grow."""
+    import tarfile
+
+    entries = [{"name": f"d{i % 50}/f{i}", "data": bytes([i % 251])} for i in range(20_000)]
+    raw = tar_bytes(entries)
+    big = list_tar(io.BytesIO(raw), chunk_size=32 << 20)
+    usual = list_tar(io.BytesIO(raw))
+    with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
+        names = tar.getnames()
+    assert list(big.columns["path"]) == names == list(usual.columns["path"])
+    assert list(big.columns["sha256"]) == list(usual.columns["sha256"])
+    assert big.columns["sha256"][12_345] == hashlib.sha256(bytes([12_345 % 251])).hexdigest()
+    assert big.diff_id == usual.diff_id == "sha256:" + hashlib.sha256(raw).hexdigest()

@@ -66,7 +66,7 @@ def _record_batch(columns: dict[str, np.ndarray], *, raw_digests: bool = False) 
         elif field.type == pa.bool_():
             arrays.append(bool_array(values))
         elif pa.types.is_dictionary(field.type):
-            arrays.append(text_array(values).dictionary_encode())
+            arrays.append(dictionary_array(values))
         else:
             arrays.append(text_array(values))
     return pa.RecordBatch.from_arrays(arrays, schema=SCHEMA)
@@ -116,12 +116,30 @@ def literal(text: str) -> pa.Scalar:
     return text_array([text])[0]
 
 
+def dictionary_array(values) -> pa.Array:
+    """Python strings, None for null, as a dictionary-encoded Arrow array (what
+    ``text_array(values).dictionary_encode()`` gives), made from the distinct values when
+    they are few (types, user and group names) without encoding every value."""
+    values = list(values)
+    distinct = dict.fromkeys(values)  # in first-seen order, as dictionary_encode orders them
+    if None in distinct or len(distinct) > 1024:
+        return text_array(values).dictionary_encode()
+    codes = {value: code for code, value in enumerate(distinct)}
+    indices = np.fromiter(map(codes.__getitem__, values), dtype=np.int32, count=len(values))
+    return pa.DictionaryArray.from_arrays(
+        pa.Array.from_buffers(pa.int32(), len(values), [None, pa.py_buffer(indices)]),
+        text_array(list(distinct)),
+    )
+
+
 def text_array(values) -> pa.Array:
     """Python strings, None for null, as an Arrow string array."""
     texts = np.empty(len(values), dtype=object)
     texts[:] = values
     missing = np.equal(texts, None)
     if missing.any():
+        if missing.all():  # whiteout and xattrs columns, most of the time
+            return pa.nulls(len(texts), _TEXT)
         texts[missing] = ""
     data = "".join(texts).encode("utf-8", "surrogateescape")
     lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))

@@ -336,7 +336,7 @@ def _walk(
     # content hash, and PAX/GNU values that replace header fields (by row in the batch). A
     # full batch is decoded into columns and dropped, so memory grows with the decoded
     # columns (~200 bytes an entry), not with the headers (512 bytes and more).
-    headers = bytearray()
+    headers = _HeaderRows()
     offsets: list[int] = []
     hashes: list[bytes] | None = [] if hash_files else None  # raw sha256 digests, b"" for none
     overrides: dict[int, dict] = {}
@@ -356,7 +356,7 @@ def _walk(
     run = _FastRun(hash_files)
     while True:
         if len(offsets) >= DECODE_BATCH:
-            yield _decode_headers(headers, offsets, overrides, hashes)
+            yield _decode_headers(headers.rows(), offsets, overrides, hashes)
             done_rows += len(offsets)
             headers.clear()
             offsets.clear()
@@ -420,7 +420,7 @@ def _walk(
             _check_header(header, offset)  # "is this a tar at all?"
         elif row + done_rows >= max_entries:
             raise LimitExceededError(f"layer has more than {max_entries} entries (max_entries)")
-        headers += header
+        headers.append(header)
         offsets.append(offset)
         data_size = size
         sparse = False
@@ -455,7 +455,7 @@ def _walk(
             buf, pos = reader.buf, reader.pos
 
     if offsets or not done_rows:
-        yield _decode_headers(headers, offsets, overrides, hashes)
+        yield _decode_headers(headers.rows(), offsets, overrides, hashes)
 
 
 _SIMPLE_TYPES = np.zeros(256, dtype=bool)
@@ -465,6 +465,40 @@ _FIELD_END = np.zeros(256, dtype=bool)  # what may end a numeric field: NUL or s
 _FIELD_END[[0, 32]] = True
 _FILE_TYPES = np.zeros(256, dtype=bool)  # typeflags of regular files (with content to hash)
 _FILE_TYPES[[ord("0"), 0, ord("7")]] = True
+
+
+class _HeaderRows:
+    """The 512-byte headers of the current batch, one row each, in an array kept from one
+    batch to the next (rows are copied in once, not appended to a growing bytes object)."""
+
+    def __init__(self, capacity: int = DECODE_BATCH + 2048):
+        self._array = np.empty((capacity, BLOCK), dtype=np.uint8)
+        self._count = 0
+
+    def _room(self, more: int) -> None:
+        if self._count + more > len(self._array):
+            bigger = np.empty((max(2 * len(self._array), self._count + more), BLOCK), dtype=np.uint8)
+            bigger[: self._count] = self._array[: self._count]
+            self._array = bigger
+
+    def append(self, header: bytes) -> None:
+        self._room(1)
+        self._array[self._count] = np.frombuffer(header, dtype=np.uint8)
+        self._count += 1
+
+    def extend(self, matrix: np.ndarray, rows: np.ndarray) -> None:
+        """Copy ``matrix[rows]`` in (mode="clip": the rows are in range, and numpy then
+        writes straight into the array instead of through a buffer)."""
+        self._room(len(rows))
+        np.take(matrix, rows, axis=0, out=self._array[self._count : self._count + len(rows)], mode="clip")
+        self._count += len(rows)
+
+    def rows(self) -> np.ndarray:
+        """The headers as an (entries, 512) array: a view, valid until :meth:`clear`."""
+        return self._array[: self._count]
+
+    def clear(self) -> None:
+        self._count = 0
 
 
 class _FastRun:
@@ -520,7 +554,7 @@ class _FastRun:
         buf: bytes,
         pos: int,
         consumed: int,
-        headers: bytearray,
+        headers: _HeaderRows,
         offsets: list,
         hashes: list | None,
         max_entries: int,
@@ -536,7 +570,7 @@ class _FastRun:
         rows = self._chain(block, max_entries - len(offsets))
         if not len(rows):
             return pos
-        headers += self.matrix[rows].tobytes()
+        headers.extend(self.matrix, rows)
         offsets.extend((consumed + base + BLOCK * rows).tolist())
         if hashes is not None:
             sha256, data = hashlib.sha256, memoryview(buf)
@@ -647,8 +681,10 @@ def _octal_fields(matrix: np.ndarray, start: int, width: int, offsets, what: str
     for ndigits in (width - 1, width - 2):  # every row in one form (the usual case): no masks
         digits, padding = field_bytes[:, :ndigits], field_bytes[:, ndigits:]
         if ((digits - 48) <= 7).all() and ((padding == 0) | (padding == 32)).all():
-            powers = 8.0 ** np.arange(ndigits - 1, -1, -1)  # float: BLAS, exact below 2**53
-            return np.rint(digits @ powers - 48 * powers.sum()).astype(np.int64)
+            # integers, not floats: a float product would go to BLAS, whose idle threads
+            # then spin on the core the decompressing thread needs
+            powers = 8 ** np.arange(ndigits - 1, -1, -1, dtype=np.int64)
+            return digits.astype(np.int64) @ powers - 48 * int(powers.sum())
     is_digit = (field_bytes >= 48) & (field_bytes <= 55)
     is_pad = (field_bytes == 0) | (field_bytes == 32)
     values = np.zeros(len(matrix), dtype=np.int64)
@@ -714,11 +750,12 @@ def hex_digests(column: np.ndarray) -> tuple[bytes, np.ndarray]:
     return binascii.hexlify(b"".join(column)), lengths
 
 
-def _decode_headers(headers: bytearray, offsets, overrides, hashes) -> dict[str, np.ndarray]:
+def _decode_headers(matrix: np.ndarray, offsets, overrides, hashes) -> dict[str, np.ndarray]:
+    """A batch's columns from its headers (an (entries, 512) uint8 array, which the columns
+    never share memory with: it is reused for the next batch)."""
     n = len(offsets)
     if n == 0:
         return {c: np.array([], dtype=object) for c in COLUMNS}
-    matrix = np.frombuffer(headers, dtype=np.uint8).reshape(n, BLOCK)
     # uint32 holds any header's byte sum (at most 512 * 255) and sums twice as fast as int64
     byte_sums = matrix.sum(axis=1, dtype=np.uint32) - matrix[:, 148:156].sum(axis=1, dtype=np.uint32)
     computed = byte_sums.astype(np.int64) + 8 * 32
