@@ -92,4 +92,23 @@ def test_a_listing_that_fails_stops_the_copying_thread(tmp_path):
     data = (ROOT / "data" / "teaching" / "docker-save.tar").read_bytes()
     with pytest.raises(RuntimeError, match="the store broke"):
         copy_and_list(chunked(data, 1000), io.BytesIO(), Broken(tmp_path / "cache"), min_bytes=0)
-    assert not [t for t in threading.enumerate() if t.name == "imgexplore-export-copy"]
+    assert not [t for t in threading.enumerate() if t.name.startswith("imgexplore-export-")]
+
+
+def test_a_failed_write_is_not_hidden_and_the_threads_end(tmp_path):
+    """Writing happens in a thread of its own; a full disk there reaches the caller as the
+    OSError it is (the half-written export is then discarded), and both threads end."""
+    import errno
+    import threading
+
+    class Full(io.BytesIO):
+        def write(self, data):
+            if self.tell() + len(data) > 50_000:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return super().write(data)
+
+    data = (ROOT / "data" / "teaching" / "docker-save.tar").read_bytes()
+    assert len(data) > 100_000
+    with pytest.raises(OSError, match="No space left"):
+        copy_and_list(chunked(data, 1000), Full(), TreeCache(tmp_path / "cache"), min_bytes=0)
+    assert not [t for t in threading.enumerate() if t.name.startswith("imgexplore-export-")]

@@ -35,40 +35,70 @@ _LAYER_NAME = re.compile(r"(?:[0-9a-f]{64}/layer\.tar|blobs/sha256/[0-9a-f]{64})
 class _Tee:
     """A readable stream over ``chunks`` that writes every byte it hands out to ``out``.
 
-    A helper thread receives and writes ahead of the reader (socket reads and file writes
-    release the GIL), up to ``ahead`` chunks: the sender is never kept waiting while a layer
-    is listed, which matters when the sender is a daemon sharing the machine's cores. An
-    error from ``chunks`` or from writing is kept and raised again on every later read: the
-    readers in between (tarfile, the lister) may take it for a damaged member, the copy
-    must not end as if the stream had."""
+    Two helper threads run ahead of the reader, up to ``ahead`` chunks: one receives, one
+    writes (socket reads and file writes release the GIL, and on a virtual machine writing
+    fresh pages of the page cache costs as much as receiving). The sender is never kept
+    waiting while a layer is listed, which matters when the sender is a daemon sharing the
+    machine's cores. An error from ``chunks`` or from writing is kept and raised again on
+    every later read: the readers in between (tarfile, the lister) may take it for a damaged
+    member, the copy must not end as if the stream had."""
 
     _DONE = object()
 
     def __init__(self, chunks: Iterable[bytes], out: BinaryIO, ahead: int = 32):
         self._queue: queue.Queue = queue.Queue(maxsize=ahead)
+        self._writes: queue.Queue = queue.Queue(maxsize=ahead)
         self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._receive, args=(iter(chunks), out), daemon=True, name="imgexplore-export-copy"
+        self._write_error: BaseException | None = None
+        # the writer first: the receiver waits for it at the end
+        self._writer = threading.Thread(
+            target=self._write, args=(out,), daemon=True, name="imgexplore-export-write"
         )
-        self._thread.start()
+        self._receiver = threading.Thread(
+            target=self._receive, args=(iter(chunks),), daemon=True, name="imgexplore-export-receive"
+        )
+        self._writer.start()
+        self._receiver.start()
         self._rest = memoryview(b"")
         self.failed: BaseException | None = None
 
-    def _receive(self, chunks: Iterator[bytes], out: BinaryIO) -> None:
+    def _receive(self, chunks: Iterator[bytes]) -> None:
         item: object = self._DONE
         try:
             for chunk in chunks:
-                out.write(chunk)
-                if not self._put(chunk):
+                if self._write_error is not None:
+                    raise self._write_error
+                if not (self._put(self._writes, chunk) and self._put(self._queue, chunk)):
                     return
         except BaseException as exc:  # noqa: BLE001 - handed to the reading thread, raised there
             item = exc
-        self._put(item)
+        self._put(self._writes, self._DONE)
+        if item is self._DONE:
+            # the reader learns of the end only once every byte is written
+            self._writer.join()
+            if self._write_error is not None:
+                item = self._write_error
+        self._put(self._queue, item)
 
-    def _put(self, item: object) -> bool:
+    def _write(self, out: BinaryIO) -> None:
         while not self._stop.is_set():
             try:
-                self._queue.put(item, timeout=0.1)
+                chunk = self._writes.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if chunk is self._DONE:
+                return
+            try:
+                out.write(chunk)
+            except BaseException as exc:  # noqa: BLE001 - raised in the reading thread
+                self._write_error = exc
+                self._put(self._queue, exc)
+                return
+
+    def _put(self, into: queue.Queue, item: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                into.put(item, timeout=0.1)
                 return True
             except queue.Full:
                 continue
@@ -101,7 +131,8 @@ class _Tee:
     def close(self) -> None:
         """Wait for the helper thread; stop it first if the reader gave up early."""
         self._stop.set()
-        self._thread.join()
+        self._receiver.join()
+        self._writer.join()
 
 
 def copy_and_list(

@@ -110,8 +110,11 @@ def daemon_image(name: str, host: str | None = None, *, read_root: bool = True) 
             ):
                 if answer.status_code != 200:
                     raise SourceError(f"{what}: the daemon would not export it ({answer.status_code})")
+                from ..directio import uncached
                 from ..filetree.passing import copy_and_list
 
-                # big layers are listed as they stream past, not read back from the copy
-                copy_and_list(answer.iter_bytes(1 << 20), out)
+                # big layers are listed as they stream past, not read back from the copy;
+                # the copy goes around the page cache (it is kept, not read back now)
+                with uncached(out) as copy:
+                    copy_and_list(answer.iter_bytes(1 << 20), copy)
     return path
