@@ -169,3 +169,32 @@ def test_any_file_table_is_written_as_the_pandas_writer_writes_it(rows, chunk_ro
             written = io.BytesIO()
             writer(arrow, written, chunk_rows=chunk_rows)
             assert written.getvalue() == expected.getvalue().encode(), fmt
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    values=st.lists(
+        st.one_of(
+            st.none(), st.sampled_from(["root", "", "file", "dir", "ünïcode", "a,b"]), st.text(max_size=6)
+        ),
+        max_size=60,
+    )
+)
+def test_text_columns_built_from_few_values_equal_arrows_own_encoding(values):
+    """Dictionary columns are made from their distinct values and an all-null column at
+    once; both must equal what Arrow's own encoding of every value gives."""
+    from imgexplore.filetree.arrowtable import dictionary_array, text_array
+
+    expected = pa.array(values, type=pa.string())
+    assert text_array(values).equals(expected)
+    assert dictionary_array(values).equals(expected.dictionary_encode())
+    assert text_array([None] * len(values)).equals(pa.array([None] * len(values), type=pa.string()))
+
+
+def test_a_column_of_many_distinct_values_is_dictionary_encoded_the_same():
+    from imgexplore.filetree.arrowtable import dictionary_array
+
+    values = [f"user{i % 1500}" for i in range(4000)]
+    encoded = dictionary_array(values)
+    assert encoded.equals(pa.array(values).dictionary_encode())
+    assert len(encoded.dictionary) == 1500
