@@ -129,7 +129,7 @@ class _Tee:
             pass
 
     def close(self) -> None:
-        """Wait for the helper thread; stop it first if the reader gave up early."""
+        """Wait for the helper threads; stop them first if the reader gave up early."""
         self._stop.set()
         self._receiver.join()
         self._writer.join()
