@@ -29,13 +29,15 @@ def _pieces(rng: random.Random, total: int) -> list[bytes]:
 def test_the_file_holds_exactly_what_was_written(tmp_path, total):
     pieces = _pieces(random.Random(total), total)
     path = tmp_path / "export.tar"
-    with open(path, "wb") as f, uncached(f) as writer:
-        for piece in pieces:
-            assert writer.write(piece) == len(piece)
-        if total:  # on this machine's ext4 the copy does go around the page cache
-            assert writer.direct
-            assert fcntl.fcntl(f.fileno(), fcntl.F_GETFL) & os.O_DIRECT
-    assert not fcntl.fcntl(os.open(path, os.O_RDONLY), fcntl.F_GETFL) & os.O_DIRECT
+    with open(path, "wb") as f:
+        with uncached(f) as writer:
+            for piece in pieces:
+                assert writer.write(piece) == len(piece)
+            if total:  # on this machine's ext4 the copy does go around the page cache
+                assert writer.direct
+                assert fcntl.fcntl(f.fileno(), fcntl.F_GETFL) & os.O_DIRECT
+        # finished: the same file object is an ordinary one again
+        assert not fcntl.fcntl(f.fileno(), fcntl.F_GETFL) & os.O_DIRECT
     data = path.read_bytes()
     assert len(data) == total
     assert hashlib.sha256(data).digest() == hashlib.sha256(b"".join(pieces)).digest()
