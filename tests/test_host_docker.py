@@ -264,12 +264,13 @@ def test_names_that_are_not_utf8_or_need_escaping_round_trip():
 
 def test_the_tar_size_scan_survives_names_that_look_like_keys(tmp_path):
     """The byte search for sizes and payloads must not be fooled by a name holding
-    `"size":` or `{"type":2,"payload":"` (escaped in JSON), a long PAX name, empty files
+    `"size":`, `"position":` or `{"type":2,"payload":"` (escaped in JSON), a long PAX name, empty files
     (no "size" key) or a file not in the Go encoder's form (decoded the slow way)."""
     tar = tar_bytes(
         [
             {"name": 'x"size":99999,"a', "data": b"12345"},
             {"name": '{"type":2,"payload":"AAAA', "data": b""},
+            {"name": 'p","position":7,"q', "data": b"pp"},
             {"name": "d/" + "long-name-" * 40, "data": b"y" * 700},
             {"name": "empty", "data": b""},
         ]
@@ -289,6 +290,30 @@ def test_the_tar_size_scan_survives_names_that_look_like_keys(tmp_path):
         (tmp_path / "bad.json.gz").write_bytes(damaged)
         with pytest.raises(imgexplore.TarSplitError, match="bad.json.gz"):
             tarsplit.file_tar_size(tmp_path / "bad.json.gz")
+
+
+def test_a_layers_tar_size_is_kept_until_its_tar_split_changes(tmp_path, monkeypatch):
+    """docker-root: keeps each tar size in the cache under the tar-split file's identity; a
+    kept value is used only while that identity holds and only when it was written whole
+    (the file is not fsynced, so a crash may leave it without its last newline)."""
+    from imgexplore.sources import docker_root
+
+    monkeypatch.setenv("IMGEXPLORE_CACHE", str(tmp_path / "cache"))
+    tar = tar_bytes([{"name": f"f{i}", "data": b"x" * i} for i in range(50)])
+    path = tmp_path / "tar-split.json.gz"
+    tarsplit.write(list(tarsplit.disassemble(io.BytesIO(tar), reads="file")), path)
+    assert docker_root._tar_size(str(path)) == len(tar) == 61440  # 99 blocks + 2 zero blocks, padded to 10240
+    (kept,) = (tmp_path / "cache" / "docker-root").iterdir()
+    key, size = kept.read_text().split()
+    assert size == "61440" and kept.read_text().endswith("\n")
+    scans = []
+    monkeypatch.setattr(tarsplit, "file_tar_size", lambda p: scans.append(p) or len(tar))
+    assert docker_root._tar_size(str(path)) == len(tar) and scans == []  # kept
+    kept.write_text(f"{key} 47")  # cut short by a crash: not trusted
+    assert docker_root._tar_size(str(path)) == len(tar) and len(scans) == 1
+    assert kept.read_text() == f"{key} 61440\n"
+    os.utime(path, ns=(1, 1))  # the tar-split changed: scanned again
+    assert docker_root._tar_size(str(path)) == len(tar) and len(scans) == 2
 
 
 @pytest.mark.parametrize("piece", [997, 1 << 20])
