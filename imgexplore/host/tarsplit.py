@@ -386,9 +386,9 @@ def _line_sizes(data: bytes, start: int, end: int) -> tuple[int, int, int]:
     form nor the key can occur inside a JSON string (its quotes are escaped); any other
     line means another writer."""
     total = sum(map(int, _SIZE.findall(data, start, end)))
-    segments, find, at = 0, data.find, start
+    segments, find, at, skip = 0, data.find, start, len(_SEGMENT_START)
     while (at := find(_SEGMENT_START, at, end)) >= 0:
-        at += len(_SEGMENT_START)
+        at += skip
         payload_start, at = at, find(b'"', at, end)
         if at < 0:  # a line cut short: the counts below no longer agree
             break
