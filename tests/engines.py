@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 import shutil
 import signal
 import subprocess
@@ -33,7 +34,11 @@ class Daemon:
             self.process.wait(10)
 
 
+@dataclass
 class Dockerd(Daemon):
+    tcp: str | None = None  # tcp://127.0.0.1:PORT, TLS only, when started with tls=True
+    cert_path: str | None = None  # a client's DOCKER_CERT_PATH for it: ca.pem, cert.pem, key.pem
+
     def api(self) -> httpx.Client:
         """The Engine API over the daemon's unix socket."""
         return httpx.Client(
@@ -79,9 +84,11 @@ class Dockerd(Daemon):
             return api.get(f"/containers/{container}/json").json()
 
 
-def start_dockerd(workdir: str) -> Dockerd:
+def start_dockerd(workdir: str, *, tls: bool = False) -> Dockerd:
     """Debian's dockerd (overlay2) with everything of its own under ``workdir``; no bridge, no
-    iptables rules. Skips where it is missing or this is not root."""
+    iptables rules. With ``tls`` it also listens on tcp://127.0.0.1:PORT with TLS, clients
+    verified (``--tlsverify``), from a CA made here. Skips where it is missing or this is not
+    root."""
     binary = shutil.which("dockerd")
     if binary is None:
         pytest.skip("Debian's docker.io is not installed (scripts/system-packages.sh installs it)")
@@ -89,6 +96,9 @@ def start_dockerd(workdir: str) -> Dockerd:
         pytest.skip("dockerd needs root")
     root, exec_root, socket = (os.path.join(workdir, name) for name in ("root", "exec", "docker.sock"))
     log = os.path.join(workdir, "dockerd.log")
+    tcp, cert_path, tcp_arguments = None, None, []
+    if tls:
+        tcp, cert_path, tcp_arguments = _tls_listener(workdir)
     process = subprocess.Popen(
         [
             binary,
@@ -100,11 +110,12 @@ def start_dockerd(workdir: str) -> Dockerd:
             "--ip6tables=false",
             "--bridge=none",
             "--storage-driver", "overlay2",
+            *tcp_arguments,
         ],
         stdout=open(log, "wb"),
         stderr=subprocess.STDOUT,
     )  # fmt: skip
-    daemon = Dockerd(root, socket, process, log)
+    daemon = Dockerd(root, socket, process, log, tcp=tcp, cert_path=cert_path)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and process.poll() is None:
         try:
@@ -116,6 +127,29 @@ def start_dockerd(workdir: str) -> Dockerd:
     daemon.stop()
     with open(log, errors="replace") as f:
         pytest.fail("dockerd did not start:\n" + f.read()[-3000:])
+
+
+def _tls_listener(workdir: str) -> tuple[str, str, list[str]]:
+    """A TLS listener on loopback for dockerd: its address, a client's DOCKER_CERT_PATH
+    (named as the docker CLI expects) and dockerd's arguments."""
+    from netfixtures import make_cert
+    from registry_server import free_port
+
+    folder = pathlib.Path(workdir)
+    ca = make_cert("imgexplore tests CA", ca=True)
+    server = make_cert("127.0.0.1", issuer=ca, ip="127.0.0.1")
+    client = make_cert("client", issuer=ca)
+    server_cert, server_key = server.write(folder, "server")
+    (folder / "ca.crt").write_bytes(ca.cert_pem)
+    certs = folder / "client-certs"
+    certs.mkdir()
+    (certs / "ca.pem").write_bytes(ca.cert_pem)
+    (certs / "cert.pem").write_bytes(client.cert_pem)
+    (certs / "key.pem").write_bytes(client.key_pem)
+    tcp = f"tcp://127.0.0.1:{free_port()}"
+    arguments = ["--host", tcp, "--tlsverify", "--tlscacert", str(folder / "ca.crt"),
+                 "--tlscert", server_cert, "--tlskey", server_key]  # fmt: skip
+    return tcp, str(certs), arguments
 
 
 class Containerd(Daemon):

@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import os
+import pathlib
 import re
 import shutil
 import stat
@@ -48,7 +49,7 @@ def pulled(registry, tmp_path_factory):
     if os.path.exists(BUSYBOX):
         refs["busybox"] = f"{registry.host}/hoststore/busybox:v1"
         push(busybox_image(tmp_path_factory.mktemp("busybox")), refs["busybox"])
-    daemon = start_dockerd(str(tmp_path_factory.mktemp("dockerd")))
+    daemon = start_dockerd(str(tmp_path_factory.mktemp("dockerd")), tls=True)
     try:
         for ref in refs.values():
             daemon.pull(ref)
@@ -735,6 +736,85 @@ def test_docker_daemon_errors_say_what_to_do(pulled, monkeypatch, tmp_path, caps
         "start dockerd, or point DOCKER_HOST at a running daemon" in err
     )
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("read_root", [True, False], ids=["data root", "export"])
+def test_docker_daemon_over_tcp_with_tls(pulled, read_root, isolated_cache, monkeypatch):
+    """DOCKER_HOST=tcp://… with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH, as the docker CLI reads
+    them: the daemon (listening with --tlsverify on loopback) checked against ca.pem, our
+    cert.pem and key.pem presented; the image is the registry's."""
+    from imgexplore.opener import open_docker_daemon
+
+    daemon, ref = PULLED["daemon"], PULLED["refs"]["teaching"]
+    monkeypatch.setenv("DOCKER_HOST", daemon.tcp)
+    monkeypatch.setenv("DOCKER_TLS_VERIFY", "1")
+    monkeypatch.setenv("DOCKER_CERT_PATH", daemon.cert_path)
+    source = open_docker_daemon(ref, read_root=read_root)
+    assert source.kind == ("docker-root" if read_root else "docker-archive")
+    same_image(imgexplore.open_image(source), imgexplore.open_image(ref))
+
+
+def test_docker_daemon_over_tcp_errors_name_the_tls_fix(pulled, monkeypatch, tmp_path, capsys):
+    from netfixtures import make_cert
+
+    from imgexplore.cli import main
+
+    daemon = PULLED["daemon"]
+    monkeypatch.setenv("DOCKER_HOST", daemon.tcp)
+
+    def one_line_error() -> str:
+        assert main(["inspect", "docker-daemon:hoststore/teaching:v1"]) == 1
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+        return err
+
+    # plain HTTP to a TLS listener: Go's server answers 400, said as what to set
+    monkeypatch.delenv("DOCKER_TLS_VERIFY", raising=False)
+    assert f"{daemon.tcp} speaks TLS: set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH" in one_line_error()
+    # TLS asked for, but the folder holds no certificates
+    monkeypatch.setenv("DOCKER_TLS_VERIFY", "1")
+    monkeypatch.setenv("DOCKER_CERT_PATH", str(tmp_path))
+    err = one_line_error()
+    assert (
+        f"{tmp_path}/ca.pem cannot be used (No such file or directory)" in err and "DOCKER_CERT_PATH" in err
+    )
+    # a CA that did not sign the daemon's certificate
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "ca.pem").write_bytes(make_cert("another CA", ca=True).cert_pem)
+    monkeypatch.setenv("DOCKER_CERT_PATH", str(other))
+    assert "its TLS certificate is not one DOCKER_CERT_PATH/ca.pem vouches for" in one_line_error()
+    # the right CA, but no client certificate: dockerd --tlsverify refuses the handshake
+    (other / "ca.pem").write_bytes(pathlib.Path(daemon.cert_path, "ca.pem").read_bytes())
+    assert "the TLS handshake failed" in one_line_error()
+    # a damaged key
+    (other / "cert.pem").write_bytes(pathlib.Path(daemon.cert_path, "cert.pem").read_bytes())
+    (other / "key.pem").write_bytes(b"-----BEGIN RSA PRIVATE KEY-----\nnot a key\n")
+    assert "cert.pem and" in one_line_error()
+
+
+def test_a_data_root_without_the_image_is_not_read(pulled, isolated_cache, monkeypatch, tmp_path):
+    """A daemon reached over tcp:// names its data root on its own machine; a folder of that
+    name here may be another engine's. Only a root that holds the image is read; otherwise the
+    daemon exports it. (The daemon is the real one; its /info answer is changed to name an
+    empty overlay2 root, as a remote daemon's would.)"""
+    from imgexplore.sources import docker_daemon
+
+    daemon, ref = PULLED["daemon"], PULLED["refs"]["teaching"]
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{daemon.socket}")
+    elsewhere = tmp_path / "var-lib-docker"
+    (elsewhere / "image" / "overlay2" / "imagedb" / "content" / "sha256").mkdir(parents=True)
+    real_get = docker_daemon.engine_get
+
+    def remote_info(client, path, what, where):
+        answer = real_get(client, path, what, where)
+        return {**answer, "DockerRootDir": str(elsewhere)} if path == "/info" else answer
+
+    monkeypatch.setattr(docker_daemon, "engine_get", remote_info)
+    exported = docker_daemon.daemon_image(ref)
+    assert isinstance(exported, pathlib.Path) and exported.parent == isolated_cache / "docker-daemon"
+    monkeypatch.setattr(docker_daemon, "engine_get", real_get)
+    assert docker_daemon.daemon_image(ref).kind == "docker-root"
 
 
 def test_engines_lists_what_it_can_reach(pulled, tmp_path, capsys):
