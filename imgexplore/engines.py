@@ -33,13 +33,13 @@ def _missing(root: str, row: dict) -> dict | None:
 
 
 def _docker_daemon(host: str | None) -> dict:
-    from .sources.docker_daemon import DEFAULT_HOST, engine_client, engine_get
+    from .sources.engine_api import DEFAULT_HOST, EngineAPI
 
     where = host or os.environ.get("DOCKER_HOST") or DEFAULT_HOST
     row = {"engine": "docker daemon", "where": where, "source": "docker-daemon:NAME"}
     try:
-        with engine_client(where, timeout=5) as client:
-            info = engine_get(client, "/info", "docker-daemon", where)
+        with EngineAPI(where, timeout=5) as api:
+            info = api.get("/info", "docker-daemon")
     except ImgExploreError as exc:
         return {**row, "status": "not reachable", "details": str(exc).split(": ", 1)[-1], "images": None}
     details = f"{info.get('ServerVersion')}, storage driver {info.get('Driver')}, data root {info.get('DockerRootDir')}"

@@ -799,21 +799,22 @@ def test_a_data_root_without_the_image_is_not_read(pulled, isolated_cache, monke
     daemon exports it. (The daemon is the real one; its /info answer is changed to name an
     empty overlay2 root, as a remote daemon's would.)"""
     from imgexplore.sources import docker_daemon
+    from imgexplore.sources.engine_api import EngineAPI
 
     daemon, ref = PULLED["daemon"], PULLED["refs"]["teaching"]
     monkeypatch.setenv("DOCKER_HOST", f"unix://{daemon.socket}")
     elsewhere = tmp_path / "var-lib-docker"
     (elsewhere / "image" / "overlay2" / "imagedb" / "content" / "sha256").mkdir(parents=True)
-    real_get = docker_daemon.engine_get
+    real_get = EngineAPI.get
 
-    def remote_info(client, path, what, where):
-        answer = real_get(client, path, what, where)
+    def remote_info(api, path, what):
+        answer = real_get(api, path, what)
         return {**answer, "DockerRootDir": str(elsewhere)} if path == "/info" else answer
 
-    monkeypatch.setattr(docker_daemon, "engine_get", remote_info)
+    monkeypatch.setattr(EngineAPI, "get", remote_info)
     exported = docker_daemon.daemon_image(ref)
     assert isinstance(exported, pathlib.Path) and exported.parent == isolated_cache / "docker-daemon"
-    monkeypatch.setattr(docker_daemon, "engine_get", real_get)
+    monkeypatch.setattr(EngineAPI, "get", real_get)
     assert docker_daemon.daemon_image(ref).kind == "docker-root"
 
 
@@ -932,8 +933,8 @@ def test_a_containerd_store_daemons_export_is_read_as_the_oci_layout_it_is(
     ``docker-daemon:`` asks for the export, which is an OCI layout with a ``manifest.json``
     beside it, and opens the platform this machine would run. Debian's dockerd is 20.10, so
     the daemon here is a stand-in (the only mocked part): a real HTTP server on a unix socket
-    answering the three Engine API calls the source makes, with the answers' shapes of a
-    Docker 29 daemon and, as the export, a real Docker 25+ ``docker save`` archive."""
+    answering the Engine API calls the source makes, with the answers' shapes of a Docker 29
+    daemon (which refuses API versions older than 1.44) and, as the export, a real Docker 25+ ``docker save`` archive."""
     import http.server
     import socketserver
     import threading
@@ -947,12 +948,22 @@ def test_a_containerd_store_daemons_export_is_read_as_the_oci_layout_it_is(
     class Docker29(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 - http.server's name
             asked.append(self.path)
-            if self.path == "/v1.41/images/multiarch%3Alatest/json":
+            version, _, path = self.path.partition("/")[2].partition("/")
+            if self.path == "/version":  # served unversioned, as Docker serves it
+                body = json.dumps({"Version": "29.0.4", "ApiVersion": "1.52", "MinAPIVersion": "1.44"})
+            elif version in ("v1.41", "v1.43"):  # Docker 29's answer to an older client
+                self.send_response(400)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                message = f"client version {version[1:]} is too old. Minimum supported API version is 1.44"
+                self.wfile.write(json.dumps({"message": message}).encode())
+                return
+            elif self.path == "/v1.52/images/multiarch%3Alatest/json":
                 body = json.dumps({"Id": index_digest, "GraphDriver": {"Name": "overlayfs", "Data": None}})
-            elif self.path == "/v1.41/info":
+            elif self.path == "/v1.52/info":
                 body = json.dumps({"ServerVersion": "29.0.0", "Driver": "overlayfs",
                                    "DockerRootDir": str(tmp_path / "docker"), "Images": 1})  # fmt: skip
-            elif self.path == "/v1.41/images/multiarch%3Alatest/get":
+            elif self.path == "/v1.52/images/multiarch%3Alatest/get":
                 payload = archive.read_bytes()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-tar")
@@ -996,7 +1007,8 @@ def test_a_containerd_store_daemons_export_is_read_as_the_oci_layout_it_is(
         server.server_close()
     assert exported == isolated_cache / "docker-daemon" / (index_digest[7:] + ".tar")
     assert exported.read_bytes() == archive.read_bytes()
-    assert asked.count("/v1.41/images/multiarch%3Alatest/get") == 1  # exported once, kept by id
+    assert asked.count("/v1.52/images/multiarch%3Alatest/get") == 1  # exported once, kept by id
+    assert not [path for path in asked if path.startswith("/v1.41")]  # the version was agreed first
     direct = imgexplore.open_image(str(archive))  # the same archive opened as a file
     assert image.source.kind == direct.source.kind == "oci-layout"  # the export is an OCI layout
     assert image.digest == direct.digest == again.digest and image.platform == direct.platform

@@ -1,0 +1,190 @@
+"""The Docker Engine API of one daemon, as the docker CLI reaches it: the socket or address
+``DOCKER_HOST`` names (default ``unix:///var/run/docker.sock``; ``tcp://`` with
+``DOCKER_TLS_VERIFY`` and ``DOCKER_CERT_PATH``), and the API version agreed with the daemon
+(Docker 29 refuses anything older than 1.44; Docker 20.10 speaks at most 1.41).
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.parse
+from typing import Any
+
+import httpx
+
+from ..errors import NotFoundError, SourceError
+
+DEFAULT_HOST = "unix:///var/run/docker.sock"
+# Docker 29's API. What is read here (an image's Id and GraphDriver.Name; /info's
+# DockerRootDir, Driver, ServerVersion and Images; the export) is the same in every version
+# from 1.41 to this one.
+NEWEST_API = (1, 52)
+
+
+def engine_client(host: str | None = None, timeout: float = 60.0) -> httpx.Client:
+    """An httpx client for the Engine API at ``host`` (else ``DOCKER_HOST``, else the default
+    socket), with the docker CLI's conventions for ``tcp://``: ``DOCKER_TLS_VERIFY`` (any
+    value) means TLS, the daemon checked against ``DOCKER_CERT_PATH/ca.pem`` (default
+    ``~/.docker``) and ``cert.pem``/``key.pem`` presented when they are there; a missing port
+    is 2376 with TLS, 2375 without."""
+    host = host or os.environ.get("DOCKER_HOST") or DEFAULT_HOST
+    if host.startswith("unix://"):
+        path = host[len("unix://") :]
+        # no TLS and no proxy on a local socket: loading the CA bundle alone would take ~45 ms
+        return httpx.Client(
+            transport=httpx.HTTPTransport(uds=path, verify=False),
+            base_url="http://docker",
+            timeout=timeout,
+            trust_env=False,
+        )
+    if host.startswith("tcp://"):
+        tls = bool(os.environ.get("DOCKER_TLS_VERIFY"))
+        address = _tcp_address(host, tls)
+        if tls:
+            return httpx.Client(base_url=f"https://{address}", verify=_tls_context(host), timeout=timeout)
+        return httpx.Client(base_url=f"http://{address}", timeout=timeout)
+    raise SourceError(f"DOCKER_HOST={host}: imgexplore speaks to unix:// and tcp:// daemons")
+
+
+def _tcp_address(host: str, tls: bool) -> str:
+    """``tcp://HOST:PORT`` → ``HOST:PORT``, filled in as the docker CLI does (localhost; 2376
+    with TLS, else 2375).
+
+    >>> _tcp_address("tcp://10.0.0.5", True), _tcp_address("tcp://:2999", False), _tcp_address("tcp://[::1]", False)
+    ('10.0.0.5:2376', 'localhost:2999', '[::1]:2375')
+    """
+    parts = urllib.parse.urlsplit(host)
+    try:
+        port = parts.port or (2376 if tls else 2375)
+    except ValueError:
+        raise SourceError(f"DOCKER_HOST={host}: the port is not a number from 1 to 65535") from None
+    name = parts.hostname or "localhost"
+    return f"[{name}]:{port}" if ":" in name else f"{name}:{port}"
+
+
+def _tls_context(host: str):
+    """The TLS settings ``DOCKER_TLS_VERIFY`` asks for, or one error line naming the file."""
+    import ssl
+
+    certs = os.environ.get("DOCKER_CERT_PATH") or os.path.expanduser("~/.docker")
+    ca, cert, key = (os.path.join(certs, name) for name in ("ca.pem", "cert.pem", "key.pem"))
+    reading = ca
+    try:
+        context = ssl.create_default_context(cafile=ca)
+        if os.path.exists(cert) and os.path.exists(key):
+            reading = f"{cert} and {key}"
+            context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        reason = (
+            exc.strerror if isinstance(exc, OSError) and exc.strerror else "not a PEM certificate and key"
+        )
+        raise SourceError(
+            f"DOCKER_HOST={host}: DOCKER_TLS_VERIFY is set but {reading} cannot be used ({reason}): "
+            "put the daemon's ca.pem (and your cert.pem and key.pem) in the folder DOCKER_CERT_PATH names"
+        ) from None
+    return context
+
+
+def _unreachable(exc: httpx.HTTPError) -> tuple[str, str]:
+    """Why a daemon could not be asked, and what to do about it."""
+    text = str(exc)
+    if "Permission denied" in text:
+        return "permission denied", "run as root or as a member of the docker group"
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return (
+            "its TLS certificate is not one DOCKER_CERT_PATH/ca.pem vouches for",
+            "put the daemon's CA certificate in DOCKER_CERT_PATH/ca.pem",
+        )
+    if "SSL" in text or "alert" in text:
+        return (
+            "the TLS handshake failed",
+            "check that DOCKER_CERT_PATH holds a cert.pem and key.pem the daemon's CA signed",
+        )
+    return "no daemon answers there", "start dockerd, or point DOCKER_HOST at a running daemon"
+
+
+def negotiated_version(answer: dict) -> str:
+    """The API version to speak, from a daemon's ``GET /version`` answer: its newest, at most
+    :data:`NEWEST_API`, never below its minimum (as the docker CLI negotiates).
+
+    >>> negotiated_version({"ApiVersion": "1.41", "MinAPIVersion": "1.12"})
+    '1.41'
+    >>> negotiated_version({"ApiVersion": "1.60", "MinAPIVersion": "1.44"})
+    '1.52'
+    >>> negotiated_version({"ApiVersion": "1.70", "MinAPIVersion": "1.60"})
+    '1.60'
+    """
+
+    def parsed(key: str, default: str) -> tuple[int, int]:
+        major, _, minor = str(answer.get(key) or default).partition(".")
+        return int(major), int(minor)
+
+    try:
+        newest, oldest = parsed("ApiVersion", "1.41"), parsed("MinAPIVersion", "1.12")
+    except ValueError:
+        raise SourceError(
+            f"the Docker daemon names API versions that are not numbers: {answer!r:.200}"
+        ) from None
+    major, minor = max(oldest, min(newest, NEWEST_API))
+    return f"{major}.{minor}"
+
+
+class EngineAPI:
+    """A connection to one daemon's Engine API (a context manager): ``get`` answers JSON,
+    ``stream`` a body, each under the API version agreed at the first call; every failure is
+    one :class:`SourceError` line naming the place and the fix."""
+
+    def __init__(self, host: str | None = None, timeout: float = 60.0):
+        self.where = host or os.environ.get("DOCKER_HOST") or DEFAULT_HOST
+        self.client = engine_client(self.where, timeout)
+        self._prefix: str | None = None
+
+    def __enter__(self) -> EngineAPI:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.client.close()
+
+    def prefix(self, what: str) -> str:
+        """``/vMAJOR.MINOR``, asked of the daemon once (``/version`` is served unversioned)."""
+        if self._prefix is None:
+            self._prefix = "/v" + negotiated_version(self._json("/version", what))
+        return self._prefix
+
+    def get(self, path: str, what: str) -> Any:
+        """``GET`` an API path (``/info``, ``/images/NAME/json``…) as JSON."""
+        return self._json(self.prefix(what) + path, what)
+
+    def stream(self, path: str, what: str):
+        """``GET`` an API path, its body streamed (a context manager, as httpx's)."""
+        return self.client.stream("GET", self.prefix(what) + path)
+
+    def _json(self, path: str, what: str) -> Any:
+        where = self.where
+        try:
+            answer = self.client.get(path)
+        except httpx.ConnectError as exc:
+            reason, fix = _unreachable(exc)
+            raise SourceError(f"{what}: cannot reach {where} ({reason}): {fix}") from None
+        except httpx.HTTPError as exc:
+            reason, fix = _unreachable(exc)
+            if reason.startswith("no daemon"):
+                raise SourceError(
+                    f"{what}: the Docker daemon did not answer ({type(exc).__name__})"
+                ) from None
+            raise SourceError(f"{what}: cannot reach {where} ({reason}): {fix}") from None
+        if answer.status_code == 400 and "HTTPS server" in answer.text:
+            raise SourceError(
+                f"{what}: {where} speaks TLS: set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH to the folder "
+                "with the daemon's ca.pem and your cert.pem and key.pem"
+            )
+        if answer.status_code == 404:
+            raise NotFoundError(
+                f"{what}: the daemon has no such image (docker pull or docker build it first)"
+            )
+        if answer.status_code != 200:
+            raise SourceError(f"{what}: the daemon answered {answer.status_code}: {answer.text[:200]}")
+        try:
+            return answer.json()
+        except ValueError:
+            raise SourceError(f"{what}: {where} answered {path} with something that is not JSON") from None
