@@ -949,8 +949,13 @@ def test_a_containerd_store_daemons_export_is_read_as_the_oci_layout_it_is(
         def do_GET(self):  # noqa: N802 - http.server's name
             asked.append(self.path)
             version, _, path = self.path.partition("/")[2].partition("/")
-            if self.path == "/version":  # served unversioned, as Docker serves it
-                body = json.dumps({"Version": "29.0.4", "ApiVersion": "1.52", "MinAPIVersion": "1.44"})
+            if self.path == "/_ping":  # served unversioned, the versions in its headers, as Docker's
+                self.send_response(200)
+                self.send_header("Api-Version", "1.52")
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.end_headers()
+                self.wfile.write(b"OK")
+                return
             elif version in ("v1.41", "v1.43"):  # Docker 29's answer to an older client
                 self.send_response(400)
                 self.send_header("Content-Type", "application/json")

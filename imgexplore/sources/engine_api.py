@@ -103,30 +103,22 @@ def _unreachable(exc: httpx.HTTPError) -> tuple[str, str]:
     return "no daemon answers there", "start dockerd, or point DOCKER_HOST at a running daemon"
 
 
-def negotiated_version(answer: dict) -> str:
-    """The API version to speak, from a daemon's ``GET /version`` answer: its newest, at most
-    :data:`NEWEST_API`, never below its minimum (as the docker CLI negotiates).
+def negotiated_version(offered: str | None) -> str:
+    """The API version to speak to a daemon that offers ``offered`` as its newest (the
+    ``API-Version`` header of its ``GET /_ping`` answer): that, at most :data:`NEWEST_API`,
+    as the docker CLI negotiates; 1.24 when the daemon names none.
 
-    >>> negotiated_version({"ApiVersion": "1.41", "MinAPIVersion": "1.12"})
-    '1.41'
-    >>> negotiated_version({"ApiVersion": "1.60", "MinAPIVersion": "1.44"})
-    '1.52'
-    >>> negotiated_version({"ApiVersion": "1.70", "MinAPIVersion": "1.60"})
-    '1.60'
+    >>> negotiated_version("1.41"), negotiated_version("1.60"), negotiated_version(None)
+    ('1.41', '1.52', '1.24')
     """
-
-    def parsed(key: str, default: str) -> tuple[int, int]:
-        major, _, minor = str(answer.get(key) or default).partition(".")
-        return int(major), int(minor)
-
+    major, _, minor = (offered or "1.24").partition(".")
     try:
-        newest, oldest = parsed("ApiVersion", "1.41"), parsed("MinAPIVersion", "1.12")
+        newest = int(major), int(minor)
     except ValueError:
         raise SourceError(
-            f"the Docker daemon names API versions that are not numbers: {answer!r:.200}"
+            f"the Docker daemon offers API version {offered[:40]!r}, which is not one"
         ) from None
-    major, minor = max(oldest, min(newest, NEWEST_API))
-    return f"{major}.{minor}"
+    return "{}.{}".format(*min(newest, NEWEST_API))
 
 
 class EngineAPI:
@@ -146,9 +138,9 @@ class EngineAPI:
         self.client.close()
 
     def prefix(self, what: str) -> str:
-        """``/vMAJOR.MINOR``, asked of the daemon once (``/version`` is served unversioned)."""
+        """``/vMAJOR.MINOR``, agreed with the daemon once (``/_ping`` is served unversioned)."""
         if self._prefix is None:
-            self._prefix = "/v" + negotiated_version(self._json("/version", what))
+            self._prefix = "/v" + negotiated_version(self._answer("/_ping", what).headers.get("api-version"))
         return self._prefix
 
     def get(self, path: str, what: str) -> Any:
@@ -160,6 +152,15 @@ class EngineAPI:
         return self.client.stream("GET", self.prefix(what) + path)
 
     def _json(self, path: str, what: str) -> Any:
+        answer = self._answer(path, what)
+        try:
+            return answer.json()
+        except ValueError:
+            raise SourceError(
+                f"{what}: {self.where} answered {path} with something that is not JSON"
+            ) from None
+
+    def _answer(self, path: str, what: str) -> httpx.Response:
         where = self.where
         try:
             answer = self.client.get(path)
@@ -184,7 +185,4 @@ class EngineAPI:
             )
         if answer.status_code != 200:
             raise SourceError(f"{what}: the daemon answered {answer.status_code}: {answer.text[:200]}")
-        try:
-            return answer.json()
-        except ValueError:
-            raise SourceError(f"{what}: {where} answered {path} with something that is not JSON") from None
+        return answer
