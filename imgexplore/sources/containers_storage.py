@@ -9,7 +9,9 @@ tar is rebuilt from ``overlay-layers/<id>.tar-split.gz`` and ``overlay/<id>/diff
 
 The store keeps the manifest as it was pulled, so the image's digests are the registry's;
 it does not keep compressed blobs, so a layer is served as its rebuilt, uncompressed tar,
-checked against the ``diff-digest`` (the diff_id) instead of the compressed digest.
+checked against the ``diff-digest`` (the diff_id) instead of the compressed digest. A layer
+pulled in part (zstd:chunked, from its table of contents) may have no ``diff-digest``
+recorded; it is checked against the diff_id the image's config names at its position.
 """
 
 from __future__ import annotations
@@ -88,6 +90,12 @@ class ContainersStorageSource(Source):
             )
         self.layers: dict[str, dict] = dict(zip(descriptors, chain, strict=True))
         self.layers.update({layer["diff-digest"]: layer for layer in chain if layer.get("diff-digest")})
+        # what each layer's rebuilt tar must hash to: the store's record, else the config's
+        diff_ids = self._config_diff_ids(len(chain))
+        self._expected = {
+            layer["id"]: layer.get("diff-digest") or diff_id
+            for layer, diff_id in zip(chain, diff_ids, strict=True)
+        }
 
     def _json(self, path: str, what: str):
         try:
@@ -103,6 +111,20 @@ class ContainersStorageSource(Source):
             ) from None
         except ValueError:
             raise SourceError(f"{self.location}: {path} is not JSON") from None
+
+    def _config_diff_ids(self, count: int) -> list[str]:
+        config_digest = self.root_manifest().config.digest
+        try:
+            diff_ids = json.loads(self._big_data(config_digest))["rootfs"]["diff_ids"]
+        except (ValueError, KeyError, TypeError):
+            raise SourceError(
+                f"{self.location}: the stored config {config_digest} has no rootfs.diff_ids"
+            ) from None
+        if len(diff_ids) != count:
+            raise SourceError(
+                f"{self.location}: the config lists {len(diff_ids)} layers, the store {count}: the store is damaged"
+            )
+        return diff_ids
 
     def _find(self, images: list[dict], name: str) -> dict:
         wanted = {name}
@@ -146,11 +168,14 @@ class ContainersStorageSource(Source):
         return io.BytesIO(self._big_data(digest))
 
     def open_verified(self, digest: str, size: int | None = None, what: str = "blob") -> VerifyingReader:
-        """Layers come back uncompressed: checked against their diff-digest and diff-size."""
+        """Layers come back uncompressed: checked against their diff-digest (else the config's
+        diff_id) and diff-size."""
         layer = self.layers.get(digest)
-        if layer is None or digest == layer.get("diff-digest"):
+        if layer is None or digest == self._expected[layer["id"]]:
             return super().open_verified(digest, size, what)
-        return VerifyingReader(self.open_blob(digest), layer["diff-digest"], layer.get("diff-size"), what)
+        return VerifyingReader(
+            self.open_blob(digest), self._expected[layer["id"]], layer.get("diff-size"), what
+        )
 
     def has_blob(self, digest: str) -> bool:
         if digest in self.layers:
