@@ -677,7 +677,11 @@ def test_docker_root_errors_name_the_place_and_the_fix(pulled, tmp_path, isolate
         match=r"no image 'nothing/here:v9' in .* \(names there: .*hoststore/teaching:v1",
     ):
         imgexplore.open_image(f"docker-root:[{ours}]nothing/here:v9")
-    with pytest.raises(imgexplore.SourceError, match="is missing .*is this a Docker overlay2 data root"):
+    with pytest.raises(
+        imgexplore.SourceError,
+        match=r"is missing .*is this a Docker overlay2 data root\? \(a Docker daemon with the containerd "
+        r"image store keeps its images in containerd: open docker-daemon:NAME, or containerd:moby/NAME\)",
+    ):
         imgexplore.open_image(f"docker-root:[{tmp_path}]alpine")
     # a file changed after unpacking: the rebuilt layer cannot be trusted, and says why
     copy = tmp_path / "copy"
@@ -752,6 +756,10 @@ def test_docker_daemon_over_tcp_with_tls(pulled, read_root, isolated_cache, monk
     source = open_docker_daemon(ref, read_root=read_root)
     assert source.kind == ("docker-root" if read_root else "docker-archive")
     same_image(imgexplore.open_image(source), imgexplore.open_image(ref))
+    from imgexplore.engines import find_engines
+
+    (row,) = [row for row in find_engines() if row["engine"] == "docker daemon"]
+    assert row["where"] == daemon.tcp and row["status"] == "running" and daemon.root in row["details"]
 
 
 def test_docker_daemon_over_tcp_errors_name_the_tls_fix(pulled, monkeypatch, tmp_path, capsys):

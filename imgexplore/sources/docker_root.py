@@ -94,8 +94,15 @@ class DockerRootSource(Source):
             with open(path, "rb") as f:
                 return f.read()
         except FileNotFoundError:
+            hint = (
+                ""
+                if os.path.isdir(self.image_dir)
+                # Docker 29's default: images in containerd (namespace "moby"), no imagedb here
+                else " (a Docker daemon with the containerd image store keeps its images in "
+                "containerd: open docker-daemon:NAME, or containerd:moby/NAME)"
+            )
             raise SourceError(
-                f"{self.location}: {path} is missing ({what}); is this a Docker {DRIVER} data root?"
+                f"{self.location}: {path} is missing ({what}); is this a Docker {DRIVER} data root?{hint}"
             ) from None
         except PermissionError:
             raise SourceError(
