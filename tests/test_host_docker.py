@@ -266,7 +266,7 @@ def test_names_that_are_not_utf8_or_need_escaping_round_trip():
 def test_the_tar_size_scan_survives_names_that_look_like_keys(tmp_path):
     """The byte search for sizes and payloads must not be fooled by a name holding
     `"size":`, `"position":` or `{"type":2,"payload":"` (escaped in JSON), a long PAX name, empty files
-    (no "size" key) or a file not in the Go encoder's form (decoded the slow way)."""
+    (no "size" key) or lines not in the Go encoder's form (decoded the slow way)."""
     tar = tar_bytes(
         [
             {"name": 'x"size":99999,"a', "data": b"12345"},
@@ -286,6 +286,17 @@ def test_the_tar_size_scan_survives_names_that_look_like_keys(tmp_path):
         for line in gzip.open(path).read().splitlines():
             out.write(json.dumps(dict(reversed(list(json.loads(line).items())))).encode() + b"\n")
     assert tarsplit.file_tar_size(other) == len(tar)
+    # one more segment in another writer's form (spaces) is counted; a line that is no
+    # record at all (no position) is refused, never passed over
+    lines = gzip.decompress(path.read_bytes())
+    for extra, expected in ((b'{"type": 2, "payload": "AAAA", "position": 99}\n', len(tar) + 3),
+                            (b'{"kind":"segment","data":"AAAA"}\n', None)):  # fmt: skip
+        (tmp_path / "extra.json.gz").write_bytes(gzip.compress(lines + extra))
+        if expected is None:
+            with pytest.raises(imgexplore.TarSplitError, match="not a tar-split record"):
+                tarsplit.file_tar_size(tmp_path / "extra.json.gz")
+        else:
+            assert tarsplit.file_tar_size(tmp_path / "extra.json.gz") == expected
     whole = path.read_bytes()
     for damaged in (b"\x1f\x8bnot gzip", whole[: len(whole) // 2], whole[:12] + b"\xff" * 40 + whole[52:]):
         (tmp_path / "bad.json.gz").write_bytes(damaged)

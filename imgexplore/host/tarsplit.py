@@ -320,7 +320,6 @@ def tar_size(records: Iterable[Record]) -> int:
 _SIZE = re.compile(rb'"size":(\d+)')
 _SEGMENT_START = b'{"type":2,"payload":"'
 _FILE_START = b'{"type":1,'
-_POSITION = b'"position":'  # a longer pattern than a newline, and so found faster
 
 
 def file_tar_size(path: str | os.PathLike) -> int:
@@ -347,7 +346,8 @@ def file_tar_size(path: str | os.PathLike) -> int:
                 counts = _line_sizes(text, start, len(text) if end is None else end)
                 total, records, lines = total + counts[0], records + counts[1], lines + counts[2]
             partial = piece[last:]
-        if partial:
+        if partial:  # the last line, without its newline
+            partial += b"\n"
             counts = _line_sizes(partial, 0, len(partial))
             total, records, lines = total + counts[0], records + counts[1], lines + counts[2]
     except (OSError, EOFError, ValueError) as exc:
@@ -381,10 +381,9 @@ def _inflated(data: bytes, piece: int = 1 << 18) -> Iterator[bytes]:
 
 def _line_sizes(data: bytes, start: int, end: int) -> tuple[int, int, int]:
     """For the whole lines of tar-split JSON in ``data[start:end]``: the tar bytes they
-    stand for, how many are records of one of the two forms below, and how many records
-    there are (``"position":`` keys: every line the Go encoder writes has one). Neither
-    form nor the key can occur inside a JSON string (its quotes are escaped); any other
-    line means another writer."""
+    stand for, how many are records of one of the two forms below, and how many lines
+    there are. Neither form can occur inside a JSON string (its quotes are escaped); any
+    other line means another writer."""
     total = sum(map(int, _SIZE.findall(data, start, end)))
     segments, find, at, skip = 0, data.find, start, len(_SEGMENT_START)
     while (at := find(_SEGMENT_START, at, end)) >= 0:
@@ -395,7 +394,7 @@ def _line_sizes(data: bytes, start: int, end: int) -> tuple[int, int, int]:
         padding = (data[at - 1] == 0x3D) + (data[at - 2] == 0x3D)  # '='
         total += (at - payload_start) * 3 // 4 - padding
         segments += 1
-    return total, segments + data.count(_FILE_START, start, end), data.count(_POSITION, start, end)
+    return total, segments + data.count(_FILE_START, start, end), data.count(b"\n", start, end)
 
 
 def iter_tar(records: Iterable[Record], root: str | os.PathLike) -> Iterator[bytes]:
