@@ -945,6 +945,79 @@ def test_a_user_without_rights_is_told_so_in_one_line(pulled):
     assert (row["status"], row["details"]) == ("not readable", "a folder above it is closed to this user")
 
 
+def serve_on_unix_socket(path: str, handler):
+    """A real HTTP server (the standard library's) on a unix socket, serving on a thread: a
+    stand-in for a daemon that cannot run here."""
+    import socketserver
+    import threading
+
+    class UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+        daemon_threads = True
+
+        def get_request(self):  # BaseHTTPRequestHandler wants an address pair
+            request, _ = super().get_request()
+            return request, ("docker", 0)
+
+    server = UnixHTTPServer(path, handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_an_export_cut_short_ends_in_one_line_and_keeps_nothing(
+    tmp_path, isolated_cache, monkeypatch, capsys
+):
+    """The daemon stops in the middle of ``docker save`` (it announced more bytes than it
+    sent, then closed): one error line, no copy in the cache, no partial file. The daemon is
+    a stand-in (a real HTTP server on a unix socket) serving the first half of a real
+    ``docker save`` archive, as a daemon that dies mid-export would."""
+    import http.server
+
+    from imgexplore.cli import main
+
+    archive = (ROOT / "data" / "multiarch" / "docker-save.tar").read_bytes()
+
+    class Dying(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            answers = {
+                "/v1.41/images/cut%3Ashort/json": {
+                    "Id": "sha256:" + "ab" * 32,
+                    "GraphDriver": {"Name": "overlay2"},
+                },
+                "/v1.41/info": {"DockerRootDir": str(tmp_path / "elsewhere"), "Driver": "overlay2"},
+            }
+            self.send_response(200)
+            if self.path == "/_ping":
+                self.send_header("Api-Version", "1.41")
+                self.end_headers()
+            elif self.path in answers:
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(json.dumps(answers[self.path]).encode())
+            else:  # the export: the length of the whole archive, then half of it
+                self.send_header("Content-Type", "application/x-tar")
+                self.send_header("Content-Length", str(len(archive)))
+                self.end_headers()
+                self.wfile.write(archive[: len(archive) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+
+        def log_message(self, *args):
+            pass
+
+    socket_path = str(tmp_path / "docker.sock")
+    server = serve_on_unix_socket(socket_path, Dying)
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{socket_path}")
+    try:
+        assert main(["inspect", "docker-daemon:cut:short"]) == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert f"docker-daemon:cut:short: unix://{socket_path} stopped answering during the export" in err
+    assert not list(isolated_cache.rglob("*.tar")) and not list(isolated_cache.rglob("*.partial"))
+
+
 def test_a_containerd_store_daemons_export_is_read_as_the_oci_layout_it_is(
     tmp_path, isolated_cache, monkeypatch
 ):
@@ -955,8 +1028,6 @@ def test_a_containerd_store_daemons_export_is_read_as_the_oci_layout_it_is(
     answering the Engine API calls the source makes, with the answers' shapes of a Docker 29
     daemon (which refuses API versions older than 1.44) and, as the export, a real Docker 25+ ``docker save`` archive."""
     import http.server
-    import socketserver
-    import threading
 
     from imgexplore.cli import main
 
@@ -1007,16 +1078,8 @@ def test_a_containerd_store_daemons_export_is_read_as_the_oci_layout_it_is(
         def log_message(self, *args):
             pass
 
-    class UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-        daemon_threads = True
-
-        def get_request(self):  # BaseHTTPRequestHandler wants an address pair
-            request, _ = super().get_request()
-            return request, ("docker", 0)
-
     socket_path = str(tmp_path / "docker.sock")
-    server = UnixHTTPServer(socket_path, Docker29)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = serve_on_unix_socket(socket_path, Docker29)
     (tmp_path / "docker" / "image").mkdir(parents=True)  # a root with no overlay2 store
     monkeypatch.setenv("DOCKER_HOST", f"unix://{socket_path}")
     try:

@@ -16,6 +16,8 @@ import os
 import pathlib
 import urllib.parse
 
+import httpx
+
 from ..cache import atomic_writer, cache_root
 from ..errors import SourceError
 from .base import Source
@@ -58,18 +60,26 @@ def daemon_image(name: str, host: str | None = None, *, read_root: bool = True) 
         path = cache_root() / "docker-daemon" / f"{image_id.partition(':')[2]}.tar"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            # not fsynced: a re-creatable copy whose every layer is verified when read
-            with (
-                atomic_writer(path, durable=False) as out,
-                api.stream(f"/images/{quoted}/get", what) as answer,
-            ):
-                if answer.status_code != 200:
-                    raise SourceError(f"{what}: the daemon would not export it ({answer.status_code})")
-                from ..directio import uncached
-                from ..filetree.passing import copy_and_list
-
-                # big layers are listed as they stream past, not read back from the copy;
-                # the copy goes around the page cache (it is kept, not read back now)
-                with uncached(out) as copy:
-                    copy_and_list(answer.iter_bytes(1 << 20), copy)
+            try:
+                _export(api, quoted, what, path)
+            except httpx.HTTPError as exc:  # the copy is gone: atomic_writer removed it
+                raise SourceError(
+                    f"{what}: {api.where} stopped answering during the export ({type(exc).__name__}); "
+                    "nothing was kept: try again"
+                ) from None
     return path
+
+
+def _export(api: EngineAPI, quoted: str, what: str, path: pathlib.Path) -> None:
+    """The daemon's export of an image (``docker save``) into ``path``, its big layers listed
+    as they stream past (not read back from the copy)."""
+    from ..directio import uncached
+    from ..filetree.passing import copy_and_list
+
+    # not fsynced: a re-creatable copy whose every layer is verified when read
+    with atomic_writer(path, durable=False) as out, api.stream(f"/images/{quoted}/get", what) as answer:
+        if answer.status_code != 200:
+            raise SourceError(f"{what}: the daemon would not export it ({answer.status_code})")
+        # the copy goes around the page cache (it is kept, not read back now)
+        with uncached(out) as copy:
+            copy_and_list(answer.iter_bytes(1 << 20), copy)
