@@ -112,3 +112,19 @@ def test_a_damaged_store_ends_in_one_line_naming_the_place(store, tmp_path, isol
     assert main(["tree", spec, "--layer", "1", "--format", "csv"]) == 1
     err = capsys.readouterr().err.strip()
     assert f"{second}.tar-split.gz: not a readable tar-split file" in err and len(err.splitlines()) == 1, err
+
+
+def test_a_user_without_rights_is_told_so_in_one_line(store):
+    """As ``nobody``, a rootful store (root's, as podman makes it) refuses: one line naming the
+    file and the fix, nothing written."""
+    from engines import run_unprivileged
+    from test_host_docker import reachable_by_others
+
+    root, refs = store
+    with reachable_by_others(f"{root}/storage"):
+        done = run_unprivileged(["inspect", f"containers-storage:[{root}/storage]{refs[0]}"])
+    assert done.returncode == 1 and done.stdout == "" and done.written == []
+    assert done.stderr.strip().splitlines() == [
+        f"imgexplore: error: containers-storage:[{root}/storage]{refs[0]}: permission denied reading "
+        f"{root}/storage/overlay-images/images.json: run as the store's owner (root)"
+    ]

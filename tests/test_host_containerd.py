@@ -303,3 +303,23 @@ def test_a_damaged_metadata_database_says_so(pulled, tmp_path):
             assert "not a bbolt file containerd could open" in str(exc)
             refused += 1
     assert refused < 150
+
+
+def test_a_user_without_rights_is_told_so_in_one_line(pulled):
+    """As ``nobody``, containerd's root (root's) refuses: one line naming the place and the
+    fix, nothing written."""
+    from engines import run_unprivileged
+    from test_host_docker import reachable_by_others
+
+    daemon, _, _ = pulled
+    spec = f"containerd:{PULLED_REFS[0]}"
+    with reachable_by_others(daemon.root):
+        done = run_unprivileged(
+            ["inspect", spec],
+            {"IMGEXPLORE_CONTAINERD_ROOT": daemon.root, "CONTAINERD_ADDRESS": daemon.socket},
+        )
+    assert done.returncode == 1 and done.stdout == "" and done.written == [], done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"imgexplore: error: {spec}: permission denied reading {daemon.root}/{CONTENT}/blobs: "
+        "containerd's root is root's; run as root"
+    ]

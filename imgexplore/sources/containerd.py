@@ -90,11 +90,17 @@ class ContainerdSource(Source):
         self.address = address or os.environ.get("CONTAINERD_ADDRESS") or DEFAULT_ADDRESS
         super().__init__(f"containerd:{spec}")
         self.blobs = os.path.join(self.root, CONTENT, "blobs")
-        if not os.path.isdir(self.blobs):
+        try:
+            os.listdir(self.blobs)
+        except PermissionError:
             raise SourceError(
-                f"{self.location}: {self.blobs} is not there (or not readable): give containerd's root "
-                "with --containerd-root or IMGEXPLORE_CONTAINERD_ROOT, and run as root"
-            )
+                f"{self.location}: permission denied reading {self.blobs}: containerd's root is root's; run as root"
+            ) from None
+        except OSError:
+            raise SourceError(
+                f"{self.location}: {self.blobs} is not there: give containerd's root "
+                "with --containerd-root or IMGEXPLORE_CONTAINERD_ROOT"
+            ) from None
         self._recorded, self._recorded_in = self._recorded_names()
         self.namespace, name = self._split_namespace(spec)
         self.target, self.media_type, self.size = self._resolve(name)
