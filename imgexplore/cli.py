@@ -397,7 +397,10 @@ def cmd_engines(args: argparse.Namespace) -> str:
 
 
 def _engines_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--docker-host", help="the daemon to ask (default: DOCKER_HOST, else the local socket)")
+    p.add_argument(
+        "--docker-host",
+        help="the daemon to ask (default: DOCKER_HOST, else the docker context in use, else the local socket)",
+    )
     p.add_argument("--docker-root", help="Docker's data root (default /var/lib/docker)")
     p.add_argument("--containerd-root", help="containerd's root (default /var/lib/containerd)")
     p.add_argument(

@@ -33,12 +33,17 @@ def _missing(root: str, row: dict) -> dict | None:
 
 
 def _docker_daemon(host: str | None) -> dict:
-    from .sources.engine_api import DEFAULT_HOST, EngineAPI
+    from .sources.docker_endpoint import DEFAULT_HOST, docker_endpoint
+    from .sources.engine_api import EngineAPI
 
-    where = host or os.environ.get("DOCKER_HOST") or DEFAULT_HOST
-    row = {"engine": "docker daemon", "where": where, "source": "docker-daemon:NAME"}
+    row = {
+        "engine": "docker daemon",
+        "where": host or os.environ.get("DOCKER_HOST") or DEFAULT_HOST,
+        "source": "docker-daemon:NAME",
+    }
     try:
-        with EngineAPI(where, timeout=5) as api:
+        row["where"] = docker_endpoint(host).where  # DOCKER_HOST, else a docker context
+        with EngineAPI(host, timeout=5) as api:
             info = api.get("/info", "docker-daemon")
     except ImgExploreError as exc:
         return {**row, "status": "not reachable", "details": str(exc).split(": ", 1)[-1], "images": None}
@@ -115,7 +120,7 @@ def find_engines(
     storage_root: str | None = None,
 ) -> list[dict]:
     """One row per place imgexplore looked: engine, where, status, details, image count and
-    the source syntax that reads it. Defaults are the engines' own (``DOCKER_HOST``,
+    the source syntax that reads it. Defaults are the engines' own (``DOCKER_HOST`` or the docker context,
     ``/var/lib/docker``, ``/var/lib/containerd``, ``/var/lib/containers/storage`` and the
     user's rootless store)."""
     storage_roots = [storage_root] if storage_root else [containers_storage.DEFAULT_ROOT]

@@ -39,7 +39,7 @@ def open_source(
     ``oci:PATH[:TAG]`` an OCI layout folder or tar; ``docker-archive:PATH[:TAG]`` a docker
     save tarball; ``manifest:PATH`` a saved manifest file (``config=`` its config file);
     ``docker-root:[DIR]NAME`` an image in Docker's data root (default ``/var/lib/docker``);
-    ``docker-daemon:NAME`` an image in the Docker daemon ``DOCKER_HOST`` names;
+    ``docker-daemon:NAME`` an image in the Docker daemon the docker CLI would ask;
     ``containerd:[NAMESPACE/]NAME`` an image in containerd's content store;
     ``containers-storage:[[DRIVER@]ROOT[+RUNROOT]]NAME`` one in podman/buildah's store;
     a plain path is recognised by what it holds; anything else that parses as an image

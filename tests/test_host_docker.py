@@ -812,6 +812,61 @@ def test_docker_daemon_over_tcp_errors_name_the_tls_fix(pulled, monkeypatch, tmp
     assert "cert.pem and" in one_line_error()
 
 
+def docker_context(config: pathlib.Path, name: str, host: str, tls_from: str | None = None) -> None:
+    """A docker context as ``docker context create NAME --docker host=HOST[,ca=…,cert=…,key=…]``
+    writes it under DOCKER_CONFIG: meta.json in a folder named by the sha256 of the name, the
+    TLS files beside it."""
+    folder = hashlib.sha256(name.encode()).hexdigest()
+    meta = config / "contexts" / "meta" / folder
+    meta.mkdir(parents=True)
+    endpoint = {"Host": host, "SkipTLSVerify": False}
+    (meta / "meta.json").write_text(
+        json.dumps({"Name": name, "Metadata": {}, "Endpoints": {"docker": endpoint}})
+    )
+    if tls_from:
+        shutil.copytree(tls_from, config / "contexts" / "tls" / folder / "docker")
+
+
+def test_docker_daemon_found_through_a_docker_context(pulled, isolated_cache, monkeypatch, tmp_path, capsys):
+    """With no DOCKER_HOST, the daemon is the one the docker CLI's current context names (as
+    rootless Docker and Docker Desktop set up): config.json's currentContext, or DOCKER_CONTEXT;
+    a tcp:// context speaks TLS with the files the context keeps. DOCKER_HOST still wins."""
+    from imgexplore.cli import main
+    from imgexplore.engines import find_engines
+    from imgexplore.opener import open_docker_daemon
+    from imgexplore.sources.docker_endpoint import DEFAULT_HOST, docker_endpoint
+
+    daemon, ref = PULLED["daemon"], PULLED["refs"]["teaching"]
+    config = tmp_path / "docker-config"
+    docker_context(config, "teaching", f"unix://{daemon.socket}")
+    docker_context(config, "secure", daemon.tcp, tls_from=daemon.cert_path)
+    (config / "config.json").write_text(json.dumps({"auths": {}, "currentContext": "teaching"}))
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.delenv("DOCKER_CONTEXT", raising=False)
+    monkeypatch.setenv("DOCKER_CONFIG", str(config))
+    remote = imgexplore.open_image(ref)
+    same_image(imgexplore.open_image(open_docker_daemon(ref, read_root=False)), remote)
+    (row,) = [row for row in find_engines() if row["engine"] == "docker daemon"]
+    assert row["where"] == f"unix://{daemon.socket} (docker context teaching)" and row["status"] == "running"
+    monkeypatch.setenv("DOCKER_CONTEXT", "secure")  # over currentContext, as the CLI takes it
+    endpoint = docker_endpoint()
+    assert (endpoint.host, endpoint.tls, endpoint.context) == (daemon.tcp, True, "secure")
+    same_image(imgexplore.open_image(open_docker_daemon(ref, read_root=True)), remote)
+    monkeypatch.setenv("DOCKER_CONTEXT", "default")
+    assert docker_endpoint().host == DEFAULT_HOST
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/elsewhere.sock")  # wins over any context
+    monkeypatch.setenv("DOCKER_CONTEXT", "secure")
+    assert docker_endpoint().host == f"unix://{tmp_path}/elsewhere.sock"
+    monkeypatch.delenv("DOCKER_HOST")
+    monkeypatch.setenv("DOCKER_CONTEXT", "gone")
+    assert main(["inspect", f"docker-daemon:{ref}"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines() == [
+        f"imgexplore: error: docker context 'gone' (named by DOCKER_CONTEXT) is not in {config}/contexts: "
+        "`docker context ls` lists the contexts; DOCKER_HOST names a daemon directly"
+    ]
+
+
 def test_a_data_root_without_the_image_is_not_read(pulled, isolated_cache, monkeypatch, tmp_path):
     """A daemon reached over tcp:// names its data root on its own machine; a folder of that
     name here may be another engine's. Only a root that holds the image is read; otherwise the

@@ -1,6 +1,7 @@
 """``docker-daemon:NAME[:TAG|@DIGEST]`` — an image in a running Docker daemon, found through
-the Engine API on the socket ``DOCKER_HOST`` names (default ``unix:///var/run/docker.sock``;
-``tcp://`` with ``DOCKER_TLS_VERIFY`` and ``DOCKER_CERT_PATH`` as the docker CLI reads them).
+the Engine API of the daemon the docker CLI would ask: ``DOCKER_HOST`` (``unix://`` or
+``tcp://`` with ``DOCKER_TLS_VERIFY`` and ``DOCKER_CERT_PATH``), else the docker context in
+use, else ``unix:///var/run/docker.sock`` (see :mod:`.docker_endpoint`).
 
 Where the daemon's data root (overlay2) is readable here, the image is read straight from it
 (:mod:`.docker_root`): nothing is exported and metadata views read no layer. Otherwise the

@@ -1,33 +1,27 @@
-"""The Docker Engine API of one daemon, as the docker CLI reaches it: the socket or address
-``DOCKER_HOST`` names (default ``unix:///var/run/docker.sock``; ``tcp://`` with
-``DOCKER_TLS_VERIFY`` and ``DOCKER_CERT_PATH``), and the API version agreed with the daemon
-(Docker 29 refuses anything older than 1.44; Docker 20.10 speaks at most 1.41).
+"""The Docker Engine API of one daemon, reached as the docker CLI reaches it (the endpoint
+:mod:`.docker_endpoint` finds: ``DOCKER_HOST``, a docker context, or the default socket),
+under the API version agreed with the daemon (Docker 29 refuses anything older than 1.44;
+Docker 20.10 speaks at most 1.41).
 """
 
 from __future__ import annotations
 
-import os
-import urllib.parse
 from typing import Any
 
 import httpx
 
 from ..errors import NotFoundError, SourceError
+from .docker_endpoint import DockerEndpoint, docker_endpoint
 
-DEFAULT_HOST = "unix:///var/run/docker.sock"
 # Docker 29's API. What is read here (an image's Id and GraphDriver.Name; /info's
 # DockerRootDir, Driver, ServerVersion and Images; the export) is the same in every version
 # from 1.41 to this one.
 NEWEST_API = (1, 52)
 
 
-def engine_client(host: str | None = None, timeout: float = 60.0) -> httpx.Client:
-    """An httpx client for the Engine API at ``host`` (else ``DOCKER_HOST``, else the default
-    socket), with the docker CLI's conventions for ``tcp://``: ``DOCKER_TLS_VERIFY`` (any
-    value) means TLS, the daemon checked against ``DOCKER_CERT_PATH/ca.pem`` (default
-    ``~/.docker``) and ``cert.pem``/``key.pem`` presented when they are there; a missing port
-    is 2376 with TLS, 2375 without."""
-    host = host or os.environ.get("DOCKER_HOST") or DEFAULT_HOST
+def engine_client(endpoint: DockerEndpoint, timeout: float = 60.0) -> httpx.Client:
+    """An httpx client for the Engine API at ``endpoint`` (see :func:`docker_endpoint`)."""
+    host = endpoint.host
     if host.startswith("unix://"):
         path = host[len("unix://") :]
         # no TLS and no proxy on a local socket: loading the CA bundle alone would take ~45 ms
@@ -38,51 +32,12 @@ def engine_client(host: str | None = None, timeout: float = 60.0) -> httpx.Clien
             trust_env=False,
         )
     if host.startswith("tcp://"):
-        tls = bool(os.environ.get("DOCKER_TLS_VERIFY"))
-        address = _tcp_address(host, tls)
-        if tls:
-            return httpx.Client(base_url=f"https://{address}", verify=_tls_context(host), timeout=timeout)
-        return httpx.Client(base_url=f"http://{address}", timeout=timeout)
-    raise SourceError(f"DOCKER_HOST={host}: imgexplore speaks to unix:// and tcp:// daemons")
-
-
-def _tcp_address(host: str, tls: bool) -> str:
-    """``tcp://HOST:PORT`` → ``HOST:PORT``, filled in as the docker CLI does (localhost; 2376
-    with TLS, else 2375).
-
-    >>> _tcp_address("tcp://10.0.0.5", True), _tcp_address("tcp://:2999", False), _tcp_address("tcp://[::1]", False)
-    ('10.0.0.5:2376', 'localhost:2999', '[::1]:2375')
-    """
-    parts = urllib.parse.urlsplit(host)
-    try:
-        port = parts.port or (2376 if tls else 2375)
-    except ValueError:
-        raise SourceError(f"DOCKER_HOST={host}: the port is not a number from 1 to 65535") from None
-    name = parts.hostname or "localhost"
-    return f"[{name}]:{port}" if ":" in name else f"{name}:{port}"
-
-
-def _tls_context(host: str):
-    """The TLS settings ``DOCKER_TLS_VERIFY`` asks for, or one error line naming the file."""
-    import ssl
-
-    certs = os.environ.get("DOCKER_CERT_PATH") or os.path.expanduser("~/.docker")
-    ca, cert, key = (os.path.join(certs, name) for name in ("ca.pem", "cert.pem", "key.pem"))
-    reading = ca
-    try:
-        context = ssl.create_default_context(cafile=ca)
-        if os.path.exists(cert) and os.path.exists(key):
-            reading = f"{cert} and {key}"
-            context.load_cert_chain(cert, key)
-    except (OSError, ssl.SSLError) as exc:
-        reason = (
-            exc.strerror if isinstance(exc, OSError) and exc.strerror else "not a PEM certificate and key"
-        )
-        raise SourceError(
-            f"DOCKER_HOST={host}: DOCKER_TLS_VERIFY is set but {reading} cannot be used ({reason}): "
-            "put the daemon's ca.pem (and your cert.pem and key.pem) in the folder DOCKER_CERT_PATH names"
-        ) from None
-    return context
+        if endpoint.tls:
+            return httpx.Client(
+                base_url=f"https://{endpoint.address}", verify=endpoint.tls_context(), timeout=timeout
+            )
+        return httpx.Client(base_url=f"http://{endpoint.address}", timeout=timeout)
+    raise SourceError(f"{endpoint.where}: imgexplore speaks to unix:// and tcp:// daemons")
 
 
 def _unreachable(exc: httpx.HTTPError) -> tuple[str, str]:
@@ -127,8 +82,9 @@ class EngineAPI:
     one :class:`SourceError` line naming the place and the fix."""
 
     def __init__(self, host: str | None = None, timeout: float = 60.0):
-        self.where = host or os.environ.get("DOCKER_HOST") or DEFAULT_HOST
-        self.client = engine_client(self.where, timeout)
+        self.endpoint = docker_endpoint(host)
+        self.where = self.endpoint.where
+        self.client = engine_client(self.endpoint, timeout)
         self._prefix: str | None = None
 
     def __enter__(self) -> EngineAPI:
