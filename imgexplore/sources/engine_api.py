@@ -40,20 +40,21 @@ def engine_client(endpoint: DockerEndpoint, timeout: float = 60.0) -> httpx.Clie
     raise SourceError(f"{endpoint.where}: imgexplore speaks to unix:// and tcp:// daemons")
 
 
-def _unreachable(exc: httpx.HTTPError) -> tuple[str, str]:
+def _unreachable(exc: httpx.HTTPError, endpoint: DockerEndpoint) -> tuple[str, str]:
     """Why a daemon could not be asked, and what to do about it."""
     text = str(exc)
+    if endpoint.context:
+        ca, holder = f"the ca.pem of docker context {endpoint.context}", f"docker context {endpoint.context}"
+    else:
+        ca, holder = "DOCKER_CERT_PATH/ca.pem", "DOCKER_CERT_PATH"
     if "Permission denied" in text:
         return "permission denied", "run as root or as a member of the docker group"
     if "CERTIFICATE_VERIFY_FAILED" in text:
-        return (
-            "its TLS certificate is not one DOCKER_CERT_PATH/ca.pem vouches for",
-            "put the daemon's CA certificate in DOCKER_CERT_PATH/ca.pem",
-        )
+        return f"its TLS certificate is not one {ca} vouches for", f"put the daemon's CA certificate in {ca}"
     if "SSL" in text or "alert" in text:
         return (
             "the TLS handshake failed",
-            "check that DOCKER_CERT_PATH holds a cert.pem and key.pem the daemon's CA signed",
+            f"check that {holder} holds a cert.pem and key.pem the daemon's CA signed",
         )
     return "no daemon answers there", "start dockerd, or point DOCKER_HOST at a running daemon"
 
@@ -121,10 +122,10 @@ class EngineAPI:
         try:
             answer = self.client.get(path)
         except httpx.ConnectError as exc:
-            reason, fix = _unreachable(exc)
+            reason, fix = _unreachable(exc, self.endpoint)
             raise SourceError(f"{what}: cannot reach {where} ({reason}): {fix}") from None
         except httpx.HTTPError as exc:
-            reason, fix = _unreachable(exc)
+            reason, fix = _unreachable(exc, self.endpoint)
             if reason.startswith("no daemon"):
                 raise SourceError(
                     f"{what}: the Docker daemon did not answer ({type(exc).__name__})"
