@@ -120,9 +120,9 @@ def find_engines(
     storage_root: str | None = None,
 ) -> list[dict]:
     """One row per place imgexplore looked: engine, where, status, details, image count and
-    the source syntax that reads it. Defaults are the engines' own (``DOCKER_HOST`` or the docker context,
-    ``/var/lib/docker``, ``/var/lib/containerd``, ``/var/lib/containers/storage`` and the
-    user's rootless store)."""
+    the source syntax that reads it. Defaults are the engines' own (``DOCKER_HOST`` or the
+    docker context in use, the data root the daemon names or ``/var/lib/docker``,
+    ``/var/lib/containerd``, ``/var/lib/containers/storage`` and the user's rootless store)."""
     storage_roots = [storage_root] if storage_root else [containers_storage.DEFAULT_ROOT]
     if not storage_root:
         rootless = os.path.expanduser("~/.local/share/containers/storage")

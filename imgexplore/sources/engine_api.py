@@ -51,7 +51,9 @@ def _unreachable(exc: httpx.HTTPError, endpoint: DockerEndpoint) -> tuple[str, s
         return "permission denied", "run as root or as a member of the docker group"
     if "CERTIFICATE_VERIFY_FAILED" in text:
         return f"its TLS certificate is not one {ca} vouches for", f"put the daemon's CA certificate in {ca}"
-    if "SSL" in text or "alert" in text:
+    # a TLS daemon that refuses our certificate may close the connection before its alert is read
+    refused = endpoint.tls and isinstance(exc, (httpx.ReadError, httpx.RemoteProtocolError))
+    if "SSL" in text or "alert" in text or refused:
         return (
             "the TLS handshake failed",
             f"check that {holder} holds a cert.pem and key.pem the daemon's CA signed",
