@@ -33,7 +33,7 @@ def _missing(root: str, row: dict) -> dict | None:
 
 
 def _docker_daemon(host: str | None) -> dict:
-    from .sources.docker_endpoint import DEFAULT_HOST, docker_endpoint
+    from .sources.docker_endpoint import DEFAULT_HOST
     from .sources.engine_api import EngineAPI
 
     row = {
@@ -42,8 +42,8 @@ def _docker_daemon(host: str | None) -> dict:
         "source": "docker-daemon:NAME",
     }
     try:
-        row["where"] = docker_endpoint(host).where  # DOCKER_HOST, else a docker context
         with EngineAPI(host, timeout=5) as api:
+            row["where"] = api.where  # DOCKER_HOST, else the docker context in use
             info = api.get("/info", "docker-daemon")
     except ImgExploreError as exc:
         return {**row, "status": "not reachable", "details": str(exc).split(": ", 1)[-1], "images": None}

@@ -83,7 +83,8 @@ class ContainersStorageSource(Source):
         chain.reverse()  # base first
         # The manifest's layers, position by position: a layer another image brought first
         # records that image's compressed digest, so digests alone do not find it.
-        descriptors = [d.digest for d in self.root_manifest().layers]
+        manifest = self.root_manifest()
+        descriptors = [d.digest for d in manifest.layers]
         if len(descriptors) != len(chain):
             raise SourceError(
                 f"{self.location}: the manifest lists {len(descriptors)} layers, the store {len(chain)}: the store is damaged"
@@ -91,7 +92,7 @@ class ContainersStorageSource(Source):
         self.layers: dict[str, dict] = dict(zip(descriptors, chain, strict=True))
         self.layers.update({layer["diff-digest"]: layer for layer in chain if layer.get("diff-digest")})
         # what each layer's rebuilt tar must hash to: the store's record, else the config's
-        diff_ids = self._config_diff_ids(len(chain))
+        diff_ids = self._config_diff_ids(manifest.config.digest, len(chain))
         self._expected = {
             layer["id"]: layer.get("diff-digest") or diff_id
             for layer, diff_id in zip(chain, diff_ids, strict=True)
@@ -112,8 +113,7 @@ class ContainersStorageSource(Source):
         except ValueError:
             raise SourceError(f"{self.location}: {path} is not JSON") from None
 
-    def _config_diff_ids(self, count: int) -> list[str]:
-        config_digest = self.root_manifest().config.digest
+    def _config_diff_ids(self, config_digest: str, count: int) -> list[str]:
         try:
             diff_ids = json.loads(self._big_data(config_digest))["rootfs"]["diff_ids"]
         except (ValueError, KeyError, TypeError):
