@@ -812,14 +812,16 @@ def test_docker_daemon_over_tcp_errors_name_the_tls_fix(pulled, monkeypatch, tmp
     assert "cert.pem and" in one_line_error()
 
 
-def docker_context(config: pathlib.Path, name: str, host: str, tls_from: str | None = None) -> None:
+def docker_context(
+    config: pathlib.Path, name: str, host: str, tls_from: str | None = None, *, skip_verify: bool = False
+) -> None:
     """A docker context as ``docker context create NAME --docker host=HOST[,ca=…,cert=…,key=…]``
     writes it under DOCKER_CONFIG: meta.json in a folder named by the sha256 of the name, the
     TLS files beside it."""
     folder = hashlib.sha256(name.encode()).hexdigest()
     meta = config / "contexts" / "meta" / folder
     meta.mkdir(parents=True)
-    endpoint = {"Host": host, "SkipTLSVerify": False}
+    endpoint = {"Host": host, "SkipTLSVerify": skip_verify}
     (meta / "meta.json").write_text(
         json.dumps({"Name": name, "Metadata": {}, "Endpoints": {"docker": endpoint}})
     )
@@ -852,6 +854,15 @@ def test_docker_daemon_found_through_a_docker_context(pulled, isolated_cache, mo
     endpoint = docker_endpoint()
     assert (endpoint.host, endpoint.tls, endpoint.context) == (daemon.tcp, True, "secure")
     same_image(imgexplore.open_image(open_docker_daemon(ref, read_root=True)), remote)
+    # --skip-tls-verify: no ca.pem kept, the daemon's certificate not checked, ours presented
+    insecure = tmp_path / "insecure-certs"
+    insecure.mkdir()
+    for name in ("cert.pem", "key.pem"):
+        shutil.copy(pathlib.Path(daemon.cert_path, name), insecure / name)
+    docker_context(config, "insecure", daemon.tcp, tls_from=str(insecure), skip_verify=True)
+    monkeypatch.setenv("DOCKER_CONTEXT", "insecure")
+    assert (docker_endpoint().tls, docker_endpoint().verify) == (True, False)
+    same_image(imgexplore.open_image(open_docker_daemon(ref, read_root=False)), remote)
     monkeypatch.setenv("DOCKER_CONTEXT", "default")
     assert docker_endpoint().host == DEFAULT_HOST
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/elsewhere.sock")  # wins over any context

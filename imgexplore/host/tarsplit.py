@@ -331,24 +331,11 @@ def file_tar_size(path: str | os.PathLike) -> int:
     by a plain byte search: inside a JSON string a quote is escaped, so ``"size":`` only
     ever starts a key. A file whose lines are not the Go encoder's is decoded properly."""
     total = records = lines = 0
-    partial = b""  # the start of a line cut by the end of the previous piece
     try:
         with open(path, "rb") as raw:
             data = raw.read()
-        # Each piece is scanned where it lies (no copy) while it is still in the CPU's cache.
-        for piece in _inflated(data):
-            first = piece.find(b"\n") + 1
-            if not first:
-                partial += piece
-                continue
-            last = piece.rfind(b"\n") + 1
-            for text, start, end in ((partial + piece[:first], 0, None), (piece, first, last)):
-                counts = _line_sizes(text, start, len(text) if end is None else end)
-                total, records, lines = total + counts[0], records + counts[1], lines + counts[2]
-            partial = piece[last:]
-        if partial:  # the last line, without its newline
-            partial += b"\n"
-            counts = _line_sizes(partial, 0, len(partial))
+        for text, start, end in _whole_lines(_inflated(data)):
+            counts = _line_sizes(text, start, end)
             total, records, lines = total + counts[0], records + counts[1], lines + counts[2]
     except (OSError, EOFError, ValueError) as exc:
         raise TarSplitError(f"{os.fspath(path)}: not a readable tar-split file ({exc})") from exc
@@ -377,6 +364,27 @@ def _inflated(data: bytes, piece: int = 1 << 18) -> Iterator[bytes]:
         data = inflater.unused_data
     if data:
         yield data
+
+
+def _whole_lines(pieces: Iterable[bytes]) -> Iterator[tuple[bytes, int, int]]:
+    """``pieces`` of a text as spans ``(data, start, end)`` of whole lines: each piece's
+    lines where they lie (no copy, scanned while the piece is in the CPU's cache), a line cut
+    between pieces joined in a small copy of its own, the last line given its newline when
+    the text has none."""
+    partial = b""
+    for piece in pieces:
+        first = piece.find(b"\n") + 1
+        if not first:
+            partial += piece
+            continue
+        head = partial + piece[:first]
+        yield head, 0, len(head)
+        last = piece.rfind(b"\n") + 1
+        yield piece, first, last
+        partial = piece[last:]
+    if partial:
+        partial += b"\n"
+        yield partial, 0, len(partial)
 
 
 def _line_sizes(data: bytes, start: int, end: int) -> tuple[int, int, int]:

@@ -59,8 +59,10 @@ class DockerEndpoint:
         ca, cert, key = (os.path.join(certs, name) for name in ("ca.pem", "cert.pem", "key.pem"))
         reading = ca
         try:
-            context = ssl.create_default_context(cafile=ca if self.verify else None)
-            if not self.verify:
+            if self.verify:
+                context = ssl.create_default_context(cafile=ca)
+            else:  # the context says --skip-tls-verify: no CA to load
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
                 context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
             if os.path.exists(cert) and os.path.exists(key):
                 reading = f"{cert} and {key}"

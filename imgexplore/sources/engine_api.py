@@ -123,16 +123,11 @@ class EngineAPI:
         where = self.where
         try:
             answer = self.client.get(path)
-        except httpx.ConnectError as exc:
-            reason, fix = _unreachable(exc, self.endpoint)
-            raise SourceError(f"{what}: cannot reach {where} ({reason}): {fix}") from None
         except httpx.HTTPError as exc:
             reason, fix = _unreachable(exc, self.endpoint)
-            if reason.startswith("no daemon"):
-                raise SourceError(
-                    f"{what}: the Docker daemon did not answer ({type(exc).__name__})"
-                ) from None
-            raise SourceError(f"{what}: cannot reach {where} ({reason}): {fix}") from None
+            if isinstance(exc, httpx.ConnectError) or not reason.startswith("no daemon"):
+                raise SourceError(f"{what}: cannot reach {where} ({reason}): {fix}") from None
+            raise SourceError(f"{what}: the Docker daemon did not answer ({type(exc).__name__})") from None
         if answer.status_code == 400 and "HTTPS server" in answer.text:
             raise SourceError(
                 f"{what}: {where} speaks TLS: set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH to the folder "
