@@ -461,8 +461,35 @@ def _walk(
 _SIMPLE_TYPES = np.zeros(256, dtype=bool)
 _SIMPLE_TYPES[[ord(c) for c in "01234567"] + [0]] = True
 _SIZE_POWERS = 8 ** np.arange(10, -1, -1, dtype=np.int64)
-_FIELD_END = np.zeros(256, dtype=bool)  # what may end a numeric field: NUL or space
-_FIELD_END[[0, 32]] = True
+
+
+def _octal_form(matrix: np.ndarray, start: int, width: int, ndigits: int) -> np.ndarray:
+    """For each header (a row of 512 bytes), whether its numeric field at ``start`` is
+    ``ndigits`` octal digits then NUL or space padding, the form every common writer uses.
+
+    The fields start on 4-byte boundaries, so each is tested 4 bytes at a time: a digit
+    ``0``-``7`` (0x30-0x37) is the byte with 0x30 under the mask 0xF8, padding (0x00 or
+    0x20) the byte with nothing under 0xDF; a fraction of the work of testing byte by byte.
+
+    >>> headers = np.zeros((3, BLOCK), dtype=np.uint8)
+    >>> for row, field in enumerate([b"0000644\\0", b"000644 \\0", b"0000694\\0"]):
+    ...     headers[row, 100:108] = np.frombuffer(field, dtype=np.uint8)
+    >>> _octal_form(headers, 100, 8, 7).tolist(), _octal_form(headers, 100, 8, 6).tolist()
+    ([True, False, False], [False, True, False])
+    """
+    words = matrix.view("<u4")[:, start // 4 : (start + width) // 4]
+    form = None
+    for word in range(width // 4):
+        mask = expected = 0
+        for byte in range(4):
+            digit = 4 * word + byte < ndigits
+            mask |= (0xF8 if digit else 0xDF) << (8 * byte)
+            expected |= (0x30 if digit else 0) << (8 * byte)
+        test = (words[:, word] & mask) == expected
+        form = test if form is None else form & test
+    return form
+
+
 _FILE_TYPES = np.zeros(256, dtype=bool)  # typeflags of regular files (with content to hash)
 _FILE_TYPES[[ord("0"), 0, ord("7")]] = True
 
@@ -516,9 +543,8 @@ class _FastRun:
     def _prepare(self, buf: bytes, base: int) -> None:
         count = (len(buf) - base) // BLOCK
         matrix = np.frombuffer(buf, dtype=np.uint8, count=count * BLOCK, offset=base).reshape(count, BLOCK)
-        digits = matrix[:, 124:135]
-        standard = ((digits >= 48) & (digits <= 55)).all(axis=1) & _FIELD_END[matrix[:, 135]]
-        sizes = (digits.astype(np.int64) - 48) @ _SIZE_POWERS
+        standard = _octal_form(matrix, 124, 12, 11)  # the size field: 11 digits, NUL or space
+        sizes = (matrix[:, 124:135].astype(np.int64) - 48) @ _SIZE_POWERS
         plain = standard & _SIMPLE_TYPES[matrix[:, 156]] & (matrix[:, 0] != 0)
         following = np.arange(count) + 1 + (sizes + BLOCK - 1) // BLOCK
         # a block the run may take: a plain header whose data ends inside the buffer
@@ -679,8 +705,8 @@ def _octal_fields(matrix: np.ndarray, start: int, width: int, offsets, what: str
     base-256, …) go through the careful scalar decoder."""
     field_bytes = matrix[:, start : start + width]
     for ndigits in (width - 1, width - 2):  # every row in one form (the usual case): no masks
-        digits, padding = field_bytes[:, :ndigits], field_bytes[:, ndigits:]
-        if ((digits - 48) <= 7).all() and ((padding == 0) | (padding == 32)).all():
+        if _octal_form(matrix, start, width, ndigits).all():
+            digits = field_bytes[:, :ndigits]
             # integers, not floats: a float product would go to BLAS, whose idle threads
             # then spin on the core the decompressing thread needs
             powers = 8 ** np.arange(ndigits - 1, -1, -1, dtype=np.int64)
