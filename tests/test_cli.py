@@ -271,3 +271,45 @@ def test_tree_output_is_streamed_byte_for_byte(fmt, tmp_path, capsys):
     assert (
         "a,b.txt" in out and ("caf\\xe9" if fmt == "csv" else "caf\\\\xe9") in out
     )  # JSON doubles the backslash
+
+
+def test_the_quick_exit_still_runs_exit_handlers_threads_and_flushes(data_dir):
+    """The command ends without taking the interpreter apart (``cli.console``), but only
+    after what a normal exit does: a thread the command left running is joined, an exit
+    handler a library registered runs, and everything printed reaches the pipe; an error
+    keeps its exit code."""
+    script = """
+import atexit, sys, threading, time
+from imgexplore import cli
+command = cli.main
+def main(argv=None):
+    atexit.register(lambda: print("exit handler ran"))
+    returned = threading.Event()
+    threading.Thread(target=lambda: (returned.wait(), time.sleep(0.2), print("thread finished"))).start()
+    try:
+        return command(argv)
+    finally:
+        returned.set()
+cli.main = main
+cli.console()
+"""
+    image = data_dir / "teaching" / "oci"
+    done = subprocess.run(
+        [sys.executable, "-c", script, "layers", image, "--format", "csv"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("index,digest,") and len(lines) == 1 + 6 + 2
+    assert lines[-2:] == ["thread finished", "exit handler ran"]
+    failed = subprocess.run(
+        [sys.executable, "-c", script, "layers", "/no/such/image"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert failed.returncode == 1
+    assert failed.stdout.splitlines() == ["thread finished", "exit handler ran"]
+    assert failed.stderr.startswith("imgexplore: error: ") and len(failed.stderr.splitlines()) == 1
