@@ -461,6 +461,8 @@ def _walk(
 _SIMPLE_TYPES = np.zeros(256, dtype=bool)
 _SIMPLE_TYPES[[ord(c) for c in "01234567"] + [0]] = True
 _SIZE_POWERS = 8 ** np.arange(10, -1, -1, dtype=np.int64)
+_FILE_TYPES = np.zeros(256, dtype=bool)  # typeflags of regular files (with content to hash)
+_FILE_TYPES[[ord("0"), 0, ord("7")]] = True
 
 
 def _octal_form(matrix: np.ndarray, start: int, width: int, ndigits: int) -> np.ndarray:
@@ -488,10 +490,6 @@ def _octal_form(matrix: np.ndarray, start: int, width: int, ndigits: int) -> np.
         test = (words[:, word] & mask) == expected
         form = test if form is None else form & test
     return form
-
-
-_FILE_TYPES = np.zeros(256, dtype=bool)  # typeflags of regular files (with content to hash)
-_FILE_TYPES[[ord("0"), 0, ord("7")]] = True
 
 
 class _HeaderRows:
