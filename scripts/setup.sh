@@ -29,13 +29,18 @@ fi
 # same list (and an importable package) installs nothing and says nothing.
 stamp=.venv/.imgexplore-installed
 wanted="$(sha256sum pyproject.toml | cut -d' ' -f1) test=$want_test"
+# The package is byte-compiled at every run (only modules changed since, as after a git pull):
+# where PYTHONDONTWRITEBYTECODE is set, each command would otherwise compile them again.
+compile() { .venv/bin/python -m compileall -q imgexplore >/dev/null; }
 if [ -x .venv/bin/python ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ] \
   && .venv/bin/python -c 'import imgexplore' 2>/dev/null; then
+  compile
   exit 0
 fi
 # the test install also covers the plain one
 if [ "$want_test" = 0 ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "${wanted% *} test=1" ] \
   && .venv/bin/python -c 'import imgexplore' 2>/dev/null; then
+  compile
   exit 0
 fi
 
@@ -54,6 +59,5 @@ if [ "$want_test" = 1 ]; then
 else
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -e .
 fi
-# byte-compiled now: where PYTHONDONTWRITEBYTECODE is set, every command would compile them again
-.venv/bin/python -m compileall -q imgexplore >/dev/null
+compile
 echo "$wanted" > "$stamp"
