@@ -8,8 +8,9 @@
 #   docker.io, containerd, podman, tar-split, busybox-static, stargz-snapshotter  real engines whose stores and containers (and ctr-remote, which makes eStargz and zstd:chunked images)
 #                     `imgexplore host` is checked against, the reference tar-split assembler,
 #                     and a static busybox for an image that can run
+#   openssh-server, openssh-client  an sshd on 127.0.0.1 for the ssh:// daemon tests
 set -euo pipefail
-packages=(tar gzip zstd docker-registry skopeo openssl apache2-utils chromium docker.io containerd podman tar-split busybox-static stargz-snapshotter flatbuffers-compiler)
+packages=(tar gzip zstd docker-registry skopeo openssl apache2-utils chromium docker.io containerd podman tar-split busybox-static stargz-snapshotter flatbuffers-compiler openssh-server openssh-client)
 if [ $# -gt 0 ]; then packages=("$@"); fi  # or only the packages named
 
 missing=()

@@ -211,6 +211,71 @@ def start_containerd(workdir: str) -> Containerd:
         pytest.fail("containerd did not start:\n" + f.read()[-3000:])
 
 
+@dataclass
+class Sshd(Daemon):
+    """OpenSSH's sshd on 127.0.0.1, letting root in with a key made for it, and what a client
+    needs to reach it: a folder with an ``ssh`` first on PATH that reads this test's client
+    configuration (the key, the host key it knows, no prompts), standing in for the user's
+    own ~/.ssh, which the tests never touch."""
+
+    port: int = 0
+    client_bin: str = ""  #: put first on PATH
+
+    def url(self, path: str = "") -> str:
+        return f"ssh://root@127.0.0.1:{self.port}{path}"
+
+
+def start_sshd(workdir: str) -> Sshd:
+    """Debian's sshd with its configuration, host key and client key under ``workdir``.
+    Skips where it is missing or this is not root."""
+    from registry_server import free_port
+
+    binary, client = shutil.which("sshd") or "/usr/sbin/sshd", shutil.which("ssh")
+    if not os.path.exists(binary) or client is None:
+        pytest.skip("OpenSSH is not installed (scripts/system-packages.sh installs openssh-server)")
+    if os.geteuid() != 0:
+        pytest.skip("sshd needs root")
+    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege separation folder
+    folder = pathlib.Path(workdir)
+    for key in ("host_key", "client_key"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(folder / key)], check=True)
+    (folder / "authorized_keys").write_bytes((folder / "client_key.pub").read_bytes())
+    port = free_port()
+    config = folder / "sshd_config"
+    config.write_text(
+        f"ListenAddress 127.0.0.1\nPort {port}\nHostKey {folder / 'host_key'}\n"
+        f"PidFile {folder / 'sshd.pid'}\nAuthorizedKeysFile {folder / 'authorized_keys'}\n"
+        "PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+        "UsePAM no\nStrictModes no\n"
+    )
+    host_key = (folder / "host_key.pub").read_text().split()
+    (folder / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_key[0]} {host_key[1]}\n")
+    (folder / "ssh_config").write_text(
+        f"Host 127.0.0.1\n  IdentityFile {folder / 'client_key'}\n  IdentitiesOnly yes\n"
+        f"  UserKnownHostsFile {folder / 'known_hosts'}\n  StrictHostKeyChecking yes\n  BatchMode yes\n"
+    )
+    client_bin = folder / "bin"
+    client_bin.mkdir()
+    (client_bin / "ssh").write_text(f'#!/bin/sh\nexec {client} -F {folder / "ssh_config"} "$@"\n')
+    (client_bin / "ssh").chmod(0o755)
+    log = str(folder / "sshd.log")
+    process = subprocess.Popen(
+        [binary, "-D", "-e", "-f", str(config)], stdout=open(log, "wb"), stderr=subprocess.STDOUT
+    )
+    daemon = Sshd(str(folder), "", process, log, port=port, client_bin=str(client_bin))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and process.poll() is None:
+        probe = subprocess.run(
+            [str(client_bin / "ssh"), "-p", str(port), "root@127.0.0.1", "true"], capture_output=True
+        )
+        if probe.returncode == 0:
+            return daemon
+        time.sleep(0.3)
+    daemon.stop()
+    with open(log, errors="replace") as f:
+        pytest.fail("sshd did not start:\n" + f.read()[-3000:])
+
+
 def podman(root: str, *args: str) -> str:
     """Rootful ``podman`` with its own store under ``root`` (no daemon, no systemd, no journal)."""
     if shutil.which("podman") is None:

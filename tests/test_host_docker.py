@@ -21,7 +21,7 @@ import subprocess
 import time
 
 import pytest
-from engines import run_unprivileged, start_dockerd
+from engines import run_unprivileged, start_dockerd, start_sshd
 from hostimages import BUSYBOX, busybox_image, derived_image
 from tarmaker import tar_bytes, write_layout
 
@@ -771,6 +771,93 @@ def test_docker_daemon_over_tcp_with_tls(pulled, read_root, isolated_cache, monk
 
     (row,) = [row for row in find_engines() if row["engine"] == "docker daemon"]
     assert row["where"] == daemon.tcp and row["status"] == "running" and daemon.root in row["details"]
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory):
+    daemon = start_sshd(str(tmp_path_factory.mktemp("sshd")))
+    yield daemon
+    daemon.stop()
+
+
+@pytest.mark.parametrize("read_root", [True, False], ids=["data root", "export"])
+def test_docker_daemon_over_ssh(pulled, sshd, read_root, isolated_cache, monkeypatch):
+    """DOCKER_HOST=ssh://root@127.0.0.1:PORT/SOCKET, reached as the docker CLI reaches it:
+    ssh (a real sshd on loopback, a key made for the test) runs ``docker
+    --host=unix://SOCKET system dial-stdio`` on the host, which carries the Engine API; the
+    image is the registry's, through the data root (the "host" is this machine) and through
+    the export."""
+    from imgexplore.engines import find_engines
+    from imgexplore.opener import open_docker_daemon
+
+    daemon, ref = PULLED["daemon"], PULLED["refs"]["teaching"]
+    monkeypatch.setenv("PATH", f"{sshd.client_bin}:{os.environ['PATH']}")
+    monkeypatch.setenv("DOCKER_HOST", sshd.url(daemon.socket))
+    source = open_docker_daemon(ref, read_root=read_root)
+    assert source.kind == ("docker-root" if read_root else "docker-archive")
+    same_image(imgexplore.open_image(source), imgexplore.open_image(ref))
+    (row,) = [row for row in find_engines() if row["engine"] == "docker daemon"]
+    assert row["where"] == sshd.url(daemon.socket) and row["status"] == "running"
+    assert daemon.root in row["details"]
+    if read_root:  # the same daemon through a docker context, as `docker context create` keeps it
+        monkeypatch.delenv("DOCKER_HOST")
+        monkeypatch.setenv("DOCKER_CONTEXT", "over-ssh")
+        docker_context(isolated_cache.parent / "docker-config", "over-ssh", sshd.url(daemon.socket))
+        same_image(imgexplore.open_image(open_docker_daemon(ref)), imgexplore.open_image(ref))
+
+
+def test_docker_daemon_over_ssh_errors_say_what_ssh_said(pulled, sshd, monkeypatch, tmp_path, capsys):
+    from registry_server import free_port
+
+    from imgexplore.cli import main
+
+    daemon = PULLED["daemon"]
+    monkeypatch.setenv("PATH", f"{sshd.client_bin}:{os.environ['PATH']}")
+
+    def one_line_error(host: str) -> str:
+        monkeypatch.setenv("DOCKER_HOST", host)
+        assert main(["inspect", "docker-daemon:hoststore/teaching:v1"]) == 1
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+        return err
+
+    # no daemon behind the socket the address names: the host's docker command says so
+    err = one_line_error(sshd.url("/nonexistent/docker.sock"))
+    assert "/nonexistent/docker.sock: connect: no such file or directory" in err, err
+    assert err.endswith("start dockerd on the host, or name its socket: ssh://HOST/path/docker.sock")
+    # nothing listens on the port
+    err = one_line_error(f"ssh://root@127.0.0.1:{free_port()}{daemon.socket}")
+    assert "Connection refused" in err and err.endswith("check the port, and that sshd runs on the host")
+    # a password in the address is refused without being shown
+    err = one_line_error(f"ssh://root:hunter2@127.0.0.1:{sshd.port}{daemon.socket}")
+    assert "ssh://root:***@127.0.0.1" in err and "hunter2" not in err and "use a key" in err
+    # a key the host does not accept, then a host whose key ssh does not know: each its own ssh
+    # (this test's stand-in for the user's ~/.ssh), first on PATH
+    for trouble in ("other key", "unknown host"):
+        folder = tmp_path / trouble.replace(" ", "-")
+        (folder / "bin").mkdir(parents=True)
+        config = (pathlib.Path(sshd.root) / "ssh_config").read_text()
+        if trouble == "other key":
+            subprocess.run(
+                ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(folder / "key")], check=True
+            )
+            config = config.replace(str(pathlib.Path(sshd.root) / "client_key"), str(folder / "key"))
+        else:
+            (folder / "known_hosts").write_text("")
+            config = config.replace(str(pathlib.Path(sshd.root) / "known_hosts"), str(folder / "known_hosts"))
+        (folder / "ssh_config").write_text(config)
+        shim = folder / "bin" / "ssh"
+        shim.write_text(
+            f'#!/bin/sh\nexec {shutil.which("ssh", path="/usr/bin")} -F {folder / "ssh_config"} "$@"\n'
+        )
+        shim.chmod(0o755)
+        monkeypatch.setenv("PATH", f"{folder / 'bin'}:/usr/local/bin:/usr/bin:/bin")
+        err = one_line_error(sshd.url(daemon.socket))
+        if trouble == "other key":
+            assert "Permission denied (publickey)" in err and err.endswith("an ssh-agent, or ~/.ssh/config)")
+        else:
+            assert "Host key verification failed" in err
+            assert err.endswith("connect once with ssh to check the host's key and accept it")
 
 
 def test_docker_daemon_over_tcp_errors_name_the_tls_fix(pulled, monkeypatch, tmp_path, capsys):

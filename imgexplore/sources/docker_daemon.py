@@ -1,7 +1,7 @@
 """``docker-daemon:NAME[:TAG|@DIGEST]`` — an image in a running Docker daemon, found through
-the Engine API of the daemon the docker CLI would ask: ``DOCKER_HOST`` (``unix://`` or
-``tcp://`` with ``DOCKER_TLS_VERIFY`` and ``DOCKER_CERT_PATH``), else the docker context in
-use, else ``unix:///var/run/docker.sock`` (see :mod:`.docker_endpoint`).
+the Engine API of the daemon the docker CLI would ask: ``DOCKER_HOST`` (``unix://``,
+``tcp://`` with ``DOCKER_TLS_VERIFY`` and ``DOCKER_CERT_PATH``, or ``ssh://``), else the
+docker context in use, else ``unix:///var/run/docker.sock`` (see :mod:`.docker_endpoint`).
 
 Where the daemon's data root (overlay2) is readable here, the image is read straight from it
 (:mod:`.docker_root`): nothing is exported and metadata views read no layer. Otherwise the
@@ -27,7 +27,7 @@ from .engine_api import EngineAPI
 
 def _root_holds(root: str, image_id: str) -> bool:
     """Whether the data root the daemon names is readable here and holds the image: a daemon
-    reached over tcp:// (or in a VM) names a folder of another machine, which may exist here
+    reached over tcp:// or ssh:// (or in a VM) names a folder of another machine, which may exist here
     too, as another engine's."""
     config = os.path.join(
         root, "image", "overlay2", "imagedb", "content", "sha256", image_id.partition(":")[2]

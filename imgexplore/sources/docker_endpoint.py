@@ -1,5 +1,6 @@
 """Which Docker daemon to ask, found as the docker CLI finds it: a host given outright; else
-``DOCKER_HOST`` (with ``DOCKER_TLS_VERIFY`` and ``DOCKER_CERT_PATH`` for ``tcp://``); else the
+``DOCKER_HOST`` (``unix://``, ``tcp://`` with ``DOCKER_TLS_VERIFY`` and ``DOCKER_CERT_PATH``,
+or ``ssh://``, reached through ``ssh HOST docker system dial-stdio``); else the
 docker context ``DOCKER_CONTEXT`` or the docker config's ``currentContext`` names (rootless
 Docker and Docker Desktop set one up), read from ``DOCKER_CONFIG`` (default ``~/.docker``);
 else ``unix:///var/run/docker.sock``.
@@ -10,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 import urllib.parse
 from dataclasses import dataclass
 
@@ -22,7 +24,7 @@ DEFAULT_HOST = "unix:///var/run/docker.sock"
 class DockerEndpoint:
     """Where a daemon answers and how to speak to it."""
 
-    host: str  #: ``unix:///path`` or ``tcp://HOST[:PORT]``
+    host: str  #: ``unix:///path``, ``tcp://HOST[:PORT]`` or ``ssh://[USER@]HOST[:PORT][/SOCKET]``
     tls: bool = False  #: speak TLS (``tcp://`` only)
     certs: str | None = None  #: the folder holding ``ca.pem``, ``cert.pem``, ``key.pem``
     verify: bool = True  #: check the daemon's certificate against ``ca.pem``
@@ -30,8 +32,12 @@ class DockerEndpoint:
 
     @property
     def where(self) -> str:
-        """The address as error messages name it."""
-        return f"{self.host} (docker context {self.context})" if self.context else self.host
+        """The address as error messages name it (a password in it never shown)."""
+        parts = urllib.parse.urlsplit(self.host)
+        host = self.host
+        if parts.password is not None:
+            host = self.host.replace(f":{parts.password}@", ":***@", 1)
+        return f"{host} (docker context {self.context})" if self.context else host
 
     @property
     def address(self) -> str:
@@ -50,6 +56,38 @@ class DockerEndpoint:
             raise SourceError(f"{self.where}: the port is not a number from 1 to 65535") from None
         name = parts.hostname or "localhost"
         return f"[{name}]:{port}" if ":" in name else f"{name}:{port}"
+
+    def ssh_command(self) -> list[str]:
+        """The command that carries the Engine API of an ``ssh://`` endpoint, as the docker
+        CLI runs it: ``ssh`` to the host, and there ``docker system dial-stdio`` (against
+        the socket the address names, if it names one).
+
+        >>> DockerEndpoint("ssh://me@build-box:2222").ssh_command()
+        ['ssh', '-o', 'ConnectTimeout=30', '-T', '-l', 'me', '-p', '2222', '--', 'build-box', 'docker', 'system', 'dial-stdio']
+        >>> DockerEndpoint("ssh://build-box/run/user/1000/docker.sock").ssh_command()[-4:]
+        ['docker', '--host=unix:///run/user/1000/docker.sock', 'system', 'dial-stdio']
+        """
+        parts = urllib.parse.urlsplit(self.host)
+        if parts.password is not None:
+            raise SourceError(
+                f"{self.where}: a password in an ssh:// address is not supported: ssh asks for it, "
+                "or use a key (ssh-copy-id)"
+            )
+        if not parts.hostname or parts.query or parts.fragment:
+            raise SourceError(f"{self.where}: an ssh:// address is ssh://[USER@]HOST[:PORT][/SOCKET]")
+        try:
+            port = parts.port
+        except ValueError:
+            raise SourceError(f"{self.where}: the port is not a number from 1 to 65535") from None
+        command = ["ssh", "-o", "ConnectTimeout=30", "-T"]  # the docker CLI's options
+        if parts.username:
+            command += ["-l", parts.username]
+        if port:
+            command += ["-p", str(port)]
+        remote = ["docker", "system", "dial-stdio"]
+        if parts.path.strip("/"):  # ssh hands the remote shell one line: the path is quoted
+            remote[1:1] = [shlex.quote(f"--host=unix://{parts.path}")]
+        return [*command, "--", parts.hostname, *remote]
 
     def tls_context(self):
         """The TLS settings to speak to this endpoint, or one error line naming the file."""

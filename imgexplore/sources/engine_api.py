@@ -37,12 +37,46 @@ def engine_client(endpoint: DockerEndpoint, timeout: float = 60.0) -> httpx.Clie
                 base_url=f"https://{endpoint.address}", verify=endpoint.tls_context(), timeout=timeout
             )
         return httpx.Client(base_url=f"http://{endpoint.address}", timeout=timeout)
-    raise SourceError(f"{endpoint.where}: imgexplore speaks to unix:// and tcp:// daemons")
+    if host.startswith("ssh://"):
+        from .command_stream import CommandTransport
+
+        return httpx.Client(
+            transport=CommandTransport(endpoint.ssh_command()),
+            base_url="http://docker",
+            timeout=timeout,
+            trust_env=False,
+        )
+    raise SourceError(f"{endpoint.where}: imgexplore speaks to unix://, tcp:// and ssh:// daemons")
+
+
+# what ssh (or the docker command it runs on the host) says, and what to do about it
+_SSH_TROUBLE = [
+    ("docker daemon socket", "add that user to the docker group on the host"),
+    (
+        "cannot connect to the docker daemon",
+        "start dockerd on the host, or name its socket: ssh://HOST/path/docker.sock",
+    ),
+    (
+        "no such file or directory",
+        "start dockerd on the host, or name its socket: ssh://HOST/path/docker.sock",
+    ),
+    ("not found", "install docker on the host: its `docker system dial-stdio` carries the API"),
+    ("permission denied", "give ssh a key the host accepts (ssh-copy-id, an ssh-agent, or ~/.ssh/config)"),
+    ("host key verification failed", "connect once with ssh to check the host's key and accept it"),
+    ("could not resolve", "check the host's name"),
+    ("connection refused", "check the port, and that sshd runs on the host"),
+    ("timed out", "check the host's name and port, and that it can be reached"),
+    ("no route to host", "check the host's name and port, and that it can be reached"),
+]
 
 
 def _unreachable(exc: httpx.HTTPError, endpoint: DockerEndpoint) -> tuple[str, str]:
     """Why a daemon could not be asked, and what to do about it."""
     text = str(exc)
+    if endpoint.host.startswith("ssh://"):
+        said = text.partition(" ended: ")[2] or text
+        fix = next((fix for mark, fix in _SSH_TROUBLE if mark in said.lower()), None)
+        return said, fix or "check that `ssh HOST docker version` works"
     if endpoint.context:
         ca, holder = f"the ca.pem of docker context {endpoint.context}", f"docker context {endpoint.context}"
     else:
