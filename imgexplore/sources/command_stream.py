@@ -7,6 +7,7 @@ socket pair, so the bytes go between the client and the process without a copy i
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import subprocess
 import tempfile
@@ -41,8 +42,9 @@ class CommandStream(httpcore.NetworkStream):
         if self._said is None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=wait)
-            self._errors.seek(0)
-            text = self._errors.read(1 << 16).decode(errors="replace")
+            end = self._errors.seek(0, os.SEEK_END)
+            self._errors.seek(max(0, end - (1 << 16)))  # the end: where the reason is
+            text = self._errors.read().decode(errors="replace")
             if self.process.poll() is None:
                 return text
             self._errors.close()
