@@ -25,6 +25,18 @@ class Daemon:
     process: subprocess.Popen
     log: str
 
+    def wait_until(self, answers, name: str, seconds: float = 30) -> None:
+        """Wait until ``answers()`` is true; if the process ends first or the time runs out,
+        stop it and fail the test with the end of its log."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and self.process.poll() is None:
+            if answers():
+                return
+            time.sleep(0.3)
+        self.stop()
+        with open(self.log, errors="replace") as f:
+            pytest.fail(f"{name} did not start:\n" + f.read()[-3000:])
+
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
         try:
@@ -116,17 +128,16 @@ def start_dockerd(workdir: str, *, tls: bool = False) -> Dockerd:
         stderr=subprocess.STDOUT,
     )  # fmt: skip
     daemon = Dockerd(root, socket, process, log, tcp=tcp, cert_path=cert_path)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and process.poll() is None:
+
+    def answers() -> bool:
         try:
             with daemon.api() as api:
-                if api.get("/_ping").status_code == 200:
-                    return daemon
+                return api.get("/_ping").status_code == 200
         except httpx.HTTPError:
-            time.sleep(0.3)
-    daemon.stop()
-    with open(log, errors="replace") as f:
-        pytest.fail("dockerd did not start:\n" + f.read()[-3000:])
+            return False
+
+    daemon.wait_until(answers, "dockerd", seconds=60)
+    return daemon
 
 
 def _tls_listener(workdir: str) -> tuple[str, str, list[str]]:
@@ -200,15 +211,11 @@ def start_containerd(workdir: str) -> Containerd:
         ["containerd", "--config", config], stdout=open(log, "wb"), stderr=subprocess.STDOUT
     )
     daemon = Containerd(root, socket, process, log)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and process.poll() is None:
-        done = subprocess.run(["ctr", "--address", socket, "version"], capture_output=True)
-        if done.returncode == 0:
-            return daemon
-        time.sleep(0.3)
-    daemon.stop()
-    with open(log, errors="replace") as f:
-        pytest.fail("containerd did not start:\n" + f.read()[-3000:])
+    daemon.wait_until(
+        lambda: subprocess.run(["ctr", "--address", socket, "version"], capture_output=True).returncode == 0,
+        "containerd",
+    )
+    return daemon
 
 
 @dataclass
@@ -263,17 +270,9 @@ def start_sshd(workdir: str) -> Sshd:
         [binary, "-D", "-e", "-f", str(config)], stdout=open(log, "wb"), stderr=subprocess.STDOUT
     )
     daemon = Sshd(str(folder), "", process, log, port=port, client_bin=str(client_bin))
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and process.poll() is None:
-        probe = subprocess.run(
-            [str(client_bin / "ssh"), "-p", str(port), "root@127.0.0.1", "true"], capture_output=True
-        )
-        if probe.returncode == 0:
-            return daemon
-        time.sleep(0.3)
-    daemon.stop()
-    with open(log, errors="replace") as f:
-        pytest.fail("sshd did not start:\n" + f.read()[-3000:])
+    login = [str(client_bin / "ssh"), "-p", str(port), "root@127.0.0.1", "true"]
+    daemon.wait_until(lambda: subprocess.run(login, capture_output=True).returncode == 0, "sshd")
+    return daemon
 
 
 def podman(root: str, *args: str) -> str:
