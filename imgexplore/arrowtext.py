@@ -9,7 +9,9 @@ caller takes the pandas path)."""
 
 from __future__ import annotations
 
+import collections
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO
 
 import pyarrow as pa
@@ -108,20 +110,37 @@ def _write_values(values: pa.Array, out: BinaryIO, *, drop_tail: int = 0) -> Non
 
 
 def _parts(table: pa.Table, chunk_rows: int):
+    """The table's columns, ``chunk_rows`` rows at a time, each as one array."""
     for start in range(0, table.num_rows, chunk_rows):
         part = table.slice(start, chunk_rows).combine_chunks()
-        yield start, [part.column(i).chunk(0) for i in range(part.num_columns)]
+        yield [part.column(i).chunk(0) for i in range(part.num_columns)]
+
+
+def _built_in_order(build, items, ahead: int = 2):
+    """``build(item)`` for each item, two at a time on threads of their own (Arrow's kernels
+    release the GIL, so both cores build text while this thread writes it), handed back in
+    order, never more than ``ahead`` waiting."""
+    with ThreadPoolExecutor(ahead, thread_name_prefix="imgexplore-text") as pool:
+        waiting: collections.deque = collections.deque()
+        for item in items:
+            waiting.append(pool.submit(build, item))
+            if len(waiting) > ahead:
+                yield waiting.popleft().result()
+        while waiting:
+            yield waiting.popleft().result()
 
 
 def write_csv(table: pa.Table, out: BinaryIO, *, chunk_rows: int = CHUNK_ROWS) -> None:
     """``table`` as pandas' ``to_csv(index=False)`` writes it, UTF-8, to ``out``."""
     from .rowtext import csv_quoted
 
-    out.write((",".join(csv_quoted(list(table.column_names))) + "\n").encode())
-    for _, columns in _parts(table, chunk_rows):
+    def lines(columns: list[pa.Array]) -> pa.Array:
         pieces = [piece for column in columns for piece in (_L[","], _csv_column(column))]
-        lines = pc.binary_join_element_wise(*pieces[1:], _L["\n"], _L[""])
-        _write_values(lines, out)
+        return pc.binary_join_element_wise(*pieces[1:], _L["\n"], _L[""])
+
+    out.write((",".join(csv_quoted(list(table.column_names))) + "\n").encode())
+    for text in _built_in_order(lines, _parts(table, chunk_rows)):
+        _write_values(text, out)
 
 
 def write_json(table: pa.Table, out: BinaryIO, *, chunk_rows: int = CHUNK_ROWS) -> None:
@@ -131,8 +150,8 @@ def write_json(table: pa.Table, out: BinaryIO, *, chunk_rows: int = CHUNK_ROWS) 
         out.write(b"[]\n")
         return
     keys = [json.dumps(name, ensure_ascii=False) for name in table.column_names]
-    out.write(b"[\n")
-    for start, columns in _parts(table, chunk_rows):
+
+    def objects(columns: list[pa.Array]) -> pa.Array:
         # one join of literals and values: '  {\n    "a": ' v1 ',\n    "b": "' v2 '"\n  }'
         pieces: list = []
         literal = "  {\n"
@@ -142,7 +161,11 @@ def write_json(table: pa.Table, out: BinaryIO, *, chunk_rows: int = CHUNK_ROWS) 
             pieces += [literal_scalar(literal), values]
             literal = '"' if quote else ""
         pieces.append(literal_scalar(literal + "\n  },\n"))
-        if start:
+        return pc.binary_join_element_wise(*pieces, _L[""])
+
+    out.write(b"[\n")
+    for number, text in enumerate(_built_in_order(objects, _parts(table, chunk_rows))):
+        if number:
             out.write(b",\n")
-        _write_values(pc.binary_join_element_wise(*pieces, _L[""]), out, drop_tail=2)  # the last ",\n"
+        _write_values(text, out, drop_tail=2)  # the last ",\n"
     out.write(b"\n]\n")
