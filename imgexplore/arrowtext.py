@@ -117,9 +117,9 @@ def _parts(table: pa.Table, chunk_rows: int):
 
 
 def _built_in_order(build, items, ahead: int = 2):
-    """``build(item)`` for each item, two at a time on threads of their own (Arrow's kernels
-    release the GIL, so both cores build text while this thread writes it), handed back in
-    order, never more than ``ahead`` waiting."""
+    """``build(item)`` for each item, ``ahead`` at a time on threads of their own (Arrow's
+    kernels release the GIL, so both cores build text while this thread writes it), handed
+    back in order, never more than ``ahead`` waiting."""
     with ThreadPoolExecutor(ahead, thread_name_prefix="imgexplore-text") as pool:
         waiting: collections.deque = collections.deque()
         for item in items:

@@ -50,23 +50,19 @@ def engine_client(endpoint: DockerEndpoint, timeout: float = 60.0) -> httpx.Clie
 
 
 # what ssh (or the docker command it runs on the host) says, and what to do about it
+_START_DOCKERD = "start dockerd on the host, or name its socket: ssh://HOST/path/docker.sock"
+_REACH_HOST = "check the host's name and port, and that it can be reached"
 _SSH_TROUBLE = [
     ("docker daemon socket", "add that user to the docker group on the host"),
-    (
-        "cannot connect to the docker daemon",
-        "start dockerd on the host, or name its socket: ssh://HOST/path/docker.sock",
-    ),
-    (
-        "no such file or directory",
-        "start dockerd on the host, or name its socket: ssh://HOST/path/docker.sock",
-    ),
+    ("cannot connect to the docker daemon", _START_DOCKERD),
+    ("no such file or directory", _START_DOCKERD),
     ("not found", "install docker on the host: its `docker system dial-stdio` carries the API"),
     ("permission denied", "give ssh a key the host accepts (ssh-copy-id, an ssh-agent, or ~/.ssh/config)"),
     ("host key verification failed", "connect once with ssh to check the host's key and accept it"),
     ("could not resolve", "check the host's name"),
     ("connection refused", "check the port, and that sshd runs on the host"),
-    ("timed out", "check the host's name and port, and that it can be reached"),
-    ("no route to host", "check the host's name and port, and that it can be reached"),
+    ("timed out", _REACH_HOST),
+    ("no route to host", _REACH_HOST),
 ]
 
 
