@@ -18,6 +18,9 @@ import httpx
 
 from ..errors import SourceError
 
+# what the error of a command that ended before answering says before its last words
+ENDED = " ended: "
+
 
 class CommandStream(httpcore.NetworkStream):
     """One connection: a running command, spoken to through a socket pair."""
@@ -32,9 +35,7 @@ class CommandStream(httpcore.NetworkStream):
         lines = [line.strip() for line in self.said(wait=10).splitlines()]
         last = next((line for line in reversed(lines) if line), "")
         name = self.process.args[0] if isinstance(self.process.args, list) else "the command"
-        return httpcore.ConnectError(
-            f"{name} ended: {last[:300]}" if last else f"{name} ended without a word"
-        )
+        return httpcore.ConnectError(f"{name}{ENDED}{last[:300]}" if last else f"{name} ended without a word")
 
     def said(self, wait: float) -> str:
         """What the command wrote to its standard error, once it has ended (waiting up to
@@ -82,12 +83,6 @@ class CommandStream(httpcore.NetworkStream):
             self.process.wait()
         self.said(0)  # kept, and its file closed
 
-    def start_tls(self, ssl_context, server_hostname=None, timeout=None) -> httpcore.NetworkStream:
-        raise httpcore.ConnectError("TLS is not spoken over a command's standard input and output")
-
-    def get_extra_info(self, info: str) -> typing.Any:
-        return None
-
 
 class CommandBackend(httpcore.NetworkBackend):
     """Opens every connection by starting ``argv``. A command that ends before answering
@@ -110,9 +105,6 @@ class CommandBackend(httpcore.NetworkBackend):
         finally:
             theirs.close()
         return CommandStream(ours, process, errors)
-
-    def connect_unix_socket(self, path, timeout=None, socket_options=None) -> CommandStream:
-        return self.connect_tcp("", 0, timeout)
 
 
 class CommandTransport(httpx.HTTPTransport):

@@ -27,8 +27,8 @@ from .engine_api import EngineAPI
 
 def _root_holds(root: str, image_id: str) -> bool:
     """Whether the data root the daemon names is readable here and holds the image: a daemon
-    reached over tcp:// or ssh:// (or in a VM) names a folder of another machine, which may exist here
-    too, as another engine's."""
+    reached over tcp:// or ssh:// (or in a VM) names a folder of another machine, which may
+    exist here too, as another engine's."""
     config = os.path.join(
         root, "image", "overlay2", "imagedb", "content", "sha256", image_id.partition(":")[2]
     )

@@ -70,7 +70,9 @@ def _unreachable(exc: httpx.HTTPError, endpoint: DockerEndpoint) -> tuple[str, s
     """Why a daemon could not be asked, and what to do about it."""
     text = str(exc)
     if endpoint.host.startswith("ssh://"):
-        said = text.partition(" ended: ")[2] or text
+        from .command_stream import ENDED
+
+        said = text.partition(ENDED)[2] or text
         fix = next((fix for mark, fix in _SSH_TROUBLE if mark in said.lower()), None)
         return said, fix or "check that `ssh HOST docker version` works"
     if endpoint.context:
