@@ -31,7 +31,11 @@ def run_notebook(name: str, image: str, tmp_path) -> str:
     )
     assert count == 1
     NotebookClient(
-        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
+        nb,
+        timeout=300,
+        kernel_name="python3",
+        coalesce_streams=True,
+        resources={"metadata": {"path": str(NOTEBOOKS)}},
     ).execute()
     nbformat.write(nb, tmp_path / name)  # the executed copy, for a look on failure
     texts = []
@@ -229,7 +233,7 @@ def test_docker25_archive_with_null_manifests_falls_back_on_manifest_json(tmp_pa
 def test_a_library_error_in_a_notebook_is_one_line(tmp_path):
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell('import imgexplore\nimgexplore.open_image("no/such/place:1.0/x")')]
-    client = NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=True)
+    client = NotebookClient(nb, timeout=60, kernel_name="python3", coalesce_streams=True, allow_errors=True)
     client.execute()
     (error,) = [o for o in nb.cells[0].outputs if o.output_type == "error"]
     assert error.ename.endswith("Error")

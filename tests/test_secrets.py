@@ -102,7 +102,11 @@ def test_notebook_outputs(token_registry, data_dir, tmp_path, monkeypatch, isola
         '"../data/teaching/oci"', f'"{registry.host}/secret/teaching:latest"'
     )
     NotebookClient(
-        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT / "notebooks")}}
+        nb,
+        timeout=300,
+        kernel_name="python3",
+        coalesce_streams=True,
+        resources={"metadata": {"path": str(ROOT / "notebooks")}},
     ).execute()
     outputs = json.dumps([c.get("outputs", []) for c in nb.cells if c.cell_type == "code"])
     # the pull by hand really went through the token flow, and shows it without the token
