@@ -230,7 +230,50 @@ def test_local_workers_keep_glibcs_adaptive_mmap_threshold():
     try:
         assert owned
         assert set(client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_")).values()) == {None}
+        # one task per worker at a time: none waits on a busy worker while another is free
+        assert client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.WORKER_SATURATION) == 1.0
     finally:
         cluster = client.cluster
         client.close()
         cluster.close()
+
+
+def test_layer_tasks_put_the_biggest_first_and_batch_small_layers_per_image():
+    """A scan lasts at least as long as its biggest layer, so big layers go first (unknown
+    sizes counted as biggest) and carry a higher Dask priority, one step per doubling; small
+    layers go eight to a task, an image's together."""
+    from imgexplore.corpus.scan import SMALL_LAYER, _layer_tasks, _priority
+
+    MB = 1 << 20
+    sizes = {"big64": 64 * MB, "big300": 300 * MB, "big5": 5 * MB, "unknown": -1}
+    sizes.update({f"s{i}": 1000 + i for i in range(10)})
+    todo = [("img1", "big64"), ("img2", "s0"), ("img2", "big300"), ("img3", "unknown"), ("img4", "big5")]
+    todo += [(f"img{5 + i % 2}", f"s{i}") for i in range(1, 10)]
+    tasks = _layer_tasks(todo, sizes)
+    assert [task[0][1] for task in tasks[:4]] == ["unknown", "big300", "big64", "big5"]
+    assert all(len(task) == 1 for task in tasks[:4])
+    small = tasks[4:]
+    assert [len(task) for task in small] == [8, 2]
+    # by image (a stable sort), so each image is opened once per task
+    assert [digest for task in small for _, digest in task] == [
+        "s0",
+        "s2",
+        "s4",
+        "s6",
+        "s8",
+        "s1",
+        "s3",
+        "s5",
+        "s7",
+        "s9",
+    ]
+    assert all(sizes[digest] < SMALL_LAYER for task in small for _, digest in task)
+    priorities = [_priority(task, sizes) for task in tasks]
+    assert priorities == [
+        64,
+        29,
+        27,
+        23,
+        13,
+        11,
+    ]  # bit lengths of 300 MiB, 64 MiB, 5 MiB, 8,029 and 2,016 bytes

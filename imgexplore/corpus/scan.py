@@ -433,7 +433,12 @@ def local_cluster(workers: int | None = None, **options):
     Its workers start without ``MALLOC_TRIM_THRESHOLD_``, which distributed sets by default:
     any value turns off glibc's adaptive mmap threshold, so every 1 MiB read buffer becomes a
     fresh mmap and a big layer lists 2–3× slower in a worker than in a plain process. Start
-    workers of your own (``dask worker``) with it unset for the same reason."""
+    workers of your own (``dask worker``) with it unset for the same reason.
+
+    Its scheduler gives a worker a task only when the worker is free (worker saturation
+    1.0; Dask's default, 1.1, rounds up to two tasks per single-threaded worker): a layer
+    task can take seconds, and one queued behind a big layer on a busy worker would wait
+    while the other worker sits idle."""
     import dask
     from distributed import LocalCluster
 
@@ -447,7 +452,9 @@ def local_cluster(workers: int | None = None, **options):
         "host": "127.0.0.1",
         **options,
     }
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+    with dask.config.set(
+        {"distributed.nanny.pre-spawn-environ": environ, "distributed.scheduler.worker-saturation": 1.0}
+    ):
         return LocalCluster(**settings)
 
 
@@ -620,14 +627,21 @@ class _LayerIndexer:
                 self.report.layers_skipped += 1
             else:
                 todo.append((spec, digest))
-        tasks = _layer_tasks(todo, sizes)
         self.submitted += len(todo)
-        if tasks:
+        # Each priority's tasks in one message; the biggest first, so that a big layer whose
+        # image came late still starts before the small ones queued earlier (a scan takes
+        # at least as long as its biggest layer).
+        by_priority: dict[int, list] = {}
+        for task in _layer_tasks(todo, sizes):
+            by_priority.setdefault(_priority(task, sizes), []).append(task)
+        for priority in sorted(by_priority, reverse=True):
+            tasks = by_priority[priority]
             self.futures += self.client.map(
                 _index_task,
                 [(task, {spec: pins[spec] for spec, _ in task}) for task in tasks],
                 **self.options,
                 key=[f"files-{_key(chr(10).join(digest for _, digest in task))}" for task in tasks],
+                priority=priority,
                 pure=False,
             )
 
@@ -664,10 +678,22 @@ SMALL_PER_TASK = 8
 def _layer_tasks(todo: list[tuple[str, str]], sizes: dict) -> list[list[tuple[str, str]]]:
     """(image spec, layer digest) pairs per task: small layers several to a task (each costs
     less to list than a task costs to schedule; an image's together, so it is opened once),
-    every big layer on its own."""
+    every big layer on its own, the biggest first (an unknown size counts as big)."""
     big = [[pair] for pair in todo if not 0 <= sizes.get(pair[1], -1) < SMALL_LAYER]
+    big.sort(key=lambda task: _task_bytes(task, sizes), reverse=True)
     small = sorted((pair for pair in todo if 0 <= sizes.get(pair[1], -1) < SMALL_LAYER), key=lambda p: p[0])
     return big + [small[i : i + SMALL_PER_TASK] for i in range(0, len(small), SMALL_PER_TASK)]
+
+
+def _task_bytes(task: list[tuple[str, str]], sizes: dict) -> float:
+    """The compressed bytes a task lists; a layer of unknown size counts as endless."""
+    return sum(sizes[digest] if sizes.get(digest, -1) >= 0 else float("inf") for _, digest in task)
+
+
+def _priority(task: list[tuple[str, str]], sizes: dict) -> int:
+    """The task's Dask priority: one step per doubling of its bytes (higher runs first)."""
+    size = _task_bytes(task, sizes)
+    return 64 if size == float("inf") else int(size).bit_length()
 
 
 def read_table(out: str | os.PathLike, table: str) -> pd.DataFrame:
