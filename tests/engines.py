@@ -48,7 +48,7 @@ class Daemon:
 
 @dataclass
 class Dockerd(Daemon):
-    tcp: str | None = None  # tcp://127.0.0.1:PORT, TLS only, when started with tls=True
+    tcp: str | None = None  # tcp://127.0.0.1:PORT, when started with tls=True or plain_tcp=True
     cert_path: str | None = None  # a client's DOCKER_CERT_PATH for it: ca.pem, cert.pem, key.pem
 
     def api(self) -> httpx.Client:
@@ -96,11 +96,15 @@ class Dockerd(Daemon):
             return api.get(f"/containers/{container}/json").json()
 
 
-def start_dockerd(workdir: str, *, tls: bool = False) -> Dockerd:
+def start_dockerd(workdir: str, *, tls: bool = False, plain_tcp: bool = False) -> Dockerd:
     """Debian's dockerd (overlay2) with everything of its own under ``workdir``; no bridge, no
     iptables rules. With ``tls`` it also listens on tcp://127.0.0.1:PORT with TLS, clients
-    verified (``--tlsverify``), from a CA made here. Skips where it is missing or this is not
-    root."""
+    verified (``--tlsverify``), from a CA made here; with ``plain_tcp`` (not both: dockerd's
+    TLS settings cover all its tcp listeners) on tcp://127.0.0.1:PORT in plain HTTP. Skips
+    where it is missing or this is not root."""
+    from registry_server import free_port
+
+    assert not (tls and plain_tcp), "dockerd applies --tlsverify to every tcp listener"
     binary = shutil.which("dockerd")
     if binary is None:
         pytest.skip("Debian's docker.io is not installed (scripts/system-packages.sh installs it)")
@@ -111,6 +115,9 @@ def start_dockerd(workdir: str, *, tls: bool = False) -> Dockerd:
     tcp, cert_path, tcp_arguments = None, None, []
     if tls:
         tcp, cert_path, tcp_arguments = _tls_listener(workdir)
+    elif plain_tcp:
+        tcp = f"tcp://127.0.0.1:{free_port()}"
+        tcp_arguments = ["--host", tcp]
     process = subprocess.Popen(
         [
             binary,

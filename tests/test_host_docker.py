@@ -774,6 +774,67 @@ def test_docker_daemon_over_tcp_with_tls(pulled, read_root, isolated_cache, monk
 
 
 @pytest.fixture(scope="module")
+def plain_dockerd(pulled, registry, tmp_path_factory):
+    """A second dockerd, listening on tcp://127.0.0.1:PORT in plain HTTP (dockerd's TLS
+    settings cover every tcp listener, so the module's TLS daemon cannot also do this), with
+    the teaching image pulled."""
+    daemon = start_dockerd(str(tmp_path_factory.mktemp("plain-dockerd")), plain_tcp=True)
+    try:
+        daemon.pull(PULLED["refs"]["teaching"])
+        yield daemon
+    finally:
+        daemon.stop()
+
+
+@pytest.mark.parametrize("read_root", [True, False], ids=["data root", "export"])
+def test_docker_daemon_over_plain_tcp(plain_dockerd, read_root, isolated_cache, monkeypatch):
+    """DOCKER_HOST=tcp://127.0.0.1:PORT with no DOCKER_TLS_VERIFY: plain HTTP, as the docker
+    CLI speaks it; the image is the registry's."""
+    from imgexplore.engines import find_engines
+    from imgexplore.opener import open_docker_daemon
+
+    ref = PULLED["refs"]["teaching"]
+    monkeypatch.setenv("DOCKER_HOST", plain_dockerd.tcp)
+    monkeypatch.delenv("DOCKER_TLS_VERIFY", raising=False)
+    source = open_docker_daemon(ref, read_root=read_root)
+    assert source.kind == ("docker-root" if read_root else "docker-archive")
+    if read_root:
+        assert source.root == plain_dockerd.root
+    same_image(imgexplore.open_image(source), imgexplore.open_image(ref))
+    (row,) = [row for row in find_engines() if row["engine"] == "docker daemon"]
+    assert row["where"] == plain_dockerd.tcp and row["status"] == "running"
+    assert plain_dockerd.root in row["details"]
+
+
+def test_tls_asked_of_a_plain_tcp_daemon_says_to_unset_it(plain_dockerd, monkeypatch, tmp_path, capsys):
+    """TLS asked for (DOCKER_TLS_VERIFY, or a docker context holding TLS files) of a listener
+    that takes plain HTTP: OpenSSL reads the plain answer as a wrong version number; the
+    error says what is wrong and what to change."""
+    from imgexplore.cli import main
+
+    def one_line_error() -> str:
+        assert main(["inspect", "docker-daemon:hoststore/teaching:v1"]) == 1
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+        return err
+
+    monkeypatch.setenv("DOCKER_HOST", plain_dockerd.tcp)
+    monkeypatch.setenv("DOCKER_TLS_VERIFY", "1")
+    monkeypatch.setenv("DOCKER_CERT_PATH", PULLED["daemon"].cert_path)  # real certificates, unused here
+    assert (
+        f"cannot reach {plain_dockerd.tcp} (it answered the TLS hello in plain HTTP): "
+        "unset DOCKER_TLS_VERIFY: this daemon's tcp listener takes plain HTTP" in one_line_error()
+    )
+    config = tmp_path / "docker-config"
+    docker_context(config, "wrong", plain_dockerd.tcp, tls_from=PULLED["daemon"].cert_path)
+    for name in ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("DOCKER_CONFIG", str(config))
+    monkeypatch.setenv("DOCKER_CONTEXT", "wrong")
+    assert "make docker context wrong use no TLS files, as the daemon takes none" in one_line_error()
+
+
+@pytest.fixture(scope="module")
 def sshd(tmp_path_factory):
     daemon = start_sshd(str(tmp_path_factory.mktemp("sshd")))
     yield daemon

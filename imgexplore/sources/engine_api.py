@@ -76,11 +76,16 @@ def _unreachable(exc: httpx.HTTPError, endpoint: DockerEndpoint) -> tuple[str, s
         fix = next((fix for mark, fix in _SSH_TROUBLE if mark in said.lower()), None)
         return said, fix or "check that `ssh HOST docker version` works"
     if endpoint.context:
-        ca, holder = f"the ca.pem of docker context {endpoint.context}", f"docker context {endpoint.context}"
+        context = endpoint.context
+        ca, holder = f"the ca.pem of docker context {context}", f"docker context {context}"
+        no_tls = f"make docker context {context} use no TLS files, as the daemon takes none"
     else:
         ca, holder = "DOCKER_CERT_PATH/ca.pem", "DOCKER_CERT_PATH"
+        no_tls = "unset DOCKER_TLS_VERIFY: this daemon's tcp listener takes plain HTTP"
     if "Permission denied" in text:
         return "permission denied", "run as root or as a member of the docker group"
+    if "WRONG_VERSION_NUMBER" in text or "record layer failure" in text:
+        return "it answered the TLS hello in plain HTTP", no_tls  # OpenSSL's words for that
     if "CERTIFICATE_VERIFY_FAILED" in text:
         return f"its TLS certificate is not one {ca} vouches for", f"put the daemon's CA certificate in {ca}"
     # a TLS daemon that refuses our certificate may close the connection before its alert is read
