@@ -17,6 +17,13 @@ started on loopback; the image is pushed and pulled. Then, alternating, median o
                 the first time (tar sizes read from the tar-split records) and again (kept),
                 once the export written before it is on disk (os.sync, not timed)
 
+and, where OpenSSH is installed, the export over ssh (a real sshd on 127.0.0.1, a key made
+for the run), against the same bytes fetched by the docker CLI through the same ssh:
+
+    peer:       ssh root@127.0.0.1 docker --host unix://SOCKET save IMAGE > /dev/null
+    export:     DOCKER_HOST=ssh://root@127.0.0.1:PORT/SOCKET, docker-daemon:IMAGE's export
+                path (fresh cache), every layer listed
+
 Needs root (dockerd). Prints ratios against the peer and writes JSON with --json."""
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -46,6 +54,41 @@ def docker_save(daemon, ref: str) -> int:
 
 def list_all(image, cache: bool = False) -> int:
     return sum(len(table) for table in image.files(cache=cache).tables)
+
+
+def ssh_export(daemon, ref: str, work: str, runs: int) -> dict[str, list[float]]:
+    """The export over ssh and its peer, alternating; nothing where OpenSSH is missing."""
+    import _pytest.outcomes
+    from engines import start_sshd
+
+    import imgexplore
+    from imgexplore.opener import open_docker_daemon
+
+    os.makedirs(os.path.join(work, "sshd"))
+    try:
+        sshd = start_sshd(os.path.join(work, "sshd"))
+    except _pytest.outcomes.OutcomeException as exc:
+        print(f"over ssh: not measured ({exc})")
+        return {}
+    times: dict[str, list[float]] = {"ssh peer": [], "ssh export": []}
+    saved = ["ssh", "-p", str(sshd.port), "root@127.0.0.1", "docker", "--host", f"unix://{daemon.socket}"]
+    environ = dict(os.environ)
+    try:
+        os.environ["PATH"] = f"{sshd.client_bin}:{os.environ['PATH']}"
+        os.environ["DOCKER_HOST"] = sshd.url(daemon.socket)
+        for run in range(runs):
+            start = time.perf_counter()
+            subprocess.run([*saved, "save", ref], stdout=subprocess.DEVNULL, check=True)
+            times["ssh peer"].append(time.perf_counter() - start)
+            os.environ["IMGEXPLORE_CACHE"] = os.path.join(work, f"cache-{run}-ssh")
+            start = time.perf_counter()
+            list_all(imgexplore.open_image(open_docker_daemon(ref, read_root=False)), cache=True)
+            times["ssh export"].append(time.perf_counter() - start)
+    finally:
+        os.environ.clear()
+        os.environ.update(environ)
+        sshd.stop()
+    return times
 
 
 def main() -> None:
@@ -109,7 +152,8 @@ def main() -> None:
             start = time.perf_counter()
             list_all(imgexplore.open_image(f"docker-root:[{daemon.root}]{ref}"))
             times["data root"].append(time.perf_counter() - start)
-        medians = {name: statistics.median(values) for name, values in times.items()}
+        times.update(ssh_export(daemon, ref, work, runs))
+        medians = {name: statistics.median(values) for name, values in times.items() if values}
         result = {
             "quick": args.quick,
             "image_bytes_saved": saved,
@@ -131,6 +175,12 @@ def main() -> None:
             f"docker-root: open metadata only: {result['metadata_first_open_ms']:.1f} ms the first time "
             f"(every tar-split record read for the tar sizes), {result['metadata_open_ms']:.1f} ms after"
         )
+        if "ssh export" in medians:
+            result["ssh_export_vs_docker_save_over_ssh"] = medians["ssh export"] / medians["ssh peer"]
+            print(
+                f"over ssh: docker save through ssh {medians['ssh peer']:.2f} s; docker-daemon: export + list "
+                f"{medians['ssh export']:.2f} s = {result['ssh_export_vs_docker_save_over_ssh']:.2f}x"
+            )
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(result, f, indent=2)
