@@ -75,3 +75,5 @@ def test_engines_benchmark_quick(tmp_path):
     assert result["image_bytes_saved"] > 30 * 1024 * 1024
     assert result["entries"] == 2001  # the big file and 2,000 small ones
     assert all(seconds > 0 for seconds in result["median_s"].values())
+    if shutil.which("sshd") or Path("/usr/sbin/sshd").exists():
+        assert result["ssh_export_vs_docker_save_over_ssh"] > 0 and "ssh export" in result["median_s"]
