@@ -16,7 +16,10 @@ class BlobSink:
     large writes, and the file is preallocated when the size is known: on this kind of
     machine that makes writing several times faster than many small writes."""
 
-    BLOCK = 4 << 20
+    # 1 MiB writes are as fast as bigger ones and keep the blocks in flight small: against
+    # 4 MiB, a 300 MB pull took 0.59 s instead of 0.68 s (medians of 6) and peaked at 38 MB
+    # instead of 60 MB (each new 4 MiB block is fresh memory the kernel must hand over)
+    BLOCK = 1 << 20
 
     def __init__(self, path: str, algorithm: str, size: int | None = None):
         self._file = open(path, "wb")
