@@ -290,7 +290,9 @@ def test_the_tar_size_scan_survives_names_that_look_like_keys(tmp_path):
     # record at all (no position) is refused, never passed over
     lines = gzip.decompress(path.read_bytes())
     for extra, expected in ((b'{"type": 2, "payload": "AAAA", "position": 99}\n', len(tar) + 3),
-                            (b'{"kind":"segment","data":"AAAA"}\n', None)):  # fmt: skip
+                            (b'{"kind":"segment","data":"AAAA"}\n', None),
+                            # a payload with no closing quote on its line, then a stray line
+                            (b'{"type":2,"payload":"AAAA\n","position":9}\n', None)):  # fmt: skip
         (tmp_path / "extra.json.gz").write_bytes(gzip.compress(lines + extra))
         if expected is None:
             with pytest.raises(imgexplore.TarSplitError, match="not a tar-split record"):
