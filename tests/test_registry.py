@@ -206,3 +206,112 @@ def test_live_docker_hub(isolated_cache):
     statuses = image.transcript["status"].tolist()
     assert 401 in statuses  # the anonymous token flow ran
     assert image.layers and image.config["architecture"] == "amd64"
+
+
+@pytest.fixture(scope="module")
+def four_layers(registry, tmp_path_factory):
+    """An image of four layers on the registry: three of small files and, second, one of
+    64 MB of incompressible bytes (long enough to be mid-download when a listing ends)."""
+    import gzip
+    import os
+
+    from tarmaker import tar_bytes, write_layout
+
+    layers = [
+        tar_bytes([{"name": f"l{n}/f{i}.txt", "data": f"{n}-{i}\n".encode() * 40} for i in range(300)])
+        for n in range(3)
+    ]
+    layers.insert(1, tar_bytes([{"name": "big/random.bin", "data": os.urandom(64 << 20)}]))
+    layout = write_layout(
+        tmp_path_factory.mktemp("four") / "oci", layers, compress=lambda data: gzip.compress(data, 1, mtime=0)
+    )
+    ref = f"{registry.host}/prefetch/four:1"
+    os.environ.setdefault("DOCKER_CONFIG", str(tmp_path_factory.mktemp("no-docker-config")))
+    push(layout, ref)
+    return ref, layout
+
+
+def layer_gets(image) -> dict[str, int]:
+    """How many times each layer blob was asked for (the config blob left out)."""
+    gets: dict[str, int] = {}
+    for exchange in image.source.client.transcript.exchanges:
+        if exchange.method == "GET" and "/blobs/" in exchange.url and image.config_digest not in exchange.url:
+            digest = exchange.url.rsplit("/", 1)[1]
+            gets[digest] = gets.get(digest, 0) + 1
+    return gets
+
+
+@pytest.mark.parametrize("how", ["files", "tree"])
+def test_listing_downloads_the_next_layers_while_it_lists(four_layers, how, isolated_cache, monkeypatch):
+    """Listing every layer of a registry image downloads the blobs still needed on threads of
+    their own while it lists (each blob still downloaded once); the tables equal a local copy's."""
+    from imgexplore.filetree import prefetch
+    from imgexplore.filetree.arrowviews import layers_listing
+
+    ref, layout = four_layers
+    started = []
+    real = prefetch.blobs_ahead
+
+    def spying(*args, **kwargs):
+        with real(*args, **kwargs) as count:
+            started.append(count)
+            yield count
+
+    import contextlib
+
+    monkeypatch.setattr(prefetch, "blobs_ahead", contextlib.contextmanager(spying))
+    monkeypatch.setattr(f"imgexplore.filetree.{'imagefiles' if how == 'files' else 'arrowviews'}.blobs_ahead",
+                        prefetch.blobs_ahead)  # fmt: skip
+    image = imgexplore.open_image(ref)
+    local = imgexplore.open_image(layout)
+    if how == "files":
+        assert [t["path"].tolist() for t in image.files().tables] == [
+            t["path"].tolist() for t in local.files(cache=False).tables
+        ]
+    else:
+        listing = layers_listing(image, ["path", "size", "sha256"])
+        assert listing.to_pydict() == layers_listing(local, ["path", "size", "sha256"]).to_pydict()
+    assert started[0] == 4  # every layer's blob was wanted, none cached (then the local copy: 0)
+    assert layer_gets(image) == {layer.digest: 1 for layer in image.layers}
+    # a second listing needs no blob: the tables are cached, so nothing is fetched ahead
+    again = imgexplore.open_image(ref)
+    assert [len(t) for t in again.files().tables] == [300, 1, 300, 300]
+    assert started[-1] == 0 and layer_gets(again) == {}
+
+
+def test_a_listing_that_ends_early_stops_the_downloads_ahead(four_layers, isolated_cache, monkeypatch):
+    """When the listing fails at its first layer, the downloads started ahead stop at their
+    next chunk: the listing's own error is what the user gets, no thread is left running and no
+    partial file is left in the cache."""
+    import threading
+    import time
+
+    from imgexplore.errors import ArchiveError
+    from imgexplore.filetree import imagefiles
+
+    ref, _ = four_layers
+    image = imgexplore.open_image(ref)
+    big = image.layers[1].digest.split(":")[1]
+    blobs = isolated_cache / "blobs"
+
+    def first_layer_fails(layer, **_):
+        if layer.index == 0:
+            # once the 64 MB layer's download is under way, so that it must be stopped
+            for _ in range(3000):
+                if any(p.name.startswith(big) for p in blobs.rglob("*.partial")):
+                    break
+                time.sleep(0.01)
+            raise ArchiveError("layer 0: not a tar archive (made up for this test)")
+        raise AssertionError("the listing goes on after its first layer failed")
+
+    monkeypatch.setattr(imagefiles, "layer_table", first_layer_fails)
+    with pytest.raises(ArchiveError, match="made up for this test"):
+        image.files().load()
+    assert not [t for t in threading.enumerate() if t.name.startswith("imgexplore-prefetch")]
+    assert not [p for p in blobs.rglob("*") if p.name.endswith(".partial")]
+    assert not BlobStore(blobs).has(image.layers[1].digest)  # stopped part way, nothing kept
+    # what did arrive is whole: every kept blob hashes to its name
+    import hashlib
+
+    for path in BlobStore(blobs).entries():
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == path.name

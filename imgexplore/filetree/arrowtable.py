@@ -199,6 +199,11 @@ class TreeCache:
         except (OSError, UnicodeDecodeError, InvalidDigestError):  # none yet, or a damaged one
             return None
 
+    def has_table_for(self, digest: str) -> bool:
+        """Whether a table listed from the blob ``digest`` is kept (not read or checked)."""
+        diff_id = self.diff_id_for(digest)
+        return diff_id is not None and self._path(diff_id).is_file()
+
     def get(self, diff_id: str) -> pa.Table | None:
         """The table listed for ``diff_id``, or None (a damaged entry is dropped, with a warning)."""
         path = self._path(diff_id)

@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 
 from ..errors import InvalidArgumentError, LayerIndexError
 from .arrowtable import int_array, layer_arrow, literal
+from .prefetch import blobs_ahead
 
 if TYPE_CHECKING:
     from ..image import Image
@@ -40,16 +41,18 @@ def layers_listing(
     and then ``columns``; with ``path``, only that path and what is under it. Layers are
     listed (and cached) as :func:`~imgexplore.filetree.arrowtable.layer_arrow` does."""
     numbers = range(len(image.layers)) if layer is None else [layer_number(image, layer)]
+    listed = [image.layers[number] for number in numbers]
     if progress:
         from tqdm.auto import tqdm
 
         numbers = tqdm(numbers, desc="listing layers", unit="layer")
     parts = []
-    for number in numbers:
-        table = layer_arrow(image.layers[number]).select(columns)
-        # one plain text type for every part (each layer has its own dictionaries)
-        table = table.cast(pa.schema([_plain(field) for field in table.schema]))
-        parts.append(table.add_column(0, "layer", int_array(np.full(table.num_rows, number))))
+    with blobs_ahead(image, listed):
+        for number in numbers:
+            table = layer_arrow(image.layers[number]).select(columns)
+            # one plain text type for every part (each layer has its own dictionaries)
+            table = table.cast(pa.schema([_plain(field) for field in table.schema]))
+            parts.append(table.add_column(0, "layer", int_array(np.full(table.num_rows, number))))
     if not parts:
         from .arrowtable import SCHEMA
 

@@ -11,6 +11,7 @@ import pandas as pd
 from ..errors import InvalidArgumentError, LayerIndexError
 from . import rules as filetree
 from .layertable import TreeCache, layer_table
+from .prefetch import blobs_ahead
 
 if TYPE_CHECKING:
     from ..image import Image
@@ -62,10 +63,12 @@ class ImageFiles:
 
                 layers = tqdm(layers, desc="listing layers", unit="layer")
             tables = []
-            for layer in layers:
-                tables.append(self._table(layer))
-                if on_layer is not None:
-                    on_layer(len(tables), len(self.image.layers))
+            ahead = self.image.layers if not self._toc_only else []
+            with blobs_ahead(self.image, ahead, self._cache):
+                for layer in layers:
+                    tables.append(self._table(layer))
+                    if on_layer is not None:
+                        on_layer(len(tables), len(self.image.layers))
             self._tables = tables
         return self._tables
 
