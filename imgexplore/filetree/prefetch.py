@@ -2,10 +2,14 @@
 
 Listing an image from a registry reads its layers in order, and each layer's blob used to be
 downloaded only when the listing reached it: the network then sat idle while a layer was
-listed, and the listing while the next one downloaded. :func:`blobs_ahead` starts the
-downloads of the layers still needed (blob not in the cache, file table not cached) on a few
-threads as the listing begins; the listing finds each blob downloaded, or waits for the
-download under way (the source downloads a blob once, whoever asks first).
+listed, and the listing while the next one downloaded. :func:`blobs_ahead` downloads the
+layers still needed (blob not in the cache, file table not cached) on a thread of its own,
+one after the other in the order the listing reads them; the listing finds each blob
+downloaded, or waits for the download under way (the source downloads a blob once, whoever
+asks first). One at a time because downloads at once share the bandwidth and delay the
+layer the listing needs first: through a 400 Mbit/s link to a registry, listing three layers
+(137 MB) took 3.65 s this way, 4.5–4.7 s with two or three downloads at once, 4.46 s with
+none ahead.
 
 A download that fails here is left for the listing to meet again and report in its place.
 When the listing ends, early or not, the downloads still running stop at their next chunk
@@ -27,7 +31,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-JOBS = 3  # downloads at once: the layer being listed next and two more
+JOBS = 1  # downloads at once (see above)
 
 
 class _Stopped(Exception):
