@@ -96,12 +96,23 @@ class VerifyingReader(io.RawIOBase):
     The check happens when the stream reports EOF, so a consumer that reads to the end
     can never see bytes of a corrupt blob without an error following them."""
 
-    def __init__(self, raw: BinaryIO, digest: str, size: int | None = None, what: str = "blob"):
+    def __init__(
+        self,
+        raw: BinaryIO,
+        digest: str,
+        size: int | None = None,
+        what: str = "blob",
+        *,
+        checked_here: bool = False,
+    ):
+        """``checked_here``: these very bytes were verified against ``digest`` by this
+        process, as they were downloaded into the cache a moment ago; they are then counted
+        (the size is still checked) but not hashed a second time."""
         super().__init__()
         self._raw = raw
         self._digest = digest
         self._expected_size = size
-        self._hasher = new_hasher(digest)
+        self._hasher = None if checked_here else new_hasher(digest)
         self._count = 0
         self._what = what
         self.verified = False
@@ -122,7 +133,8 @@ class VerifyingReader(io.RawIOBase):
             return 0
         n = len(data)
         view[:n] = data
-        self._hasher.update(data)
+        if self._hasher is not None:
+            self._hasher.update(data)
         self._count += n
         if self._expected_size is not None and self._count > self._expected_size:
             raise DigestMismatchError(
@@ -139,6 +151,9 @@ class VerifyingReader(io.RawIOBase):
                 f"{self._what} {self._digest} is truncated or padded: "
                 f"{self._count} bytes read, {self._expected_size} declared"
             )
+        if self._hasher is None:
+            self.verified = True
+            return
         actual = f"{self._digest.partition(':')[0]}:{self._hasher.hexdigest()}"
         if actual != self._digest:
             raise DigestMismatchError(

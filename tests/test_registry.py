@@ -315,3 +315,23 @@ def test_a_listing_that_ends_early_stops_the_downloads_ahead(four_layers, isolat
 
     for path in BlobStore(blobs).entries():
         assert hashlib.sha256(path.read_bytes()).hexdigest() == path.name
+
+
+def test_a_blob_downloaded_here_is_not_hashed_again_when_read_back(loaded, isolated_cache, monkeypatch):
+    """A layer is hashed once as it downloads; the listing that follows in the same source
+    reads it back from the cache counted but not hashed again. A cached blob found by a new
+    source (another process, in effect) is hashed as it is read, as every cache read is."""
+    from imgexplore import digest as digest_module
+
+    hashed = []
+    real = digest_module.new_hasher
+    monkeypatch.setattr(digest_module, "new_hasher", lambda d: hashed.append(d) or real(d))
+    image = imgexplore.open_image(f"{loaded}/samples/teaching:latest")
+    layer = max(image.layers, key=lambda candidate: candidate.size)
+    with layer.open_blob() as blob:
+        assert len(blob.read()) == layer.size
+    assert layer.digest not in hashed  # the download's own hash (in the sink) checked it
+    again = imgexplore.open_image(f"{loaded}/samples/teaching:latest")
+    with again.layers[layer.index].open_blob() as blob:
+        assert len(blob.read()) == layer.size
+    assert hashed.count(layer.digest) == 1

@@ -10,11 +10,13 @@ import threading
 from typing import BinaryIO
 
 from ..blobstore import BlobStore
+from ..digest import VerifyingReader, validate_digest
 from ..errors import NotFoundError
 from ..manifest import Manifest, parse_manifest, referrer_descriptors
 from ..reference import Reference, parse_reference
 from ..registry.options import DEFAULT as DEFAULT_OPTIONS
 from ..registry.options import RegistryOptions
+from ..streams import GuardedReader
 from .base import Referrers, Source
 
 
@@ -39,6 +41,10 @@ class RegistrySource(Source):
         self.schema1 = self.options.schema1
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        # blobs this source downloaded, verified on the way in: read back from the cache in
+        # this process, they are not hashed again (the cache's rule of verifying every read
+        # is there for damage between processes, a crash or a disk, not within one)
+        self._downloaded: set[str] = set()
 
     @property
     def repository(self) -> str:
@@ -100,7 +106,15 @@ class RegistrySource(Source):
         with lock:
             if not path.is_file():
                 self.client.download_blob(self.repository, digest, str(path), size=size, progress=progress)
+                self._downloaded.add(digest)
         return str(path)
+
+    def open_verified(self, digest: str, size: int | None = None, what: str = "blob") -> VerifyingReader:
+        """The blob from the cache (downloaded first if needed), checked as it is read; one
+        this source downloaded itself was hashed on the way in and is only counted."""
+        validate_digest(digest)
+        raw = GuardedReader(open(self.ensure_blob(digest, size), "rb"), f"{what} {digest}")
+        return VerifyingReader(raw, digest, size, what, checked_here=digest in self._downloaded)
 
     def read_blob(self, digest: str, size: int | None = None, *, max_bytes: int, what: str = "blob") -> bytes:
         if self.store.has(digest):
