@@ -540,8 +540,8 @@ class RegistryClient:
                 raise DigestMismatchError(
                     f"blob {digest}: the bytes received hash to {actual}; the download is corrupt (nothing was kept)"
                 )
-            # No fsync: an entry is verified again every time it is read, so a blob damaged by
-            # a power cut is caught then rather than paid for on every download.
+            # No fsync: an entry is verified again whenever a later process reads it, so a
+            # blob damaged by a power cut is caught then rather than paid for on every download.
             os.replace(partial, path)
             return received
         finally:
