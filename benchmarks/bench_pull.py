@@ -13,7 +13,11 @@ it into a fresh OCI layout:
     imgexplore pull 127.0.0.1:PORT/bench/image:latest --dest DIR     (the installed command, empty cache)
 
 Each is run in a child process, five times alternating with the other (two with --quick); the
-medians are compared. Peak memory is the child's maximum resident set size (the largest run). The request count of a metadata-only inspection is printed too."""
+medians are compared. Peak memory is the child's maximum resident set size (the largest run). The request count of a metadata-only inspection is printed too.
+
+For scale, the same work done by the shell is timed in the same runs where curl is installed:
+every blob of the image fetched at once, each ``curl -s URL | tee FILE | sha256sum`` (download,
+keep, verify)."""
 
 from __future__ import annotations
 
@@ -111,7 +115,15 @@ def main() -> None:
         )
 
         env = {**os.environ, "DOCKER_CONFIG": os.path.join(work, "docker")}
-        skopeo, ours = [], []
+        skopeo, ours, shell = [], [], []
+        from imgexplore import open_image
+
+        image = open_image(layout)
+        blobs = [image.config_digest.split(":")[1]] + [layer.digest.split(":")[1] for layer in image.layers]
+        by_shell = " & ".join(
+            f"(curl -sf http://{registry.host}/v2/bench/image/blobs/sha256:{blob} | tee {{dest}}/{blob} | sha256sum > /dev/null)"
+            for blob in blobs
+        ) + " & wait"  # fmt: skip
         for i in range(runs):
             # each run starts with no dirty pages left by the one before (os.sync), so neither
             # tool is throttled by the other's writes; the order alternates
@@ -144,11 +156,16 @@ def main() -> None:
                 shutil.rmtree(cache, ignore_errors=True)
                 shutil.rmtree(dest, ignore_errors=True)
 
-            for run in (run_skopeo, run_ours) if i % 2 == 0 else (run_ours, run_skopeo):
+            def run_shell(i=i):
+                dest = os.path.join(work, f"shell-{i}")
+                os.makedirs(dest)
+                shell.append(run_child(["bash", "-c", by_shell.format(dest=dest)], env))
+                shutil.rmtree(dest, ignore_errors=True)
+
+            runs_now = [run_skopeo, run_ours] + ([run_shell] if shutil.which("curl") else [])
+            for run in runs_now if i % 2 == 0 else runs_now[::-1]:
                 os.sync()
                 run()
-
-        from imgexplore import open_image
 
         os.environ["IMGEXPLORE_CACHE"] = os.path.join(work, "cache-inspect")
         image = open_image(ref)
@@ -167,6 +184,9 @@ def main() -> None:
             "imgexplore_peak_rss_MB": round(max(m for _, m in ours) / 2**20, 1),
             "metadata_requests": requests,
         }
+        if shell:
+            result["shell_s"] = round(statistics.median(t for t, _ in shell), 3)
+            result["time_ratio_vs_shell"] = round(median_ours / result["shell_s"], 3)
         print(f"image: {total / 2**20:.1f} MB in 2 layers ({files} small files)")
         print(f"skopeo copy:      {median_skopeo:6.2f} s  ({result['skopeo_MBps']} MB/s)")
         print(
@@ -176,6 +196,11 @@ def main() -> None:
         print(
             f"imgexplore / skopeo wall time, medians of {runs}: {result['time_ratio']:.2f} (target: at most 0.50)"
         )
+        if shell:
+            print(
+                f"the shell, curl | tee | sha256sum per blob, all at once: {result['shell_s']:.2f} s; "
+                f"imgexplore / shell: {result['time_ratio_vs_shell']:.2f}"
+            )
         print(f"metadata-only inspection: {requests} requests (HEAD manifest, GET manifest, GET config)")
         if args.json:
             with open(args.json, "w") as f:

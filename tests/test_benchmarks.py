@@ -46,6 +46,8 @@ def test_pull_benchmark_quick(tmp_path):
     assert result["metadata_requests"] == 3
     assert result["image_bytes"] > 30 * 1024 * 1024
     assert result["skopeo_s"] > 0 and result["imgexplore_s"] > 0
+    if shutil.which("curl"):  # the shell's curl | tee | sha256sum, for scale
+        assert result["shell_s"] > 0 and result["time_ratio_vs_shell"] > 0
 
 
 def test_corpus_benchmark_quick(tmp_path):
