@@ -2,7 +2,7 @@
 # System packages the test suite uses, from Debian's archive. Installs only what is missing.
 #   tar, gzip, zstd   independent tools the tests check imgexplore's numbers against
 #   docker-registry   the CNCF distribution registry the registry tests run on 127.0.0.1
-#   skopeo            the peer of the pull benchmark
+#   skopeo, curl      the peer of the pull benchmark, and the shell's curl | tee | sha256sum beside it
 #   openssl, apache2-utils  keys for schema 1 signing, bcrypt htpasswd files
 #   chromium          the browser the notebook widget test drives (with Playwright)
 #   docker.io, containerd, podman, tar-split, busybox-static, stargz-snapshotter  real engines whose stores and containers (and ctr-remote, which makes eStargz and zstd:chunked images)
@@ -10,7 +10,7 @@
 #                     and a static busybox for an image that can run
 #   openssh-server, openssh-client  an sshd on 127.0.0.1 for the ssh:// daemon tests
 set -euo pipefail
-packages=(tar gzip zstd docker-registry skopeo openssl apache2-utils chromium docker.io containerd podman tar-split busybox-static stargz-snapshotter flatbuffers-compiler openssh-server openssh-client)
+packages=(tar gzip zstd docker-registry skopeo curl openssl apache2-utils chromium docker.io containerd podman tar-split busybox-static stargz-snapshotter flatbuffers-compiler openssh-server openssh-client)
 if [ $# -gt 0 ]; then packages=("$@"); fi  # or only the packages named
 
 missing=()
