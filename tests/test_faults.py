@@ -264,3 +264,82 @@ def test_a_bearer_challenge_without_a_realm_says_so(isolated_cache):
             imgexplore.open_image(f"{address}/x/y:1")
     finally:
         server.shutdown()
+
+
+# A layer of 3 MiB or more is read as it downloads (the listing follows the download's file):
+# the same faults, met by a listing instead of a pull.
+
+
+@pytest.fixture(scope="module")
+def big_upstream(registry, tmp_path_factory):
+    """An image whose first layer (3 MiB of random bytes, gzip) is big enough to be listed
+    as it downloads; pushed to the upstream registry, with its local layout for comparison."""
+    import gzip
+
+    from tarmaker import tar_bytes, write_layout
+
+    layers = [
+        tar_bytes(
+            [{"name": "big.bin", "data": os.urandom(3 << 20)}, {"name": "after.txt", "data": b"end\n"}]
+        ),
+        tar_bytes([{"name": "small.txt", "data": b"small\n"}]),
+    ]
+    layout = write_layout(
+        tmp_path_factory.mktemp("big") / "oci", layers, compress=lambda data: gzip.compress(data, 1, mtime=0)
+    )
+    push(layout, f"{registry.host}/faults/big:latest")
+    return layout
+
+
+def big_image(proxy):
+    client = RegistryClient(proxy.address, sleep=lambda s: None)
+    return imgexplore.open_image(RegistrySource(f"{proxy.address}/faults/big:latest", client=client))
+
+
+def test_a_layer_listed_as_it_downloads_survives_a_cut(proxy, big_upstream, isolated_cache):
+    from imgexplore.filetree.arrowtable import layer_arrow
+
+    image = big_image(proxy)
+    layer = image.layers[0]
+    proxy.add(match=f"/blobs/{layer.digest}", cut_after=1_500_000)
+    table = layer_arrow(layer)
+    assert table.column("path").to_pylist() == ["big.bin", "after.txt"]
+    local = imgexplore.open_image(big_upstream).layers[0]
+    assert table.column("sha256").to_pylist() == layer_arrow(local, cache=False).column("sha256").to_pylist()
+    notes = image.source.client.transcript.table()["note"].tolist()
+    assert any(n.startswith("cut after") for n in notes) and "resume" in notes
+    assert layer.digest.split(":")[1] in [p.name for p in assert_cache_verified()]
+
+
+def test_a_layer_listed_as_it_downloads_refuses_a_flipped_byte(proxy, big_upstream, isolated_cache):
+    """The listing reads the bytes before they are verified, but not the end of them: the
+    download's digest check comes first, and nothing is kept (no blob, no file table)."""
+    from imgexplore.filetree.arrowtable import TreeCache, layer_arrow
+
+    image = big_image(proxy)
+    layer = image.layers[0]
+    proxy.add(match=f"/blobs/{layer.digest}", flip_byte=2_000_000, times=-1)
+    with pytest.raises(imgexplore.DigestMismatchError, match=layer.digest):
+        layer_arrow(layer)
+    assert layer.digest.split(":")[1] not in [p.name for p in assert_cache_verified()]
+    assert not TreeCache().has_table_for(layer.digest)
+
+
+def test_a_layer_read_as_it_downloads_and_left_early_stops_the_download(proxy, big_upstream, isolated_cache):
+    """Closing the reader of a download started for it stops that download at its next
+    chunk: no thread left running, no partial file, nothing cached."""
+    import threading
+
+    image = big_image(proxy)
+    layer = image.layers[0]
+    # 1.5 MB, then a second of silence and a cut: the download is under way when the reader leaves
+    proxy.add(match=f"/blobs/{layer.digest}", stall_after=1_500_000, stall_seconds=1.0, times=1)
+    with layer.open_blob() as blob:
+        assert blob.read(1000)[:2] == b"\x1f\x8b"
+    deadline = time.monotonic() + 30
+    while [
+        t for t in threading.enumerate() if t.name == "imgexplore-download"
+    ] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [t for t in threading.enumerate() if t.name == "imgexplore-download"]
+    assert layer.digest.split(":")[1] not in [p.name for p in assert_cache_verified()]

@@ -4,6 +4,7 @@ pull them into layouts, and check what went over the wire."""
 from __future__ import annotations
 
 import json
+import pathlib
 
 import pytest
 
@@ -335,3 +336,51 @@ def test_a_blob_downloaded_here_is_not_hashed_again_when_read_back(loaded, isola
     with again.layers[layer.index].open_blob() as blob:
         assert len(blob.read()) == layer.size
     assert hashed.count(layer.digest) == 1
+
+
+def test_a_big_layer_is_listed_while_it_downloads(four_layers, isolated_cache, monkeypatch):
+    """The 64 MB layer's listing reads its bytes as the download writes them, instead of
+    waiting for the whole blob; the table is the local copy's and the blob is cached, verified."""
+    import hashlib
+
+    from imgexplore.filetree.arrowtable import layer_arrow
+    from imgexplore.registry import following
+
+    ended_at_each_read = []
+    real = following.FollowingReader.readinto
+
+    def spying(self, buffer):
+        with self._download._changed:
+            ended_at_each_read.append(self._download._done)
+        return real(self, buffer)
+
+    monkeypatch.setattr(following.FollowingReader, "readinto", spying)
+    ref, layout = four_layers
+    layer = imgexplore.open_image(ref).layers[1]
+    table = layer_arrow(layer)
+    local = imgexplore.open_image(layout).layers[1]
+    assert table.to_pydict() == layer_arrow(local, cache=False).to_pydict()
+    assert ended_at_each_read.count(False) > 1  # read while the download was under way
+    cached = BlobStore(isolated_cache / "blobs").path(layer.digest)
+    assert "sha256:" + hashlib.sha256(cached.read_bytes()).hexdigest() == layer.digest
+
+
+def test_a_reader_whose_blob_another_thread_downloads_first_reads_all_of_it(four_layers, isolated_cache):
+    """A reader starts its own download, which finds the blob being downloaded by another
+    thread (holding the blob's lock, not yet known to readers) and waits; once that one has
+    put the blob in the cache, the reader reads all of it from there."""
+    import threading
+
+    ref, layout = four_layers
+    image = imgexplore.open_image(ref)
+    layer = image.layers[1]
+    source = image.source
+    with source._locks_guard:
+        lock = source._locks.setdefault(layer.digest, threading.Lock())
+    with lock:  # "another thread's" download, under way
+        blob = layer.open_blob()  # starts the reader's own download, which waits for the lock
+        source.client.download_blob(source.repository, layer.digest, str(source.store.path(layer.digest)))
+    with blob:
+        data = blob.read()
+    local = (pathlib.Path(layout) / "blobs" / "sha256" / layer.digest.split(":")[1]).read_bytes()
+    assert len(data) == layer.size and data == local

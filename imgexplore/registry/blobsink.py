@@ -21,8 +21,14 @@ class BlobSink:
     # instead of 60 MB (each new 4 MiB block is fresh memory the kernel must hand over)
     BLOCK = 1 << 20
 
-    def __init__(self, path: str, algorithm: str, size: int | None = None):
+    def __init__(self, path: str, algorithm: str, size: int | None = None, watch=None):
+        """``watch``: a :class:`~imgexplore.registry.following.Download` told how much of
+        the file is written, for readers that follow it."""
         self._file = open(path, "wb")
+        self._watch = watch
+        self._written = 0
+        if watch is not None:
+            watch.created(path)
         if size:
             with contextlib.suppress(OSError, AttributeError):  # not every filesystem can
                 os.posix_fallocate(self._file.fileno(), 0, size)
@@ -41,6 +47,10 @@ class BlobSink:
 
     def _write(self, block: bytes) -> None:
         self._file.write(block)
+        self._file.flush()  # on disk before a follower is told (a short last block would wait in the buffer)
+        self._written += len(block)
+        if self._watch is not None:
+            self._watch.wrote(self._written)
 
     def _hash(self, block: bytes) -> None:
         self._hasher.update(block)
@@ -84,6 +94,9 @@ class BlobSink:
         self._drain()
         self._file.seek(0)
         self._file.truncate()
+        self._written = 0
+        if self._watch is not None:
+            self._watch.wrote(0)
         self._hasher = hashlib.new(self._algorithm)
 
     def finish(self, received: int) -> str:

@@ -40,6 +40,7 @@ from ..manifest import Manifest, parse_manifest, referrer_descriptors
 from .auth import SCOPE, RegistryAuth
 from .blobsink import BlobSink
 from .credentials import Credentials, docker_credentials
+from .following import Download
 from .tls import base_url, env_ca_settings, tls_context
 from .transcript import Transcript, install_log_filter
 
@@ -473,17 +474,20 @@ class RegistryClient:
         *,
         size: int | None = None,
         progress: Callable[[int], None] | None = None,
+        watch: Download | None = None,
     ) -> int:
         """Stream a blob to ``path``: written to a temporary file beside it, resumed with
         ``Range`` after a dropped connection, verified against ``digest`` (and ``size``), then
-        renamed into place. Returns the number of bytes. Nothing is left behind on failure."""
+        renamed into place. Returns the number of bytes. Nothing is left behind on failure.
+        ``watch`` is kept told how much is written and how the download ended, for readers
+        that follow it (:mod:`imgexplore.registry.following`)."""
         validate_digest(digest)
         algorithm = digest.split(":", 1)[0]
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         partial = f"{path}.{uuid.uuid4().hex}.partial"
         received = 0
         attempts = 0
-        sink = BlobSink(partial, algorithm, size)
+        sink = BlobSink(partial, algorithm, size, watch)
         try:
             while True:
                 headers = {"Range": f"bytes={received}-"} if received else {}
@@ -543,7 +547,13 @@ class RegistryClient:
             # No fsync: an entry is verified again whenever a later process reads it, so a
             # blob damaged by a power cut is caught then rather than paid for on every download.
             os.replace(partial, path)
+            if watch is not None:
+                watch.finished(final=path)
             return received
+        except BaseException as exc:
+            if watch is not None:
+                watch.finished(error=exc)
+            raise
         finally:
             sink.close()
             if os.path.exists(partial):

@@ -14,10 +14,13 @@ from ..digest import VerifyingReader, validate_digest
 from ..errors import NotFoundError
 from ..manifest import Manifest, parse_manifest, referrer_descriptors
 from ..reference import Reference, parse_reference
+from ..registry.following import Download, FollowingReader
 from ..registry.options import DEFAULT as DEFAULT_OPTIONS
 from ..registry.options import RegistryOptions
 from ..streams import GuardedReader
 from .base import Referrers, Source
+
+FOLLOW_FROM = 1 << 20  # blobs this big or bigger are read as they download; smaller ones once there
 
 
 class RegistrySource(Source):
@@ -45,6 +48,7 @@ class RegistrySource(Source):
         # this process, they are not hashed again (the cache's rule of verifying every read
         # is there for damage between processes, a crash or a disk, not within one)
         self._downloaded: set[str] = set()
+        self._in_flight: dict[str, Download] = {}  # downloads under way, for readers to follow
 
     @property
     def repository(self) -> str:
@@ -95,26 +99,66 @@ class RegistrySource(Source):
             2,
         )
 
-    def ensure_blob(self, digest: str, size: int | None = None, progress=None) -> str:
+    def ensure_blob(
+        self, digest: str, size: int | None = None, progress=None, *, watch: Download | None = None
+    ) -> str:
         """The cached path of a blob, downloading it first if needed (once, even when
-        several threads ask at the same time)."""
+        several threads ask at the same time). A download under way can be followed by
+        readers (:meth:`open_verified`); ``watch``, if given, is the one it reports to."""
         path = self.store.path(digest)
-        if path.is_file():
-            return str(path)
-        with self._locks_guard:
-            lock = self._locks.setdefault(digest, threading.Lock())
-        with lock:
-            if not path.is_file():
-                self.client.download_blob(self.repository, digest, str(path), size=size, progress=progress)
-                self._downloaded.add(digest)
+        if not path.is_file():
+            with self._locks_guard:
+                lock = self._locks.setdefault(digest, threading.Lock())
+            with lock:
+                if not path.is_file():
+                    download = watch or Download()
+                    with self._locks_guard:
+                        self._in_flight[digest] = download
+                    try:
+                        self.client.download_blob(
+                            self.repository, digest, str(path), size=size, progress=progress, watch=download
+                        )
+                        self._downloaded.add(digest)
+                    except BaseException as exc:
+                        download.finished(error=exc)  # (a no-op when the download said so itself)
+                        raise
+                    finally:
+                        with self._locks_guard:
+                            self._in_flight.pop(digest, None)
+        if watch is not None:
+            watch.finished(final=str(path))  # downloaded here, or already there
         return str(path)
 
     def open_verified(self, digest: str, size: int | None = None, what: str = "blob") -> VerifyingReader:
-        """The blob from the cache (downloaded first if needed), checked as it is read; one
-        this source downloaded itself was hashed on the way in and is only counted."""
+        """The blob, checked as it is read. One not yet in the cache is read as it downloads
+        (the download under way, or one started here for this reader), and ends only once
+        the download has verified it; one this source downloaded before was hashed on the
+        way in and is only counted; any other cached blob is hashed as it is read."""
         validate_digest(digest)
+        if not self.store.has(digest) and (size is None or size >= FOLLOW_FROM):
+            download, owner = self._follow(digest, size)
+            reader = FollowingReader(download, f"{what} {digest}", owner=owner)
+            return VerifyingReader(reader, digest, size, what, checked_here=True)
         raw = GuardedReader(open(self.ensure_blob(digest, size), "rb"), f"{what} {digest}")
         return VerifyingReader(raw, digest, size, what, checked_here=digest in self._downloaded)
+
+    def _follow(self, digest: str, size: int | None) -> tuple[Download, bool]:
+        """The download of ``digest`` under way, or one started now on a thread of its own
+        (then True: its reader owns it, and closing the reader early stops it)."""
+        with self._locks_guard:
+            running = self._in_flight.get(digest)
+        if running is not None:
+            return running, False
+        download = Download()
+
+        def fetch() -> None:
+            try:
+                self.ensure_blob(digest, size, progress=download.check, watch=download)
+            except BaseException as exc:  # noqa: BLE001 - handed to the reader, which raises it
+                download.finished(error=exc)
+
+        threading.Thread(target=fetch, name="imgexplore-download").start()
+        return download, True
 
     def read_blob(self, digest: str, size: int | None = None, *, max_bytes: int, what: str = "blob") -> bytes:
         if self.store.has(digest):
