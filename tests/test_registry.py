@@ -384,3 +384,17 @@ def test_a_reader_whose_blob_another_thread_downloads_first_reads_all_of_it(four
         data = blob.read()
     local = (pathlib.Path(layout) / "blobs" / "sha256" / layer.digest.split(":")[1]).read_bytes()
     assert len(data) == layer.size and data == local
+
+
+def test_a_download_two_readers_follow_goes_on_when_one_leaves(four_layers, isolated_cache):
+    """The download started for readers stops only when the last of them leaves: one reader
+    closing early does not cut the other short."""
+    ref, layout = four_layers
+    layer = imgexplore.open_image(ref).layers[1]
+    first, second = layer.open_blob(), layer.open_blob()
+    with first:
+        assert first.read(1000)[:2] == b"\x1f\x8b"
+    with second:
+        data = second.read()
+    local = (pathlib.Path(layout) / "blobs" / "sha256" / layer.digest.split(":")[1]).read_bytes()
+    assert data == local

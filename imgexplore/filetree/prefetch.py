@@ -24,6 +24,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
+from ..registry.following import DownloadStopped
 from .arrowtable import TreeCache
 
 if TYPE_CHECKING:
@@ -32,10 +33,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 JOBS = 1  # downloads at once (see above)
-
-
-class _Stopped(Exception):
-    """Raised inside a download's progress callback to end it once the listing is over."""
 
 
 @contextlib.contextmanager
@@ -54,12 +51,12 @@ def blobs_ahead(image: Image, layers: Sequence[Layer], cache: TreeCache | bool =
 
     def stop_if_over(_received: int) -> None:
         if stop.is_set():
-            raise _Stopped
+            raise DownloadStopped("the listing is over")
 
     def fetch(layer: Layer) -> None:
         try:
             download(layer.digest, layer.size if layer.size >= 0 else None, progress=stop_if_over)
-        except _Stopped:
+        except DownloadStopped:
             pass
         except Exception as exc:  # noqa: BLE001 - the listing meets it again and reports it
             log.debug("prefetching layer %s failed: %s", layer.digest, exc)

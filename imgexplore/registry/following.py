@@ -25,9 +25,12 @@ class DownloadStopped(Exception):
 
 class Download:
     """The state of one blob download, shared between the thread that downloads and the
-    readers that follow it."""
+    readers that follow it. ``for_readers``: it was started for its readers alone, and
+    stops (at its next chunk) once the last of them has left before the end."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, for_readers: bool = False) -> None:
+        self._for_readers = for_readers
+        self._readers = 0
         self._changed = threading.Condition()
         self._partial: str | None = None  # the temporary file, once created
         self._written = 0  # bytes of it on disk, from its start
@@ -64,10 +67,20 @@ class Download:
         if self._stop.is_set():
             raise DownloadStopped("nobody reads this download any more")
 
-    # the reading side
     def stop(self) -> None:
-        """Ask the download to end at its next chunk (its readers are gone)."""
+        """Ask the download to end at its next chunk."""
         self._stop.set()
+
+    # the reading side
+    def joined(self) -> None:
+        with self._changed:
+            self._readers += 1
+
+    def left(self) -> None:
+        with self._changed:
+            self._readers -= 1
+            if self._for_readers and not self._readers and not self._done:
+                self._stop.set()
 
     def wait_past(self, offset: int) -> tuple[int, bool]:
         """Block until more than ``offset`` bytes are written or the download has ended;
@@ -96,16 +109,15 @@ class Download:
 class FollowingReader(io.RawIOBase):
     """The bytes of a :class:`Download` as they are written; end of stream only once the
     download has verified them, its error (as it was raised) otherwise. ``what`` names the
-    blob in the error of a file that cannot be read. ``owner``: closing the reader before
-    the end stops the download (it was started for this reader alone)."""
+    blob in the error of a file that cannot be read."""
 
-    def __init__(self, download: Download, what: str, *, owner: bool = False):
+    def __init__(self, download: Download, what: str):
         super().__init__()
         self._download = download
         self._what = what
-        self._owner = owner
         self._fd: int | None = None
         self._offset = 0
+        download.joined()
 
     def readable(self) -> bool:
         return True
@@ -140,8 +152,7 @@ class FollowingReader(io.RawIOBase):
 
     def close(self) -> None:
         if not self.closed:
-            if self._owner:
-                self._download.stop()
+            self._download.left()
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None

@@ -136,20 +136,19 @@ class RegistrySource(Source):
         way in and is only counted; any other cached blob is hashed as it is read."""
         validate_digest(digest)
         if not self.store.has(digest) and (size is None or size >= FOLLOW_FROM):
-            download, owner = self._follow(digest, size)
-            reader = FollowingReader(download, f"{what} {digest}", owner=owner)
+            reader = FollowingReader(self._follow(digest, size), f"{what} {digest}")
             return VerifyingReader(reader, digest, size, what, checked_here=True)
         raw = GuardedReader(open(self.ensure_blob(digest, size), "rb"), f"{what} {digest}")
         return VerifyingReader(raw, digest, size, what, checked_here=digest in self._downloaded)
 
-    def _follow(self, digest: str, size: int | None) -> tuple[Download, bool]:
+    def _follow(self, digest: str, size: int | None) -> Download:
         """The download of ``digest`` under way, or one started now on a thread of its own
-        (then True: its reader owns it, and closing the reader early stops it)."""
+        for its readers (it stops when they all leave before its end)."""
         with self._locks_guard:
             running = self._in_flight.get(digest)
         if running is not None:
-            return running, False
-        download = Download()
+            return running
+        download = Download(for_readers=True)
 
         def fetch() -> None:
             try:
@@ -158,7 +157,7 @@ class RegistrySource(Source):
                 download.finished(error=exc)
 
         threading.Thread(target=fetch, name="imgexplore-download").start()
-        return download, True
+        return download
 
     def read_blob(self, digest: str, size: int | None = None, *, max_bytes: int, what: str = "blob") -> bytes:
         if self.store.has(digest):
