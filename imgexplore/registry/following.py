@@ -14,13 +14,14 @@ import io
 import os
 import threading
 
-from ..errors import ArchiveError
+from ..errors import ArchiveError, ImgExploreError
 
 HELD_BACK = 64 << 10  # bytes at the end of what is written that a reader gets only once verified
 
 
-class DownloadStopped(Exception):
-    """A download ended on purpose because nobody reads it any more."""
+class DownloadStopped(ImgExploreError):
+    """A download ended on purpose because nobody reads it any more (one of the library's
+    own errors, so that it stays one wherever it is met)."""
 
 
 class Download:
