@@ -4,6 +4,7 @@ pull them into layouts, and check what went over the wire."""
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 
 import pytest
@@ -398,3 +399,50 @@ def test_a_download_two_readers_follow_goes_on_when_one_leaves(four_layers, isol
         data = second.read()
     local = (pathlib.Path(layout) / "blobs" / "sha256" / layer.digest.split(":")[1]).read_bytes()
     assert data == local
+
+
+def test_a_following_reader_gets_the_last_bytes_only_once_the_digest_is_checked(tmp_path):
+    """The reader of a download under way is handed everything written but the last
+    HELD_BACK bytes; those come once the download has verified the blob, and never if it
+    failed: a decoder's own end-of-stream checks (a gzip trailer's CRC) then always come
+    after the digest's, so a corrupt download is named as such."""
+    import threading
+
+    from imgexplore.errors import DigestMismatchError
+    from imgexplore.registry.following import HELD_BACK, Download, FollowingReader
+
+    data = os.urandom(3 * HELD_BACK + 1000)
+    partial = tmp_path / "blob.partial"
+    partial.write_bytes(data)
+
+    for outcome in ("verified", "corrupt"):
+        download = Download()
+        download.created(str(partial))
+        download.wrote(len(data))  # all of it on disk, not yet verified
+        reader = FollowingReader(download, "blob")
+        chunks: list = []
+
+        def read_all(reader=reader, chunks=chunks):
+            try:
+                while chunk := reader.read(4096):
+                    chunks.append(chunk)
+                chunks.append(b"")  # the end
+            except DigestMismatchError as exc:
+                chunks.append(exc)
+
+        following = threading.Thread(target=read_all, daemon=True)
+        following.start()
+        following.join(0.5)
+        before = b"".join(chunks)
+        assert following.is_alive()  # waiting for the digest
+        # the gzip trailer (8 bytes) and zstd's checksum (4) are among the bytes held back
+        assert data.startswith(before) and len(data) - len(before) == HELD_BACK >= 8
+        if outcome == "verified":
+            download.finished(final=str(partial))
+            following.join(5)
+            assert b"".join(chunks) == data and chunks[-1] == b""
+        else:
+            download.finished(error=DigestMismatchError("blob: the bytes received hash to another digest"))
+            following.join(5)
+            assert b"".join(chunks[:-1]) == before and isinstance(chunks[-1], DigestMismatchError)
+        reader.close()
