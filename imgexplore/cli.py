@@ -12,6 +12,11 @@ from collections.abc import Callable, Sequence
 
 from .errors import ImgExploreError, NotInImageError
 
+# httpx imports its own command line (click and pygments, 12-19 ms) whenever they are
+# installed, as they are beside JupyterLab and Dask; this process never runs it, and the
+# registry commands are timed against skopeo
+sys.modules.setdefault("httpx._main", None)
+
 FORMATS = ("table", "csv", "json")  # what imgexplore.output.render writes
 
 SOURCE_HELP = (

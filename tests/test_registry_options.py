@@ -132,7 +132,8 @@ def test_options_are_checked():
 
 def test_registry_commands_import_no_data_stack(registry, data_dir, tmp_path, isolated_cache):
     """pull, push, tags and cache move bytes and names: they never load pandas, pyarrow,
-    matplotlib or dask (each costs start-up time and memory a user pays on every such command)."""
+    matplotlib or dask (each costs start-up time and memory a user pays on every such command),
+    nor the click and pygments that httpx imports for its own command line."""
     import subprocess
     import sys
 
@@ -140,7 +141,8 @@ def test_registry_commands_import_no_data_stack(registry, data_dir, tmp_path, is
     code = (
         "import sys\nfrom imgexplore.cli import main\n"
         "assert main(sys.argv[1:]) == 0\n"
-        "print(sorted(m for m in ('pandas', 'pyarrow', 'matplotlib', 'dask') if m in sys.modules), file=sys.stderr)"
+        "heavy = ('pandas', 'pyarrow', 'matplotlib', 'dask', 'click', 'pygments')\n"
+        "print(sorted(m for m in heavy if m in sys.modules), file=sys.stderr)"
     )
     for argv in (
         ["push", str(data_dir / "teaching" / "oci"), reference],
