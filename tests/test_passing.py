@@ -112,3 +112,54 @@ def test_a_failed_write_is_not_hidden_and_the_threads_end(tmp_path):
     with pytest.raises(OSError, match="No space left"):
         copy_and_list(chunked(data, 1000), Full(), TreeCache(tmp_path / "cache"), min_bytes=0)
     assert not [t for t in threading.enumerate() if t.name.startswith("imgexplore-export-")]
+
+
+def _cut_points(data: bytes) -> dict[str, int]:
+    """Where a real ``docker save`` archive can stop: at a header (every member before it
+    whole, which tarfile alone takes for the end), inside a header, inside a layer's bytes,
+    and after the first of its two end-of-archive blocks."""
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        members = tar.getmembers()
+        end = tar.offset
+    layer = next(m for m in members if m.name.endswith("/layer.tar") and m.size > 4096)
+    last = members[-1]
+    return {
+        "at the last header": last.offset,
+        "inside a header": last.offset + 100,
+        "inside a layer": layer.offset_data + layer.size // 2,
+        "at the end-of-archive block": end,
+        "after one end block": end + 512,
+    }
+
+
+@pytest.mark.parametrize(
+    "cut", ["at the last header", "inside a header", "inside a layer", "at the end-of-archive block"]
+)
+def test_an_archive_that_stops_early_is_told_from_a_whole_one(cut, tmp_path):
+    """An export read until the connection closes has no length to check: ``whole`` checks
+    the tar's own end instead, and a stream that stopped anywhere before it is an error once
+    it is copied, even where every member before the cut is whole."""
+    from imgexplore.errors import ArchiveError
+
+    data = (ROOT / "data" / "teaching" / "docker-save.tar").read_bytes()
+    stop = _cut_points(data)[cut]
+    out = io.BytesIO()
+    with pytest.raises(ArchiveError, match=f"stops after {stop} bytes"):
+        copy_and_list(chunked(data[:stop], 4093), out, TreeCache(tmp_path / "cache"), min_bytes=0, whole=True)
+    assert out.getvalue() == data[:stop]  # copied as it came: the caller discards it
+
+
+def test_a_whole_archive_passes_the_check_and_trailing_bytes_do_not(tmp_path):
+    """The whole archive, and one that lost only its second end block, are whole (every
+    member is there); bytes other than zeros after the end block are not a tar's end."""
+    from imgexplore.errors import ArchiveError
+
+    data = (ROOT / "data" / "teaching" / "docker-save.tar").read_bytes()
+    store = TreeCache(tmp_path / "cache")
+    assert copy_and_list(chunked(data, 4093), io.BytesIO(), store, min_bytes=0, whole=True) == 6
+    one_block = data[: _cut_points(data)["after one end block"]]
+    copy_and_list(chunked(one_block, 1000), io.BytesIO(), store, min_bytes=0, whole=True)
+    padded = data + bytes(10240)  # padded to a record, as some writers do
+    copy_and_list(chunked(padded, 1000), io.BytesIO(), store, min_bytes=0, whole=True)
+    with pytest.raises(ArchiveError):
+        copy_and_list(chunked(data + b"garbage", 1000), io.BytesIO(), store, min_bytes=0, whole=True)

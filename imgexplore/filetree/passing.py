@@ -21,7 +21,7 @@ from typing import BinaryIO
 
 from ..compression import open_checked_tar
 from ..digest import VerifyingReader
-from ..errors import ImgExploreError
+from ..errors import ArchiveError, ImgExploreError
 from ..limits import MAX_UNCOMPRESSED_BYTES
 from .arrowtable import TreeCache, list_arrow, origin
 
@@ -50,6 +50,8 @@ class _Tee:
         self._writes: queue.Queue = queue.Queue(maxsize=ahead)
         self._stop = threading.Event()
         self._write_error: BaseException | None = None
+        self.received = 0  # bytes of the stream so far
+        self.zeros_at_end = 0  # how many of them, at its end, are zero bytes
         # the writer first: the receiver waits for it at the end
         self._writer = threading.Thread(
             target=self._write, args=(out,), daemon=True, name="imgexplore-export-write"
@@ -68,6 +70,12 @@ class _Tee:
             for chunk in chunks:
                 if self._write_error is not None:
                     raise self._write_error
+                self.received += len(chunk)
+                if chunk and chunk[-1] == 0:
+                    kept = len(chunk.rstrip(b"\0"))
+                    self.zeros_at_end = self.zeros_at_end + len(chunk) if not kept else len(chunk) - kept
+                elif chunk:
+                    self.zeros_at_end = 0
                 if not (self._put(self._writes, chunk) and self._put(self._queue, chunk)):
                     return
         except BaseException as exc:  # noqa: BLE001 - handed to the reading thread, raised there
@@ -141,14 +149,21 @@ def copy_and_list(
     store: TreeCache | None = None,
     *,
     min_bytes: int | None = None,
+    whole: bool = False,
 ) -> int:
     """Write ``chunks`` (an image archive) to ``out``; list each layer tar of at least
     ``min_bytes`` (default :data:`LIST_FROM_BYTES`) into ``store`` (default: the cache's) as
-    it passes. Returns the number of layers listed."""
+    it passes. Returns the number of layers listed.
+
+    With ``whole``, an archive that does not end where a tar ends (its end-of-archive block
+    where the next header is due, and nothing but zero bytes after it) raises
+    :class:`ArchiveError` once it is copied: a stream that stopped early, whose end
+    nothing else marks (an HTTP/1.0 answer ends when the connection closes)."""
     store = store or TreeCache()
     min_bytes = LIST_FROM_BYTES if min_bytes is None else min_bytes
     tee = _Tee(chunks, out)
     listed = 0
+    end = None  # where the tar's end-of-archive block is, once the walk reached it
     try:
         try:
             with tarfile.open(fileobj=tee, mode="r|", bufsize=1 << 20) as archive:
@@ -159,11 +174,17 @@ def copy_and_list(
                         and _LAYER_NAME.fullmatch(member.name)
                     ):
                         listed += _list_member(archive.extractfile(member), member.name, store)
+                end = archive.offset
         except tarfile.TarError as exc:  # the archive is read properly later, which says what is wrong
             log.debug("not listing the rest of the archive as it passes: %s", exc)
         tee.drain()
     finally:
         tee.close()
+    # tarfile also ends its walk quietly where the data stops at a header, or where a
+    # header is not one: only zero bytes from a full block at ``end`` to the end mark a tar's end
+    after_end = -1 if end is None else tee.received - end
+    if whole and not (after_end >= tarfile.BLOCKSIZE and tee.zeros_at_end >= after_end):
+        raise ArchiveError(f"the archive stops after {tee.received} bytes, before a tar's end")
     return listed
 
 

@@ -20,7 +20,7 @@ import urllib.parse
 import httpx
 
 from ..cache import atomic_writer, cache_root
-from ..errors import SourceError
+from ..errors import ArchiveError, SourceError
 from .base import Source
 from .engine_api import EngineAPI
 
@@ -63,9 +63,10 @@ def daemon_image(name: str, host: str | None = None, *, read_root: bool = True) 
             path.parent.mkdir(parents=True, exist_ok=True)
             try:
                 _export(api, quoted, what, path)
-            except httpx.HTTPError as exc:  # the copy is gone: atomic_writer removed it
+            except (httpx.HTTPError, ArchiveError) as exc:  # the copy is gone: atomic_writer removed it
+                reason = "the archive stops early" if isinstance(exc, ArchiveError) else type(exc).__name__
                 raise SourceError(
-                    f"{what}: {api.where} stopped answering during the export ({type(exc).__name__}); "
+                    f"{what}: {api.where} stopped answering during the export ({reason}); "
                     "nothing was kept: try again"
                 ) from None
     return path
@@ -78,9 +79,12 @@ def _export(api: EngineAPI, quoted: str, what: str, path: pathlib.Path) -> None:
     from ..filetree.passing import copy_and_list
 
     # not fsynced: a re-creatable copy whose every layer is verified when read
-    with atomic_writer(path, durable=False) as out, api.stream(f"/images/{quoted}/get", what) as answer:
+    with atomic_writer(path, durable=False) as out, api.export(f"/images/{quoted}/get", what) as answer:
         if answer.status_code != 200:
-            raise SourceError(f"{what}: the daemon would not export it ({answer.status_code})")
-        # the copy goes around the page cache (it is kept, not read back now)
+            raise SourceError(
+                f"{what}: the daemon would not export it ({answer.status_code}: {answer.text()})"
+            )
+        # the copy goes around the page cache (it is kept, not read back now); the answer
+        # ends when the connection closes, so the archive's own end is checked
         with uncached(out) as copy:
-            copy_and_list(answer.iter_bytes(1 << 20), copy)
+            copy_and_list(answer.iter_bytes(), copy, whole=True)

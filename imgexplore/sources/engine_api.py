@@ -125,6 +125,7 @@ class EngineAPI:
         self.endpoint = docker_endpoint(host)
         self.where = self.endpoint.where
         self.client = engine_client(self.endpoint, timeout)
+        self.timeout = timeout
         self._prefix: str | None = None
 
     def __enter__(self) -> EngineAPI:
@@ -143,9 +144,13 @@ class EngineAPI:
         """``GET`` an API path (``/info``, ``/images/NAME/json``…) as JSON."""
         return self._json(self.prefix(what) + path, what)
 
-    def stream(self, path: str, what: str):
-        """``GET`` an API path, its body streamed (a context manager, as httpx's)."""
-        return self.client.stream("GET", self.prefix(what) + path)
+    def export(self, path: str, what: str):
+        """``GET`` an API path whose answer is long (an image export) in HTTP/1.0, on a
+        connection of its own: a context manager giving a
+        :class:`~.engine_stream.PlainAnswer` (see :mod:`.engine_stream` for why)."""
+        from .engine_stream import plain_get
+
+        return plain_get(self.endpoint, self.prefix(what) + path, self.timeout)
 
     def _json(self, path: str, what: str) -> Any:
         answer = self._answer(path, what)
