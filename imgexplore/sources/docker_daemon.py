@@ -5,10 +5,12 @@ docker context in use, else ``unix:///var/run/docker.sock`` (see :mod:`.docker_e
 
 Where the daemon's data root (overlay2) is readable here, the image is read straight from it
 (:mod:`.docker_root`): nothing is exported and metadata views read no layer. Otherwise the
-daemon exports it once (``GET /images/{name}/get``, what ``docker save`` does), streamed to the
-cache under the image id — never held in memory; its big layers are listed into the
-file-table cache as they stream past — and read as the archive it is (a Docker 25+ daemon
-with the containerd image store exports an OCI layout, which is read as one).
+daemon exports it once (``GET /images/{name}/get``, what ``docker save`` does, asked in
+HTTP/1.0 so that the bytes come undivided: :mod:`.engine_stream`), streamed to the cache
+under the image id — never held in memory, kept only once the archive's end has arrived;
+its big layers are listed into the file-table cache as they stream past — and read as the
+archive it is (a Docker 25+ daemon with the containerd image store exports an OCI layout,
+which is read as one).
 """
 
 from __future__ import annotations
