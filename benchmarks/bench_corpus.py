@@ -11,8 +11,9 @@ scan is linear), and MB/s of file indexing (compressed bytes of the unique layer
 and 2 workers, against the peer: one plain process (no Dask) opening the same images and
 listing the same unique layers one after the other into Arrow tables. File indexing is
 measured on two corpora: 100 images with a 1 MiB top layer each, and a mixed one whose top
-layers run from 1 KB to 300 MB (16 MB in quick mode). Each scan starts from an empty cache
-and an empty dataset."""
+layers run from 1 KB to 300 MB (16 MB in quick mode), in five rounds alternating the 1-worker
+scan, the 2-worker scan and the peer (one round in quick mode), medians compared. Each run
+starts from an empty cache and an empty dataset."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import json
 import logging
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -92,31 +94,47 @@ MIXED = [1 * KB, 4 * KB, 16 * KB, 64 * KB, 256 * KB, 1 * MB, 4 * MB, 16 * MB, 64
 MIXED_QUICK = [1 * KB, 16 * KB, 256 * KB, 1 * MB, 4 * MB, 16 * MB, 2 * KB, 32 * KB, 512 * KB, 2 * MB]
 
 
-def indexing_case(specs, work: str, label: str) -> dict:
+def indexing_case(specs, work: str, label: str, rounds: int) -> dict:
     """A metadata scan with file indexing (content hashes) of ``specs`` with 1 and 2
-    workers, and the peer (one plain process listing the same layers) on the same images."""
+    workers, and the peer (one plain process listing the same layers) on the same images:
+    ``rounds`` rounds alternating the three, each run from an empty cache and dataset;
+    medians compared."""
     from imgexplore.corpus import load
 
-    rows = []
-    for workers in (1, 2):
-        seconds, report = timed_scan(
-            specs, work, f"{label}-{workers}", workers=workers, files=True, hash_files=True
-        )
-        tables = load(os.path.join(work, f"ds-{label}-{workers}"))
-        compressed = int(tables["layers"]["size"].clip(lower=0).sum())
-        rows.append(
-            {
-                "images": len(specs),
-                "workers": workers,
-                "layers": report.layers_indexed,
-                "compressed_MB": round(compressed / 1e6, 2),
-                "seconds": round(seconds, 2),
-                "MB_per_s": round(compressed / 1e6 / seconds, 2),
-            }
-        )
-    plain = plain_listing(specs, work, label)
-    plain_row = {"seconds": round(plain, 2), "MB_per_s": round(compressed / 1e6 / plain, 2)}
+    times: dict[str, list[float]] = {"1": [], "2": [], "plain": []}
+    layers = {}
+    for round_ in range(rounds):
+        for workers in (1, 2):
+            name = f"{label}-{workers}-{round_}"
+            os.sync()  # the previous run's cache pages are written before this one starts
+            seconds, report = timed_scan(specs, work, name, workers=workers, files=True, hash_files=True)
+            times[str(workers)].append(seconds)
+            layers[workers] = report.layers_indexed
+            if round_ == 0 and workers == 1:
+                tables = load(os.path.join(work, f"ds-{name}"))
+                compressed = int(tables["layers"]["size"].clip(lower=0).sum())
+            shutil.rmtree(os.path.join(work, f"ds-{name}"), ignore_errors=True)
+            shutil.rmtree(os.path.join(work, f"cache-{name}"), ignore_errors=True)
+        os.sync()
+        times["plain"].append(plain_listing(specs, work, f"{label}-{round_}"))
+        shutil.rmtree(os.path.join(work, f"cache-plain-{label}-{round_}"), ignore_errors=True)
+
+    def row(seconds: list[float]) -> dict:
+        median = statistics.median(seconds)
+        return {
+            "seconds": round(median, 2),
+            "runs_s": [round(s, 2) for s in seconds],
+            "MB_per_s": round(compressed / 1e6 / median, 2),
+        }
+
+    rows = [
+        {"images": len(specs), "workers": w, "layers": layers[w], "compressed_MB": round(compressed / 1e6, 2)}
+        | row(times[str(w)])
+        for w in (1, 2)
+    ]
+    plain_row = row(times["plain"])
     return {
+        "rounds": rounds,
         "files": rows,
         "plain_process": plain_row,
         "files_vs_plain": round(rows[1]["MB_per_s"] / plain_row["MB_per_s"], 2),
@@ -124,16 +142,18 @@ def indexing_case(specs, work: str, label: str) -> dict:
 
 
 def print_indexing(title: str, case: dict) -> None:
-    print(title)
+    rounds = case["rounds"]
+    how = "one run each" if rounds == 1 else f"medians of {rounds} alternated rounds; every run in brackets"
+    print(f"{title} ({how})")
     for row in case["files"]:
         print(
             f"  {row['layers']} layers, {row['compressed_MB']} MB compressed, {row['workers']} worker(s): "
-            f"{row['seconds']:.2f} s  {row['MB_per_s']} MB/s"
+            f"{row['seconds']:.2f} s  {row['MB_per_s']} MB/s  {row['runs_s']}"
         )
     plain = case["plain_process"]
     print(
-        f"  the same layers in one plain process: {plain['seconds']:.2f} s  {plain['MB_per_s']} MB/s; "
-        f"2 workers / plain process: {case['files_vs_plain']:.2f}x (target >= 1.0)"
+        f"  the same layers in one plain process: {plain['seconds']:.2f} s  {plain['MB_per_s']} MB/s  "
+        f"{plain['runs_s']}; 2 workers / plain process: {case['files_vs_plain']:.2f}x (target >= 1.0)"
     )
 
 
@@ -146,6 +166,7 @@ def main() -> None:
     from registry_server import start_registry
 
     sizes = (50, 100) if args.quick else (100, 1000)
+    rounds = 1 if args.quick else 5
     work = tempfile.mkdtemp(prefix="imgexplore-corpus-bench-")
     os.environ["DOCKER_CONFIG"] = os.path.join(work, "docker")
     registry = start_registry(os.path.join(work, "registry"), schema1=False)
@@ -172,12 +193,12 @@ def main() -> None:
                         "ms_per_image": round(1000 * seconds / count, 1),
                     }
                 )
-        results.update(indexing_case(payload_specs, work, "files"))
+        results.update(indexing_case(payload_specs, work, "files", rounds))
         mixed_specs, _, _ = push_corpus(
             registry.host, images_count=len(MIXED_QUICK if args.quick else MIXED), extra_tags=0,
             payload=MIXED_QUICK if args.quick else MIXED, repository="corpus/mixed",
         )  # fmt: skip
-        results["mixed"] = indexing_case(mixed_specs, work, "mixed")
+        results["mixed"] = indexing_case(mixed_specs, work, "mixed", rounds)
     finally:
         registry.stop()
         shutil.rmtree(work, ignore_errors=True)
@@ -195,13 +216,13 @@ def main() -> None:
     results["growth"] = {"images_ratio": sizes[1] / sizes[0], "time_ratio": round(growth, 2)}
     print(f"  {sizes[0]} → {sizes[1]} images ({sizes[1] / sizes[0]:.0f}×): time ×{growth:.2f} with 2 workers")
     print_indexing(
-        "metadata scan + file indexing with content hashes (1 MiB incompressible payload per top layer):",
+        "metadata scan + file indexing with content hashes (1 MiB incompressible payload per top layer)",
         results,
     )
     mixed = results["mixed"]["files"][0]
     print_indexing(
         f"the same on a mixed corpus ({mixed['images']} images, top layers of 1 KB to "
-        f"{max(MIXED_QUICK if args.quick else MIXED) // MB} MB):",
+        f"{max(MIXED_QUICK if args.quick else MIXED) // MB} MB)",
         results["mixed"],
     )
     if args.json:

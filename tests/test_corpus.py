@@ -218,18 +218,23 @@ def test_one_scan_per_dataset_and_leftovers_cleared(data_dir, tmp_path, isolated
     assert load(out)["images"]["spec"].tolist() == [spec]
 
 
-def test_local_workers_keep_glibcs_adaptive_mmap_threshold():
+def test_local_workers_have_room_at_the_top_of_their_heap():
     """distributed starts workers with MALLOC_TRIM_THRESHOLD_ set, which pins glibc's mmap
     threshold: every 1 MiB read buffer became a fresh mmap and a big layer listed ~2-3x slower
-    in a worker than in a plain process. The corpus's own cluster leaves it unset."""
+    in a worker than in a plain process. The corpus's own cluster leaves it unset, and pads
+    the heap's top instead (imgexplore.heap): a fresh worker's first big layer no longer pays
+    for a heap grown and trimmed again and again."""
     import os
 
     from imgexplore.corpus.scan import _client
+    from imgexplore.heap import HEAP_TOP_PAD, glibc
 
     client, owned = _client(None, None, 1)
     try:
         assert owned
         assert set(client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_")).values()) == {None}
+        padded = {str(HEAP_TOP_PAD)} if glibc() else {None}
+        assert set(client.run(lambda: os.environ.get("MALLOC_TOP_PAD_")).values()) == padded
         # one task per worker at a time: none waits on a busy worker while another is free
         assert client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.WORKER_SATURATION) == 1.0
     finally:
@@ -277,3 +282,48 @@ def test_layer_tasks_put_the_biggest_first_and_batch_small_layers_per_image():
         13,
         11,
     ]  # bit lengths of 300 MiB, 64 MiB, 5 MiB, 8,029 and 2,016 bytes
+
+
+_STARTED: list[str] = []  # the dispatcher test's tasks, in the order they started
+
+
+def _note_start(name: str) -> str:
+    _STARTED.append(name)
+    time.sleep(0.05)
+    if name == "broken":
+        raise ValueError("this task fails")
+    return name.upper()
+
+
+def test_the_dispatcher_runs_the_most_urgent_task_a_free_worker_can_take():
+    """At most one task per worker thread is handed to Dask, the rest wait in the scan's own
+    queue: a task found while others wait (a big layer whose image came late) runs before
+    them, whatever their order of submission. A threaded cluster, so that the tasks can log
+    where they started; the dispatcher sees worker threads as it would processes."""
+    from distributed import Client, LocalCluster
+
+    from imgexplore.corpus.dispatch import Dispatcher
+
+    log = _STARTED
+    log.clear()
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        dispatcher = Dispatcher(client)
+        for name, priority in [("p1", 1), ("p5", 5), ("p3", 3), ("p9", 9), ("p2", 2), ("p7", 7)]:
+            dispatcher.submit(_note_start, name, key=name, priority=priority, tag=name)
+        results = []
+        for tag, result in dispatcher.results():
+            results.append((tag, result))
+            if len(results) == 1:  # found while four wait: it goes first
+                dispatcher.submit(_note_start, "late", key="late", priority=8, tag="late")
+        assert log[:2] in (["p9", "p7"], ["p7", "p9"])
+        assert log[2:] == ["late", "p5", "p3", "p2", "p1"]
+        assert sorted(results) == sorted((name, name.upper()) for name in log)
+
+        dispatcher.submit(_note_start, "broken", key="broken", priority=0, tag="broken")
+        with pytest.raises(ValueError, match="this task fails"):
+            list(dispatcher.results())
+        dispatcher.cancel()
+        assert dispatcher.pending == 0

@@ -37,8 +37,10 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from ..heap import HEAP_TOP_PAD, glibc
 from ..progress import progress_bar
 from ..registry.options import RegistryOptions
+from .dispatch import Dispatcher
 
 TABLES = ("images", "layers", "image_layers", "history", "files", "layer_sizes", "chunks", "errors")
 
@@ -433,7 +435,10 @@ def local_cluster(workers: int | None = None, **options):
     Its workers start without ``MALLOC_TRIM_THRESHOLD_``, which distributed sets by default:
     any value turns off glibc's adaptive mmap threshold, so every 1 MiB read buffer becomes a
     fresh mmap and a big layer lists 2–3× slower in a worker than in a plain process. Start
-    workers of your own (``dask worker``) with it unset for the same reason.
+    workers of your own (``dask worker``) with it unset for the same reason. They start with
+    ``MALLOC_TOP_PAD_`` at 16 MiB instead, which keeps room at the top of the heap for those
+    buffers (see :mod:`imgexplore.heap`): every worker of a scan is a fresh process, whose
+    first big layer would otherwise cost ~0.4 s more.
 
     Its scheduler gives a worker a task only when the worker is free (worker saturation
     1.0; Dask's default, 1.1, rounds up to two tasks per single-threaded worker): a layer
@@ -444,6 +449,8 @@ def local_cluster(workers: int | None = None, **options):
 
     environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
     environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    if glibc():
+        environ.setdefault("MALLOC_TOP_PAD_", str(HEAP_TOP_PAD))
     settings = {
         "n_workers": workers or os.cpu_count() or 1,
         "threads_per_worker": 1,
@@ -488,8 +495,6 @@ def scan(
     if workers_write is None:
         workers_write = client is None and not scheduler
     with _dataset_lock(out):  # one scan of a dataset at a time
-        from distributed import as_completed
-
         started = time.perf_counter()
         _remove_partials(out)
         for table in TABLES:
@@ -500,38 +505,30 @@ def scan(
         todo = [s for s in specs if s not in done]
         report.images_skipped = len(specs) - len(todo)
         dask_client, owned = _client(client, scheduler, workers)
+        dispatcher = Dispatcher(dask_client)
         bar = progress_bar(len(todo), "scanning images", enabled=progress, unit="image")
+        batches = [todo[i : i + IMAGES_PER_TASK] for i in range(0, len(todo), IMAGES_PER_TASK)]
         try:
-            batches = [todo[i : i + IMAGES_PER_TASK] for i in range(0, len(todo), IMAGES_PER_TASK)]
-            futures = dask_client.map(
-                images_metadata,
-                batches,
-                platform=platform,
-                registry=registry,
-                key=[f"meta-{_key(chr(10).join(batch))}" for batch in batches],
-                pure=False,
-            )
-            pending = _PendingImages(out, report)
+            for batch in batches:
+                dispatcher.submit(
+                    images_metadata,
+                    batch,
+                    key=f"meta-{_key(chr(10).join(batch))}",
+                    priority=METADATA_PRIORITY,
+                    tag=_METADATA,
+                    platform=platform,
+                    registry=registry,
+                )
             options = {
                 "hash_files": hash_files,
                 "platform": platform,
                 "registry": registry,
                 "toc_only": toc_only,
             }
-            indexer = _LayerIndexer(out, dask_client, options, workers_write, report) if files else None
-            try:
-                for _, results in as_completed(futures, with_results=True):
-                    for spec, result in results:
-                        pending.add(spec, result)
-                    if indexer is not None:  # a batch's new layers are indexed while metadata still comes in
-                        indexer.add(results)
-                    bar.update(len(results))
-            finally:
-                pending.flush()  # what finished is kept, even if the scan is interrupted
-            bar.close()
-            if indexer is not None:
-                indexer.finish(progress)
+            indexer = _LayerIndexer(out, dispatcher, options, workers_write, report) if files else None
+            _collect(dispatcher, _PendingImages(out, report), indexer, bar, progress, len(batches))
         finally:
+            dispatcher.cancel()
             if owned:
                 cluster = getattr(dask_client, "cluster", None)
                 dask_client.close()
@@ -541,7 +538,51 @@ def scan(
         return report
 
 
+def _collect(
+    dispatcher: Dispatcher, pending: _PendingImages, indexer, bar, progress, metadata_tasks: int
+) -> None:
+    """Record every task's result as it finishes: images a batch at a time (each batch's new
+    layers queued for indexing at once, while the metadata of the rest still comes in), and
+    each layer's file table. Once the last image is in, the layers of images an earlier run
+    scanned are queued too."""
+    layers_bar = None
+
+    def metadata_done() -> None:
+        nonlocal layers_bar
+        pending.flush()
+        bar.close()
+        if indexer is not None:
+            indexer.add_earlier()
+            layers_bar = progress_bar(indexer.submitted, "indexing layers", enabled=progress, unit="layer")
+            layers_bar.update(indexer.recorded)
+
+    try:
+        if not metadata_tasks:
+            metadata_done()
+        for tag, results in dispatcher.results():
+            if tag is _METADATA:
+                if indexer is not None:
+                    indexer.add(results)
+                dispatcher.fill()  # a free worker starts on them while the rows are written
+                for spec, result in results:
+                    pending.add(spec, result)
+                bar.update(len(results))
+                metadata_tasks -= 1
+                if not metadata_tasks:
+                    metadata_done()
+            else:
+                indexer.record(results)
+                if layers_bar is not None:
+                    layers_bar.update(len(results))
+    finally:
+        pending.flush()  # what finished is kept, even if the scan is interrupted
+    if layers_bar is not None:
+        layers_bar.close()
+
+
 IMAGES_PER_TASK = 8  # images a worker fetches per task
+METADATA_PRIORITY = 100  # above every layer's (see _priority): every image's layers are known early
+_METADATA, _LAYERS = "metadata", "layers"  # task tags
 IMAGES_PER_PART = 200  # images whose rows go into one part of each table, at most
 SECONDS_PER_PART = 1.0  # and at most this long: an interrupted scan keeps what it finished
 
@@ -593,20 +634,22 @@ class _PendingImages:
 
 
 class _LayerIndexer:
-    """File indexing, each unique layer once: layers are submitted as the metadata of their
+    """File indexing, each unique layer once: layers are queued as the metadata of their
     images arrives (big ones first, small ones a few to a task), so a scan's big layers start
-    while the metadata of the rest is still being fetched; :meth:`finish` then indexes the
-    layers of images done by an earlier run and collects every result."""
+    while the metadata of the rest is still being fetched; :meth:`add_earlier` queues the
+    layers of images done by an earlier run, :meth:`record` keeps each result."""
 
-    def __init__(self, out: str, client, options: dict, workers_write: bool, report: ScanReport):
-        self.out, self.client, self.report = out, client, report
+    def __init__(
+        self, out: str, dispatcher: Dispatcher, options: dict, workers_write: bool, report: ScanReport
+    ):
+        self.out, self.dispatcher, self.report = out, dispatcher, report
         self.options = {**options, "out": out if workers_write else None}
         self.handled: set[str] = set()  # layer digests submitted or found done in this run
-        self.futures: list = []
         self.submitted = 0  # layers in the tasks submitted
+        self.recorded = 0  # layers whose results are recorded
 
     def add(self, results: list[tuple[str, dict]]) -> None:
-        """Submit the layers of finished images that no earlier image brought."""
+        """Queue the layers of finished images that no earlier image brought."""
         pairs, sizes, pins = [], {}, {}
         for spec, result in results:
             if "errors" in result:
@@ -616,6 +659,30 @@ class _LayerIndexer:
                 pins[spec] = row["image_digest"]
                 pairs.append((spec, row["digest"]))
         self._submit(pairs, sizes, pins)
+
+    def add_earlier(self) -> None:
+        """Queue the layers of images an earlier run scanned (those not indexed yet)."""
+        uses = read_table(self.out, "image_layers")
+        if uses.empty:
+            return
+        layers = read_table(self.out, "layers")
+        sizes = dict(zip(layers["digest"], layers["size"], strict=True)) if len(layers) else {}
+        pins = dict(zip(uses["spec"], uses["image_digest"], strict=True))
+        first_use = uses.drop_duplicates("digest")
+        self._submit(list(zip(first_use["spec"], first_use["digest"], strict=True)), sizes, pins)
+
+    def record(self, results: list[tuple[str, dict]]) -> None:
+        """Keep one task's results: each layer's file table (unless its worker wrote it) or error."""
+        for digest, result in results:
+            if "errors" in result:
+                _write_part(self.out, "errors", f"layer-{_layer_key(digest)}", result["errors"])
+                self.report.errors += 1
+                self.report.failed.append(digest)
+            else:
+                if "stored" not in result:
+                    _store_layer(self.out, digest, result)
+                self.report.layers_indexed += 1
+        self.recorded += len(results)
 
     def _submit(self, pairs: list[tuple[str, str]], sizes: dict, pins: dict[str, str]) -> None:
         todo = []
@@ -628,47 +695,17 @@ class _LayerIndexer:
             else:
                 todo.append((spec, digest))
         self.submitted += len(todo)
-        # Each priority's tasks in one message; the biggest first, so that a big layer whose
-        # image came late still starts before the small ones queued earlier (a scan takes
-        # at least as long as its biggest layer).
-        by_priority: dict[int, list] = {}
+        # the biggest first, so that a big layer whose image came late still starts before
+        # the small ones queued earlier (a scan takes at least as long as its biggest layer)
         for task in _layer_tasks(todo, sizes):
-            by_priority.setdefault(_priority(task, sizes), []).append(task)
-        for priority in sorted(by_priority, reverse=True):
-            tasks = by_priority[priority]
-            self.futures += self.client.map(
+            self.dispatcher.submit(
                 _index_task,
-                [(task, {spec: pins[spec] for spec, _ in task}) for task in tasks],
+                (task, {spec: pins[spec] for spec, _ in task}),
+                key=f"files-{_key(chr(10).join(digest for _, digest in task))}",
+                priority=_priority(task, sizes),
+                tag=_LAYERS,
                 **self.options,
-                key=[f"files-{_key(chr(10).join(digest for _, digest in task))}" for task in tasks],
-                priority=priority,
-                pure=False,
             )
-
-    def finish(self, progress) -> None:
-        """Index the layers of images an earlier run scanned, and record every result."""
-        from distributed import as_completed
-
-        uses = read_table(self.out, "image_layers")
-        if not uses.empty:
-            layers = read_table(self.out, "layers")
-            sizes = dict(zip(layers["digest"], layers["size"], strict=True)) if len(layers) else {}
-            pins = dict(zip(uses["spec"], uses["image_digest"], strict=True))
-            first_use = uses.drop_duplicates("digest")
-            self._submit(list(zip(first_use["spec"], first_use["digest"], strict=True)), sizes, pins)
-        bar = progress_bar(self.submitted, "indexing layers", enabled=progress, unit="layer")
-        for _, results in as_completed(self.futures, with_results=True):
-            for digest, result in results:
-                if "errors" in result:
-                    _write_part(self.out, "errors", f"layer-{_layer_key(digest)}", result["errors"])
-                    self.report.errors += 1
-                    self.report.failed.append(digest)
-                else:
-                    if "stored" not in result:
-                        _store_layer(self.out, digest, result)
-                    self.report.layers_indexed += 1
-                bar.update(1)
-        bar.close()
 
 
 SMALL_LAYER = 4 << 20  # layers under this many compressed bytes are indexed several per task
@@ -691,7 +728,7 @@ def _task_bytes(task: list[tuple[str, str]], sizes: dict) -> float:
 
 
 def _priority(task: list[tuple[str, str]], sizes: dict) -> int:
-    """The task's Dask priority: one step per doubling of its bytes (higher runs first)."""
+    """The task's place in the scan's queue: one step per doubling of its bytes (higher runs first)."""
     size = _task_bytes(task, sizes)
     return 64 if size == float("inf") else int(size).bit_length()
 
