@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from .errors import ImgExploreError, NotInImageError
-from .heap import pad_heap
+from .heap import tune_heap
 
 # httpx imports its own command line (click and pygments, 12-19 ms) whenever they are
 # installed, as they are beside JupyterLab and Dask; this process never runs it, and the
@@ -934,7 +934,7 @@ def console() -> None:
     (threads joined, other exit handlers, output flushed), as mypy's command line does."""
     finished: list[int] = []
     atexit.register(_quick_exit, finished)  # registered before any other: run after them all
-    pad_heap()  # the process is the command's own: set up to stream layers (see imgexplore.heap)
+    tune_heap()  # the process is the command's own: set up to stream layers (see imgexplore.heap)
     code = main()
     finished.append(code)
     sys.exit(code)

@@ -227,14 +227,21 @@ def test_local_workers_have_room_at_the_top_of_their_heap():
     import os
 
     from imgexplore.corpus.scan import _client
-    from imgexplore.heap import HEAP_TOP_PAD, glibc
+    from imgexplore.heap import HEAP_TOP_PAD, MMAP_THRESHOLD, glibc, user_tuned
 
+    before = dict(os.environ)
     client, owned = _client(None, None, 1)
     try:
         assert owned
         assert set(client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_")).values()) == {None}
-        padded = {str(HEAP_TOP_PAD)} if glibc() else {None}
-        assert set(client.run(lambda: os.environ.get("MALLOC_TOP_PAD_")).values()) == padded
+        # and this process's environment is as it was (the nannies copy theirs into it)
+        assert not any(name.startswith("MALLOC_") for name in set(os.environ) - set(before))
+        tuned = glibc() and not user_tuned()
+        settings = client.run(
+            lambda: (os.environ.get("MALLOC_TOP_PAD_"), os.environ.get("MALLOC_MMAP_THRESHOLD_"))
+        )
+        expected = (str(HEAP_TOP_PAD), str(MMAP_THRESHOLD)) if tuned else (None, None)
+        assert set(settings.values()) == {expected}
         # one task per worker at a time: none waits on a busy worker while another is free
         assert client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.WORKER_SATURATION) == 1.0
     finally:

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from ..heap import HEAP_TOP_PAD, glibc
+from ..heap import heap_environment
 from ..progress import progress_bar
 from ..registry.options import RegistryOptions
 from .dispatch import Dispatcher
@@ -436,9 +436,10 @@ def local_cluster(workers: int | None = None, **options):
     any value turns off glibc's adaptive mmap threshold, so every 1 MiB read buffer becomes a
     fresh mmap and a big layer lists 2–3× slower in a worker than in a plain process. Start
     workers of your own (``dask worker``) with it unset for the same reason. They start with
-    ``MALLOC_TOP_PAD_`` at 16 MiB instead, which keeps room at the top of the heap for those
-    buffers (see :mod:`imgexplore.heap`): every worker of a scan is a fresh process, whose
-    first big layer would otherwise cost ~0.4 s more.
+    the heap settings of :mod:`imgexplore.heap` instead (``MALLOC_TOP_PAD_``,
+    ``MALLOC_MMAP_THRESHOLD_``), which keep room at the top of the heap for those buffers:
+    every worker of a scan is a fresh process, whose first big layer would otherwise cost
+    ~0.4 s more.
 
     Its scheduler gives a worker a task only when the worker is free (worker saturation
     1.0; Dask's default, 1.1, rounds up to two tasks per single-threaded worker): a layer
@@ -449,8 +450,7 @@ def local_cluster(workers: int | None = None, **options):
 
     environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
     environ.pop("MALLOC_TRIM_THRESHOLD_", None)
-    if glibc():
-        environ.setdefault("MALLOC_TOP_PAD_", str(HEAP_TOP_PAD))
+    environ.update(heap_environment())
     settings = {
         "n_workers": workers or os.cpu_count() or 1,
         "threads_per_worker": 1,
@@ -459,10 +459,20 @@ def local_cluster(workers: int | None = None, **options):
         "host": "127.0.0.1",
         **options,
     }
-    with dask.config.set(
-        {"distributed.nanny.pre-spawn-environ": environ, "distributed.scheduler.worker-saturation": 1.0}
-    ):
-        return LocalCluster(**settings)
+    # the nannies copy these into this process's own environment before they spawn; it is
+    # put back as it was, so that programs started from here later do not inherit them
+    before = {name: os.environ.get(name) for name in environ}
+    try:
+        with dask.config.set(
+            {"distributed.nanny.pre-spawn-environ": environ, "distributed.scheduler.worker-saturation": 1.0}
+        ):
+            return LocalCluster(**settings)
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def scan(
