@@ -305,29 +305,35 @@ def _note_start(name: str) -> str:
 def test_the_dispatcher_runs_the_most_urgent_task_a_free_worker_can_take():
     """At most one task per worker thread is handed to Dask, the rest wait in the scan's own
     queue: a task found while others wait (a big layer whose image came late) runs before
-    them, whatever their order of submission. A threaded cluster, so that the tasks can log
-    where they started; the dispatcher sees worker threads as it would processes."""
+    them, whatever their order of submission. A task whose result can bring none frees its
+    thread for the next one at once. A threaded cluster, so that the tasks can log where
+    they started; the dispatcher sees worker threads as it would processes."""
     from distributed import Client, LocalCluster
 
     from imgexplore.corpus.dispatch import Dispatcher
 
     log = _STARTED
-    log.clear()
     with (
         LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster,
         Client(cluster) as client,
     ):
         dispatcher = Dispatcher(client)
-        for name, priority in [("p1", 1), ("p5", 5), ("p3", 3), ("p9", 9), ("p2", 2), ("p7", 7)]:
-            dispatcher.submit(_note_start, name, key=name, priority=priority, tag=name)
-        results = []
-        for tag, result in dispatcher.results():
-            results.append((tag, result))
-            if len(results) == 1:  # found while four wait: it goes first
-                dispatcher.submit(_note_start, "late", key="late", priority=8, tag="late")
-        assert log[:2] in (["p9", "p7"], ["p7", "p9"])
-        assert log[2:] == ["late", "p5", "p3", "p2", "p1"]
-        assert sorted(results) == sorted((name, name.upper()) for name in log)
+        for finds, late_goes in [(8, 2), (None, 3)]:
+            log.clear()
+            for name, priority in [("p1", 1), ("p5", 5), ("p3", 3), ("p9", 9), ("p2", 2), ("p7", 7)]:
+                dispatcher.submit(
+                    _note_start, name, key=f"{name}-{finds}", priority=priority, tag=name, finds=finds
+                )
+            results = []
+            for tag, result in dispatcher.results():
+                results.append((tag, result))
+                if len(results) == 1:  # found while four wait
+                    dispatcher.submit(_note_start, "late", key=f"late-{finds}", priority=8, tag="late")
+            assert set(log[:2]) == {"p9", "p7"}
+            waiting = ["p5", "p3", "p2", "p1"]
+            # first, or (when the finished task said it finds none) after the task already handed out
+            assert log[2:] == waiting[: late_goes - 2] + ["late"] + waiting[late_goes - 2 :]
+            assert sorted(results) == sorted((name, name.upper()) for name in log)
 
         dispatcher.submit(_note_start, "broken", key="broken", priority=0, tag="broken")
         with pytest.raises(ValueError, match="this task fails"):

@@ -28,18 +28,32 @@ class Dispatcher:
         from distributed import as_completed
 
         self.client = client
-        self._waiting: list[tuple] = []  # heap: (-priority, order, fn, argument, key, tag, options)
+        self._waiting: list[tuple] = []  # heap: (-priority, order, fn, argument, key, (tag, finds), options)
         self._order = itertools.count()
         self._running = as_completed()
-        self._tags: dict[str, Any] = {}  # running future's key -> its tag
+        self._tags: dict[str, tuple[Any, int | None]] = {}  # running future's key -> (tag, finds)
         self._slots, self._slots_at = 1, float("-inf")
 
     def submit(
-        self, fn: Callable, argument: Any, *, key: str, priority: int, tag: Any, **options: Any
+        self,
+        fn: Callable,
+        argument: Any,
+        *,
+        key: str,
+        priority: int,
+        tag: Any,
+        finds: int | None = None,
+        **options: Any,
     ) -> None:
         """Queue ``fn(argument, **options)`` as the Dask task ``key``; ``tag`` comes back with
-        its result. Higher ``priority`` goes first; equal ones in the order submitted."""
-        heapq.heappush(self._waiting, (-priority, next(self._order), fn, argument, key, tag, options))
+        its result. Higher ``priority`` goes first; equal ones in the order submitted.
+
+        ``finds``: the highest priority of the tasks that handling its result may queue (None:
+        it queues none). When the task is done, its thread is given the next task at once,
+        before the result is even fetched (each of those steps is a round trip), unless a
+        task its result may bring could go before the next one waiting."""
+        item = (-priority, next(self._order), fn, argument, key, (tag, finds), options)
+        heapq.heappush(self._waiting, item)
 
     @property
     def pending(self) -> int:
@@ -52,7 +66,9 @@ class Dispatcher:
         while self.pending:
             self.fill()
             future = next(self._running)
-            tag = self._tags.pop(future.key)
+            tag, finds = self._tags.pop(future.key)
+            if finds is None or (self._waiting and -self._waiting[0][0] >= finds):
+                self.fill()
             result = future.result()
             future.release()
             yield tag, result
@@ -71,9 +87,9 @@ class Dispatcher:
         wait; call it to start new tasks before slow work between results)."""
         slots = self._slots_now()
         while self._waiting and len(self._tags) < slots:
-            _, _, fn, argument, key, tag, options = heapq.heappop(self._waiting)
+            _, _, fn, argument, key, tagged, options = heapq.heappop(self._waiting)
             future = self.client.submit(fn, argument, key=key, pure=False, **options)
-            self._tags[future.key] = tag
+            self._tags[future.key] = tagged
             self._running.add(future)
 
     def _slots_now(self) -> int:

@@ -526,6 +526,7 @@ def scan(
                     key=f"meta-{_key(chr(10).join(batch))}",
                     priority=METADATA_PRIORITY,
                     tag=_METADATA,
+                    finds=UNKNOWN_SIZE_PRIORITY,  # the highest a layer's can be
                     platform=platform,
                     registry=registry,
                 )
@@ -718,6 +719,7 @@ class _LayerIndexer:
             )
 
 
+UNKNOWN_SIZE_PRIORITY = 64  # a layer task of unknown size: above any known size's (bytes' bit length)
 SMALL_LAYER = 4 << 20  # layers under this many compressed bytes are indexed several per task
 SMALL_PER_TASK = 8
 
@@ -740,7 +742,7 @@ def _task_bytes(task: list[tuple[str, str]], sizes: dict) -> float:
 def _priority(task: list[tuple[str, str]], sizes: dict) -> int:
     """The task's place in the scan's queue: one step per doubling of its bytes (higher runs first)."""
     size = _task_bytes(task, sizes)
-    return 64 if size == float("inf") else int(size).bit_length()
+    return UNKNOWN_SIZE_PRIORITY if size == float("inf") else int(size).bit_length()
 
 
 def read_table(out: str | os.PathLike, table: str) -> pd.DataFrame:
