@@ -252,8 +252,8 @@ def test_local_workers_have_room_at_the_top_of_their_heap():
 
 def test_layer_tasks_put_the_biggest_first_and_batch_small_layers_per_image():
     """A scan lasts at least as long as its biggest layer, so big layers go first (unknown
-    sizes counted as biggest) and carry a higher Dask priority, one step per doubling; small
-    layers go eight to a task, an image's together."""
+    sizes counted as biggest) and carry a higher priority in the scan's queue, one step per
+    doubling; small layers go eight to a task, an image's together."""
     from imgexplore.corpus.scan import SMALL_LAYER, _layer_tasks, _priority
 
     MB = 1 << 20
