@@ -325,6 +325,34 @@ def test_a_layer_listed_as_it_downloads_refuses_a_flipped_byte(proxy, big_upstre
     assert not TreeCache().has_table_for(layer.digest)
 
 
+def test_a_failed_download_is_gone_before_its_readers_hear_of_it(proxy, big_upstream, isolated_cache):
+    """A reader that meets the download's error may look at the cache at once (the test
+    above does): the partial file is removed before the download reports how it ended."""
+    from imgexplore.registry.following import Download
+
+    image = big_image(proxy)
+    layer = image.layers[0]
+    proxy.add(match=f"/blobs/{layer.digest}", flip_byte=2_000_000, times=-1)
+    partials_when_told = []
+
+    class Watch(Download):
+        def finished(self, final=None, error=None):
+            partials_when_told.append(sorted(p.name for p in BlobStore().root.rglob("*.partial")))
+            super().finished(final, error)
+
+    source = image.source
+    with pytest.raises(imgexplore.DigestMismatchError, match=layer.digest):
+        source.client.download_blob(
+            source.repository,
+            layer.digest,
+            str(BlobStore().path(layer.digest)),
+            size=layer.size,
+            watch=Watch(),
+        )
+    assert partials_when_told == [[]]
+    assert_cache_verified()
+
+
 def test_a_layer_read_as_it_downloads_and_left_early_stops_the_download(proxy, big_upstream, isolated_cache):
     """Closing the reader of a download started for it stops that download at its next
     chunk: no thread left running, no partial file, nothing cached."""

@@ -551,13 +551,12 @@ class RegistryClient:
                 watch.finished(final=path)
             return received
         except BaseException as exc:
+            _discard(sink, partial)  # before the readers hear of it: they may look at the cache at once
             if watch is not None:
                 watch.finished(error=exc)
             raise
         finally:
-            sink.close()
-            if os.path.exists(partial):
-                os.unlink(partial)
+            _discard(sink, partial)
 
     def list_tags(self, repository: str, page_size: int | None = None) -> list[str]:
         """Every tag of a repository, following ``Link: <…>; rel="next"`` pagination."""
@@ -710,3 +709,11 @@ def manifest_media_type(manifest: Manifest) -> str:
     if manifest.media_type in mt.SCHEMA1_TYPES:
         return mt.DOCKER_SCHEMA1_SIGNED if getattr(manifest, "signed", False) else mt.DOCKER_SCHEMA1
     return manifest.media_type
+
+
+def _discard(sink: BlobSink, partial: str) -> None:
+    """Stop writing ``partial`` and remove it if it is still there (a download that did not
+    end in its blob); nothing is left behind."""
+    sink.close()
+    if os.path.exists(partial):
+        os.unlink(partial)
