@@ -55,7 +55,7 @@ def heap_environment() -> dict[str, str]:
 def tune_heap() -> bool:
     """Set this process's heap up for streaming layers (see the module's description), unless
     the C library is not glibc or the user set malloc up. Returns whether it was done."""
-    if not glibc() or user_tuned():
+    if not heap_environment():
         return False
     import ctypes
 
