@@ -32,17 +32,10 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 
-def _import_the_library() -> None:
-    """What the peer imports before its clock starts, imported in a worker."""
-    import imgexplore.corpus.scan  # noqa: F401
-    import imgexplore.filetree.arrowtable  # noqa: F401
-    import imgexplore.opener  # noqa: F401
-
-
 def timed_scan(specs, work: str, label: str, workers: int, **options) -> tuple[float, object]:
-    """Seconds for the scan itself; the local cluster is started, and the library imported
-    in its workers, before the clock starts (the start-up, ~2 s, is a fixed cost; the peer
-    too imports the library before its clock)."""
+    """Seconds for the scan itself; the local cluster is started before the clock starts
+    (the start-up, ~2 s, is a fixed cost; its workers import what a scan's tasks use as they
+    start, see imgexplore.corpus.preload, as the peer imports the library before its clock)."""
     from distributed import Client
 
     from imgexplore.corpus import local_cluster, scan
@@ -54,7 +47,6 @@ def timed_scan(specs, work: str, label: str, workers: int, **options) -> tuple[f
         local_cluster(workers, silence_logs=logging.CRITICAL) as cluster,
         Client(cluster) as client,
     ):
-        client.run(_import_the_library)
         start = time.perf_counter()
         report = scan(
             specs,
