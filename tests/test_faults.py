@@ -371,3 +371,76 @@ def test_a_layer_read_as_it_downloads_and_left_early_stops_the_download(proxy, b
         time.sleep(0.05)
     assert not [t for t in threading.enumerate() if t.name == "imgexplore-download"]
     assert layer.digest.split(":")[1] not in [p.name for p in assert_cache_verified()]
+
+
+# the same faults past the point where a long, fast body is read from the connection itself
+# (imgexplore.rawhttp): they surface as the same httpx errors, and the download handles them
+# the same way
+
+
+@pytest.fixture(scope="module")
+def long_blob(upstream):
+    """A 20 MiB blob of random bytes in the upstream registry: (digest, bytes)."""
+    import io
+
+    data = os.urandom(20 << 20)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    with RegistryClient(upstream) as client:
+        client.upload_blob("faults/long", digest, io.BytesIO(data), len(data))
+    return digest, data
+
+
+@pytest.fixture
+def read_from_the_connection(monkeypatch):
+    """Every long body is read from the connection after its first megabytes, however fast
+    this machine is; returns the sizes of those reads."""
+    from imgexplore import rawhttp
+
+    taken: list[int] = []
+    real = rawhttp.read
+
+    def counted(stream, max_bytes, timeout):
+        data = real(stream, max_bytes, timeout)
+        taken.append(len(data))
+        return data
+
+    monkeypatch.setattr(rawhttp, "FAST_BYTES_PER_S", 0)
+    monkeypatch.setattr(rawhttp, "read", counted)
+    return taken
+
+
+def test_a_long_body_read_from_the_connection_survives_a_cut(
+    proxy, long_blob, read_from_the_connection, tmp_path
+):
+    digest, data = long_blob
+    proxy.add(match=f"/blobs/{digest}", cut_after=14 << 20)
+    client = RegistryClient(proxy.address, sleep=lambda s: None)
+    assert client.download_blob("faults/long", digest, str(tmp_path / "blob"), size=len(data)) == len(data)
+    assert (tmp_path / "blob").read_bytes() == data and [p.name for p in tmp_path.iterdir()] == ["blob"]
+    assert read_from_the_connection and client.retries == 1
+    notes = client.transcript.table()["note"].tolist()
+    assert any(n.startswith("cut after") and "RemoteProtocolError" in n for n in notes) and "resume" in notes
+
+
+def test_a_long_body_read_from_the_connection_refuses_a_flipped_byte(
+    proxy, long_blob, read_from_the_connection, tmp_path
+):
+    digest, data = long_blob
+    proxy.add(match=f"/blobs/{digest}", flip_byte=15 << 20, times=-1)
+    client = RegistryClient(proxy.address, sleep=lambda s: None)
+    with pytest.raises(imgexplore.DigestMismatchError, match=digest):
+        client.download_blob("faults/long", digest, str(tmp_path / "blob"), size=len(data))
+    assert read_from_the_connection and list(tmp_path.iterdir()) == []
+
+
+def test_a_long_body_that_stalls_after_the_switch_is_resumed(
+    proxy, long_blob, read_from_the_connection, tmp_path
+):
+    """The read timeout still applies to reads from the connection itself."""
+    digest, data = long_blob
+    proxy.add(match=f"/blobs/{digest}", stall_after=13 << 20, stall_seconds=3, times=1)
+    client = RegistryClient(proxy.address, sleep=lambda s: None, timeout=0.5)
+    assert client.download_blob("faults/long", digest, str(tmp_path / "blob"), size=len(data)) == len(data)
+    assert (tmp_path / "blob").read_bytes() == data
+    assert read_from_the_connection and client.retries == 1
+    assert any("ReadTimeout" in n for n in client.transcript.table()["note"].tolist())

@@ -37,6 +37,7 @@ from ..errors import (
 )
 from ..jsonutil import MAX_MANIFEST_BYTES
 from ..manifest import Manifest, parse_manifest, referrer_descriptors
+from ..rawhttp import body_chunks
 from .auth import SCOPE, RegistryAuth
 from .blobsink import BlobSink
 from .credentials import Credentials, docker_credentials
@@ -509,7 +510,7 @@ class RegistryClient:
                         f"bytes {received}-"
                     ):
                         raise RegistryError(f"blob {digest}: the registry resumed at the wrong offset")
-                    for chunk in response.iter_raw():  # as it arrives: a cut loses nothing received
+                    for chunk in body_chunks(response):  # as it arrives: a cut loses nothing received
                         sink.write(chunk)
                         received += len(chunk)
                         if size is not None and received > size:

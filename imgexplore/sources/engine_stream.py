@@ -10,7 +10,8 @@ the connection at its end.
 The close does not prove that every byte came: a length the daemon announces is checked
 here, and the caller checks the body's own end (an export is a tar, which ends in its
 end-of-archive block; see :func:`imgexplore.filetree.passing.copy_and_list`). Failures
-are raised as the httpx errors the rest of the Engine API code handles.
+are raised as the httpx errors the rest of the Engine API code handles
+(:mod:`imgexplore.rawhttp`).
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from collections.abc import Iterator
 import httpcore
 import httpx
 
+from ..rawhttp import READ_BYTES, as_httpx_errors, read
 from .docker_endpoint import DockerEndpoint
 
-READ_BYTES = 1 << 20  # per read from the connection: what is there, up to this
 MAX_HEAD = 64 << 10  # a status line and headers longer than this are not an Engine API answer
 
 
@@ -83,7 +84,7 @@ def plain_get(endpoint: DockerEndpoint, target: str, timeout: float) -> Iterator
     try:
         host = endpoint.address if endpoint.host.startswith("tcp://") else "docker"
         request = f"GET {target} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: imgexplore\r\n\r\n"
-        with _as_httpx_errors():
+        with as_httpx_errors():
             stream.write(request.encode(), timeout)
         head, rest = _read_head(stream, timeout)
         yield PlainAnswer(stream, head, rest, timeout)
@@ -93,7 +94,7 @@ def plain_get(endpoint: DockerEndpoint, target: str, timeout: float) -> Iterator
 
 def _connect(endpoint: DockerEndpoint, timeout: float) -> httpcore.NetworkStream:
     host = endpoint.host
-    with _as_httpx_errors():
+    with as_httpx_errors():
         if host.startswith("unix://"):
             return httpcore.SyncBackend().connect_unix_socket(host[len("unix://") :], timeout=timeout)
         if host.startswith("tcp://"):
@@ -123,17 +124,4 @@ def _read_head(stream: httpcore.NetworkStream, timeout: float) -> tuple[bytes, b
 
 
 def _read(stream: httpcore.NetworkStream, timeout: float) -> bytes:
-    with _as_httpx_errors():
-        return stream.read(READ_BYTES, timeout)
-
-
-@contextlib.contextmanager
-def _as_httpx_errors():
-    try:
-        yield
-    except httpcore.TimeoutException as exc:
-        raise httpx.ReadTimeout(str(exc)) from None
-    except httpcore.ConnectError as exc:
-        raise httpx.ConnectError(str(exc)) from None
-    except (httpcore.NetworkError, OSError) as exc:
-        raise httpx.ReadError(str(exc)) from None
+    return read(stream, READ_BYTES, timeout)
