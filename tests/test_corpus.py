@@ -218,6 +218,26 @@ def test_one_scan_per_dataset_and_leftovers_cleared(data_dir, tmp_path, isolated
     assert load(out)["images"]["spec"].tolist() == [spec]
 
 
+def test_walking_a_registry_skips_a_repository_without_tags(registry, corpus, isolated_cache):
+    """A repository can hold blobs and no tagged manifest (an interrupted push, every tag
+    deleted): the catalog names it, its tag list is 404 NAME_UNKNOWN. It has no image, and
+    the walk goes on (it used to end the whole scan with that 404)."""
+    import hashlib
+    import io
+
+    from imgexplore.corpus import registry_specs
+    from imgexplore.registry import RegistryClient
+
+    data = b"a blob no manifest names\n"
+    with RegistryClient(registry.host) as client:
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        client.upload_blob("corpus-walk/blobs-only", digest, io.BytesIO(data), len(data))
+        assert "corpus-walk/blobs-only" in client.list_repositories()
+    specs = registry_specs(registry.host)
+    assert not [spec for spec in specs if "/corpus-walk/blobs-only:" in spec]
+    assert set(corpus[0]) <= set(specs)
+
+
 def test_local_workers_have_room_at_the_top_of_their_heap():
     """distributed starts workers with MALLOC_TRIM_THRESHOLD_ set, which pins glibc's mmap
     threshold: every 1 MiB read buffer became a fresh mmap and a big layer listed ~2-3x slower

@@ -133,13 +133,20 @@ def read_specs(source: str | os.PathLike | Iterable[str]) -> list[str]:
 
 
 def registry_specs(host: str, *, page_size: int = 100, registry: RegistryOptions | None = None) -> list[str]:
-    """Every ``host/repository:tag`` of a registry, walking ``/v2/_catalog`` and tag lists."""
+    """Every ``host/repository:tag`` of a registry, walking ``/v2/_catalog`` and tag lists.
+    A repository the catalog names but whose tag list is not found (it holds blobs but no
+    tagged manifest: an interrupted push, or every tag deleted) has no image to scan."""
+    from ..errors import NotFoundError
+
+    specs = []
     with (registry or RegistryOptions()).client(host) as client:
-        return [
-            f"{host}/{repo}:{tag}"
-            for repo in client.list_repositories(page_size)
-            for tag in client.list_tags(repo, page_size)
-        ]
+        for repo in client.list_repositories(page_size):
+            try:
+                tags = client.list_tags(repo, page_size)
+            except NotFoundError:
+                continue
+            specs += [f"{host}/{repo}:{tag}" for tag in tags]
+    return specs
 
 
 # -- the work (runs on Dask workers) ------------------------------------------------------------
@@ -470,7 +477,8 @@ def local_cluster(workers: int | None = None, **options):
         "host": "127.0.0.1",
         **options,
     }
-    settings["preload"] = [*(settings.get("preload") or []), WORKER_PRELOAD]
+    preload = settings.get("preload") or []
+    settings["preload"] = [*([preload] if isinstance(preload, str) else preload), WORKER_PRELOAD]
     # the nannies copy these into this process's own environment before they spawn; it is
     # put back as it was, so that programs started from here later do not inherit them
     before = {name: os.environ.get(name) for name in environ}
