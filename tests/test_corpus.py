@@ -409,3 +409,18 @@ def test_the_dispatcher_runs_the_most_urgent_task_a_free_worker_can_take():
             list(dispatcher.results())
         dispatcher.cancel()
         assert dispatcher.pending == 0
+
+        # a scan that stops early: what is queued is dropped, what runs is cancelled
+        from distributed import Future
+
+        for n in range(3):
+            dispatcher.submit(time.sleep, 1.0, key=f"sleep-{n}", priority=0, tag="sleep")
+        dispatcher.fill()  # two handed to the cluster's two threads, one left waiting
+        assert dispatcher.pending == 3
+        handed = [Future(f"sleep-{n}", client) for n in range(2)]
+        dispatcher.cancel()
+        assert dispatcher.pending == 0
+        deadline = time.monotonic() + 10
+        while {future.status for future in handed} != {"cancelled"} and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert {future.status for future in handed} == {"cancelled"}

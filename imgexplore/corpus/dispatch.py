@@ -31,7 +31,9 @@ class Dispatcher:
         self._waiting: list[tuple] = []  # heap: (-priority, order, fn, argument, key, (tag, finds), options)
         self._order = itertools.count()
         self._running = as_completed()
-        self._tags: dict[str, tuple[Any, int | None]] = {}  # running future's key -> (tag, finds)
+        self._tags: dict[
+            str, tuple[Any, tuple[Any, int | None]]
+        ] = {}  # running key -> (future, (tag, finds))
         self._slots, self._slots_at = 1, float("-inf")
 
     def submit(
@@ -66,7 +68,7 @@ class Dispatcher:
         while self.pending:
             self.fill()
             future = next(self._running)
-            tag, finds = self._tags.pop(future.key)
+            _, (tag, finds) = self._tags.pop(future.key)
             if finds is None or (self._waiting and -self._waiting[0][0] >= finds):
                 self.fill()
             result = future.result()
@@ -76,7 +78,7 @@ class Dispatcher:
     def cancel(self) -> None:
         """Drop the queued tasks and cancel the running ones (a scan that stops early)."""
         self._waiting.clear()
-        futures = list(self._running.futures)
+        futures = [future for future, _ in self._tags.values()]
         if futures:
             self.client.cancel(futures)
         self._running.clear()
@@ -89,7 +91,7 @@ class Dispatcher:
         while self._waiting and len(self._tags) < slots:
             _, _, fn, argument, key, tagged, options = heapq.heappop(self._waiting)
             future = self.client.submit(fn, argument, key=key, pure=False, **options)
-            self._tags[future.key] = tagged
+            self._tags[future.key] = (future, tagged)
             self._running.add(future)
 
     def _slots_now(self) -> int:
