@@ -532,6 +532,7 @@ def scan(
         specs = read_specs(specs)
         report = ScanReport()
         done = set(read_table(out, "images").get("spec", pd.Series(dtype=object)))
+        earlier = any(name.endswith(".parquet") for name in os.listdir(os.path.join(out, "image_layers")))
         todo = [s for s in specs if s not in done]
         report.images_skipped = len(specs) - len(todo)
         dask_client, owned = _client(client, scheduler, workers)
@@ -556,7 +557,11 @@ def scan(
                 "registry": registry,
                 "toc_only": toc_only,
             }
-            indexer = _LayerIndexer(out, dispatcher, options, workers_write, report) if files else None
+            indexer = (
+                _LayerIndexer(out, dispatcher, options, workers_write, report, earlier=earlier)
+                if files
+                else None
+            )
             _collect(dispatcher, _PendingImages(out, report), indexer, bar, progress, len(batches))
         finally:
             dispatcher.cancel()
@@ -672,9 +677,19 @@ class _LayerIndexer:
     layers of images done by an earlier run, :meth:`record` keeps each result."""
 
     def __init__(
-        self, out: str, dispatcher: Dispatcher, options: dict, workers_write: bool, report: ScanReport
+        self,
+        out: str,
+        dispatcher: Dispatcher,
+        options: dict,
+        workers_write: bool,
+        report: ScanReport,
+        *,
+        earlier: bool = True,
     ):
+        """``earlier``: whether the dataset held image rows before this run began (a fresh
+        dataset's are all this run's, queued as their metadata comes: nothing to read back)."""
         self.out, self.dispatcher, self.report = out, dispatcher, report
+        self.earlier = earlier
         self.options = {**options, "out": out if workers_write else None}
         self.handled: set[str] = set()  # layer digests submitted or found done in this run
         self.submitted = 0  # layers in the tasks submitted
@@ -694,6 +709,8 @@ class _LayerIndexer:
 
     def add_earlier(self) -> None:
         """Queue the layers of images an earlier run scanned (those not indexed yet)."""
+        if not self.earlier:  # every image is this run's, and its layers are queued already
+            return
         uses = read_table(self.out, "image_layers")
         if uses.empty:
             return
