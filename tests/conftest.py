@@ -51,3 +51,21 @@ def isolated_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("IMGEXPLORE_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
     return tmp_path / "cache"
+
+
+@pytest.fixture
+def connection_reads(monkeypatch):
+    """The sizes of the reads long bodies take from their connection itself
+    (``imgexplore.rawhttp.read``, counted; the real read still runs)."""
+    from imgexplore import rawhttp
+
+    taken: list[int] = []
+    real = rawhttp.read
+
+    def counted(stream, max_bytes, timeout):
+        data = real(stream, max_bytes, timeout)
+        taken.append(len(data))
+        return data
+
+    monkeypatch.setattr(rawhttp, "read", counted)
+    return taken

@@ -391,22 +391,13 @@ def long_blob(upstream):
 
 
 @pytest.fixture
-def read_from_the_connection(monkeypatch):
+def read_from_the_connection(connection_reads, monkeypatch):
     """Every long body is read from the connection after its first megabytes, however fast
     this machine is; returns the sizes of those reads."""
     from imgexplore import rawhttp
 
-    taken: list[int] = []
-    real = rawhttp.read
-
-    def counted(stream, max_bytes, timeout):
-        data = real(stream, max_bytes, timeout)
-        taken.append(len(data))
-        return data
-
     monkeypatch.setattr(rawhttp, "FAST_BYTES_PER_S", 0)
-    monkeypatch.setattr(rawhttp, "read", counted)
-    return taken
+    return connection_reads
 
 
 def test_a_long_body_read_from_the_connection_survives_a_cut(

@@ -32,21 +32,6 @@ def blobs(registry):
     return {size: _push(registry.host, "rawhttp/blobs", size) for size in (LONG, SHORT)}
 
 
-@pytest.fixture
-def reads(monkeypatch):
-    """Each read taken from the connection itself (the real read, counted)."""
-    taken: list[int] = []
-    real = rawhttp.read
-
-    def counted(stream, max_bytes, timeout):
-        data = real(stream, max_bytes, timeout)
-        taken.append(len(data))
-        return data
-
-    monkeypatch.setattr(rawhttp, "read", counted)
-    return taken
-
-
 def _body(host: str, digest: str, clock) -> tuple[list[int], bytes]:
     url = f"http://{host}/v2/rawhttp/blobs/blobs/{digest}"
     with httpx.Client() as client, client.stream("GET", url) as response:
@@ -65,34 +50,40 @@ def _clock(seconds_per_call: float):
     return clock
 
 
-def test_a_long_fast_body_is_read_from_the_connection_after_its_first_megabytes(registry, blobs, reads):
+def test_a_long_fast_body_is_read_from_the_connection_after_its_first_megabytes(
+    registry, blobs, connection_reads
+):
     digest, data = blobs[LONG]
     sizes, body = _body(registry.host, digest, _clock(0.001))  # 4 MiB in a millisecond: fast
     assert body == data
-    assert reads and sum(reads) == LONG - sum(sizes[: len(sizes) - len(reads)])
-    assert sum(sizes[: len(sizes) - len(reads)]) >= rawhttp.PROBE_BYTES  # httpx read the first part
-    assert max(reads) <= rawhttp.READ_BYTES
+    assert connection_reads and sum(connection_reads) == LONG - sum(
+        sizes[: len(sizes) - len(connection_reads)]
+    )
+    assert (
+        sum(sizes[: len(sizes) - len(connection_reads)]) >= rawhttp.PROBE_BYTES
+    )  # httpx read the first part
+    assert max(connection_reads) <= rawhttp.READ_BYTES
 
 
-def test_a_slow_body_is_left_to_httpx(registry, blobs, reads):
+def test_a_slow_body_is_left_to_httpx(registry, blobs, connection_reads):
     digest, data = blobs[LONG]
     sizes, body = _body(registry.host, digest, _clock(1.0))  # 4 MiB a second: the network sets the pace
-    assert body == data and reads == []
+    assert body == data and connection_reads == []
     assert max(sizes) <= 64 << 10  # h11's pieces
 
 
-def test_a_short_body_is_left_to_httpx(registry, blobs, reads):
+def test_a_short_body_is_left_to_httpx(registry, blobs, connection_reads):
     digest, data = blobs[SHORT]
     sizes, body = _body(registry.host, digest, _clock(0.001))
-    assert body == data and reads == []
+    assert body == data and connection_reads == []
 
 
 def test_a_download_reads_a_long_blob_from_the_connection_and_verifies_it(
-    registry, blobs, reads, tmp_path, monkeypatch
+    registry, blobs, connection_reads, tmp_path, monkeypatch
 ):
     digest, data = blobs[LONG]
     monkeypatch.setattr(rawhttp, "FAST_BYTES_PER_S", 0)  # whatever this machine's speed
     with RegistryClient(registry.host) as client:
         assert client.download_blob("rawhttp/blobs", digest, str(tmp_path / "blob"), size=LONG) == LONG
-    assert reads and (tmp_path / "blob").read_bytes() == data
+    assert connection_reads and (tmp_path / "blob").read_bytes() == data
     assert [p.name for p in tmp_path.iterdir()] == ["blob"]
