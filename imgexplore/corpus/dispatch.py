@@ -30,10 +30,9 @@ class Dispatcher:
         self.client = client
         self._waiting: list[tuple] = []  # heap: (-priority, order, fn, argument, key, (tag, finds), options)
         self._order = itertools.count()
-        self._running = as_completed()
-        self._tags: dict[
-            str, tuple[Any, tuple[Any, int | None]]
-        ] = {}  # running key -> (future, (tag, finds))
+        self._running = as_completed()  # yields the handed-out futures as they finish
+        # each handed-out task by key: its future (to cancel it) and its (tag, finds)
+        self._handed: dict[str, tuple[Any, tuple[Any, int | None]]] = {}
         self._slots, self._slots_at = 1, float("-inf")
 
     def submit(
@@ -60,7 +59,7 @@ class Dispatcher:
     @property
     def pending(self) -> int:
         """Tasks queued here or running."""
-        return len(self._waiting) + len(self._tags)
+        return len(self._waiting) + len(self._handed)
 
     def results(self) -> Iterator[tuple[Any, Any]]:
         """(tag, result) of each task as it finishes, until none is queued or running. Tasks
@@ -68,7 +67,7 @@ class Dispatcher:
         while self.pending:
             self.fill()
             future = next(self._running)
-            _, (tag, finds) = self._tags.pop(future.key)
+            _, (tag, finds) = self._handed.pop(future.key)
             if finds is None or (self._waiting and -self._waiting[0][0] >= finds):
                 self.fill()
             result = future.result()
@@ -78,20 +77,20 @@ class Dispatcher:
     def cancel(self) -> None:
         """Drop the queued tasks and cancel the running ones (a scan that stops early)."""
         self._waiting.clear()
-        futures = [future for future, _ in self._tags.values()]
+        futures = [future for future, _ in self._handed.values()]
         if futures:
             self.client.cancel(futures)
         self._running.clear()
-        self._tags.clear()
+        self._handed.clear()
 
     def fill(self) -> None:
         """Hand queued tasks to the cluster while it has a free thread (done before each
         wait; call it to start new tasks before slow work between results)."""
         slots = self._slots_now()
-        while self._waiting and len(self._tags) < slots:
+        while self._waiting and len(self._handed) < slots:
             _, _, fn, argument, key, tagged, options = heapq.heappop(self._waiting)
             future = self.client.submit(fn, argument, key=key, pure=False, **options)
-            self._tags[future.key] = (future, tagged)
+            self._handed[future.key] = (future, tagged)
             self._running.add(future)
 
     def _slots_now(self) -> int:

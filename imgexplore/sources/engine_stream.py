@@ -56,7 +56,7 @@ class PlainAnswer:
             yield self._rest
             self._rest = b""
         while self.length is None or received < self.length:
-            data = _read(self._stream, self._timeout)
+            data = read(self._stream, READ_BYTES, self._timeout)
             if not data:
                 break
             received += len(data)
@@ -115,13 +115,9 @@ def _read_head(stream: httpcore.NetworkStream, timeout: float) -> tuple[bytes, b
     while b"\r\n\r\n" not in data:
         if len(data) > MAX_HEAD:
             raise httpx.RemoteProtocolError("the answer's headers do not end")
-        more = _read(stream, timeout)
+        more = read(stream, READ_BYTES, timeout)
         if not more:
             raise httpx.RemoteProtocolError("the connection closed before an answer")
         data += more
     head, _, rest = data.partition(b"\r\n\r\n")
     return head, rest
-
-
-def _read(stream: httpcore.NetworkStream, timeout: float) -> bytes:
-    return read(stream, READ_BYTES, timeout)
