@@ -181,7 +181,9 @@ def cmd_tree(args: argparse.Namespace) -> str:
         # one layer's entries or every layer's, as listed: written from Arrow, without pandas
         from .filetree.arrowviews import layers_listing
 
-        listing = layers_listing(image, TREE_COLUMNS[1:], layer=layer, path=args.path, progress=args.progress)
+        listing = layers_listing(
+            image, TREE_COLUMNS[1:], layer=layer, path=args.path, progress=args.progress, write_behind=True
+        )
         return Streamed(listing, args.format)
     files = image.files(progress=args.progress, toc_only=args.toc_only)
     if args.changes:
@@ -886,6 +888,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(argv)
     finally:
         gc.set_threshold(*thresholds)
+        # file tables a command handed to the cache while it wrote its output (only a
+        # command that listed layers has loaded the module)
+        listing = sys.modules.get("imgexplore.filetree.arrowtable")
+        if listing is not None:
+            listing.wait_for_cache_writes()
 
 
 def _run(argv: Sequence[str] | None) -> int:

@@ -293,6 +293,37 @@ def test_cache_reopens_without_the_blob(tmp_path, data_dir, cache):
     assert again.attrs["tar_size"] == fresh.attrs["tar_size"] == 40960
 
 
+def test_a_table_cached_in_the_background_is_kept_once_waited_for(
+    tmp_path, data_dir, cache, caplog, monkeypatch
+):
+    """``write_behind`` hands the table to the cache on a thread of its own; once waited
+    for, it is there and reads back equal. A cache that cannot be written only warns, and
+    the command line waits for its writes before it returns."""
+    import logging
+
+    from imgexplore import cli
+    from imgexplore.filetree.arrowtable import layer_arrow, origin, wait_for_cache_writes
+
+    image = imgexplore.open_image(data_dir / "teaching" / "oci")
+    layer = image.layers[2]
+    table = layer_arrow(layer, cache=cache, write_behind=True)
+    wait_for_cache_writes()
+    assert cache.has_table_for(layer.digest)
+    assert cache.get(origin(table)[0]).equals(table)
+
+    (tmp_path / "a-file").write_text("not a folder")
+    with caplog.at_level(logging.WARNING, logger="imgexplore"):
+        again = layer_arrow(layer, cache=TreeCache(tmp_path / "a-file" / "cache"), write_behind=True)
+        wait_for_cache_writes()
+    assert again.equals(table)
+    assert "could not cache the file table of layer" in caplog.text
+
+    monkeypatch.setenv("IMGEXPLORE_CACHE", str(tmp_path / "cli-cache"))
+    layout = str(data_dir / "teaching" / "oci")
+    assert cli.main(["tree", layout, "--layer", "2", "--format", "csv"]) == 0
+    assert TreeCache(tmp_path / "cli-cache" / "filetree").has_table_for(layer.digest)
+
+
 def test_schema1_layer_finds_its_cache_entry_by_digest(data_dir, cache):
     image = imgexplore.open_image(data_dir / "teaching/schema1.json", blobs=str(data_dir / "teaching/oci"))
     layer = image.layers[0]

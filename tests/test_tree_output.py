@@ -198,3 +198,58 @@ def test_a_column_of_many_distinct_values_is_dictionary_encoded_the_same():
     encoded = dictionary_array(values)
     assert encoded.equals(pa.array(values).dictionary_encode())
     assert len(encoded.dictionary) == 1500
+
+
+@pytest.mark.parametrize("batch", [None, 3])
+def test_type_user_and_group_columns_are_read_as_tarfile_reads_them(batch, monkeypatch):
+    """A listing codes its type, uname and gname columns straight from the header bytes
+    (at once when every header holds the same name). Names differing row to row, names set
+    only by PAX records (one of them first seen there, before any header holds it) and
+    several decoding batches must still give tarfile's values, in the dictionary order
+    Arrow's own encoding of those values gives."""
+    from tarmaker import tar_bytes
+
+    from imgexplore.filetree import tarlist
+    from imgexplore.filetree.arrowtable import list_arrow
+
+    if batch is not None:
+        monkeypatch.setattr(tarlist, "DECODE_BATCH", batch)
+    long_name = "builder-" + "x" * 40  # longer than the 32-byte field: a PAX record
+    owners = [
+        ("", ""), ("temp", "root"), (long_name, "wheel"), ("root", "staff"),
+        ("daemon", "root"), (long_name, "grüppe"), ("root", "root"), ("nobody", "wheel"),
+    ]  # fmt: skip
+    kinds = ["dir", "file", "symlink", "file", "hardlink", "file", "dir", "file"]
+    entries = []
+    for number, ((uname, gname), kind) in enumerate(zip(owners, kinds, strict=True)):
+        entry = {"name": f"e{number}", "type": kind, "uname": uname, "gname": gname}
+        if number == 1:  # the header says "temp"; a PAX record says "root", which row 3's header holds
+            entry["pax_headers"] = {"uname": "root"}
+        if kind in ("symlink", "hardlink"):
+            entry["linkname"] = "e1"
+        elif kind == "file":
+            entry["data"] = b"x" * number
+        entries.append(entry)
+    raw = tar_bytes(entries, fmt=tarfile.PAX_FORMAT)
+    table = list_arrow(io.BytesIO(raw))
+    with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
+        members = tar.getmembers()
+    kind_of = {
+        tarfile.DIRTYPE: "dir",
+        tarfile.REGTYPE: "file",
+        tarfile.SYMTYPE: "symlink",
+        tarfile.LNKTYPE: "hardlink",
+    }
+    expected = {
+        "uname": [m.uname for m in members],
+        "gname": [m.gname for m in members],
+        "type": [kind_of[m.type] for m in members],
+    }
+    assert expected["uname"][1:3] == ["root", long_name] and expected["gname"][5] == "grüppe"
+    for name, values in expected.items():
+        column = table.column(name).combine_chunks()
+        assert column.to_pylist() == values
+        assert column.dictionary.to_pylist() == list(dict.fromkeys(values))
+    listed = tarlist.list_tar(io.BytesIO(raw)).columns
+    assert {name: list(listed[name]) for name in expected} == expected
+    assert tarlist.CODED not in listed

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import pathlib
+import threading
 from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
@@ -21,7 +22,7 @@ from ..cache import atomic_writer, cache_root
 from ..digest import short, validate_digest
 from ..errors import ArchiveError, InvalidDigestError
 from ..limits import MAX_UNCOMPRESSED_BYTES
-from .tarlist import COLUMNS, DEFAULT_MAX_ENTRIES, TarBatches, hex_digests
+from .tarlist import CODED, COLUMNS, DEFAULT_MAX_ENTRIES, TarBatches, hex_digests
 
 if TYPE_CHECKING:
     from ..image import Layer
@@ -57,9 +58,18 @@ def _record_batch(columns: dict[str, np.ndarray], *, raw_digests: bool = False) 
     """One batch of listed columns in Arrow; ``raw_digests``: the ``sha256`` column holds
     raw digests, as :class:`~imgexplore.filetree.tarlist.TarBatches` yields them."""
     arrays = []
+    coded = columns.get(CODED, {})
     for field in SCHEMA:
         values = columns[field.name]
-        if field.name == "sha256" and raw_digests:
+        if field.name in coded:
+            codes, distinct = coded[field.name]
+            arrays.append(
+                pa.DictionaryArray.from_arrays(
+                    pa.Array.from_buffers(pa.int32(), len(codes), [None, pa.py_buffer(codes)]),
+                    text_array(distinct),
+                )
+            )
+        elif field.name == "sha256" and raw_digests:
             arrays.append(digest_array(values))
         elif field.type == pa.int64():
             arrays.append(int_array(values))
@@ -142,6 +152,8 @@ def text_array(values) -> pa.Array:
             return pa.nulls(len(texts), _TEXT)
         texts[missing] = ""
     data = "".join(texts).encode("utf-8", "surrogateescape")
+    if not data:  # every value empty (link targets, most of the time)
+        return _string_array(data, np.zeros(len(texts), dtype=np.int64), missing)
     lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
     if len(data) != int(lengths.sum()):  # some character takes more than one byte: count bytes
         encoded = [text.encode("utf-8", "surrogateescape") for text in texts]
@@ -248,6 +260,7 @@ def layer_arrow(
     hash_files: bool = True,
     max_uncompressed_bytes: int | None = MAX_UNCOMPRESSED_BYTES,
     max_entries: int = DEFAULT_MAX_ENTRIES,
+    write_behind: bool = False,
 ) -> pa.Table:
     """One row per entry of the layer's tar, as an Arrow table of :data:`SCHEMA`.
 
@@ -255,7 +268,11 @@ def layer_arrow(
     was last listed), never by the diff_id the config claims, so a config that lies about a
     layer cannot be served another layer's table. Otherwise the blob is streamed once: its
     digest is verified, and the diff_id computed on the way is recorded on the layer
-    (:meth:`~imgexplore.image.Layer.record_diff_id`, which refuses one the config contradicts)."""
+    (:meth:`~imgexplore.image.Layer.record_diff_id`, which refuses one the config contradicts).
+
+    ``write_behind``: hand a fresh table to the cache in a background thread and return at
+    once (Arrow compresses and writes it without the GIL, beside whatever the caller does
+    next); :func:`wait_for_cache_writes` waits for every such write."""
     store = TreeCache() if cache is True else (cache or None)
     if store is not None:
         computed = store.diff_id_for(layer.digest)
@@ -276,8 +293,37 @@ def layer_arrow(
         raise type(exc)(f"{where}: {exc}") from None
     layer.record_diff_id(origin(table)[0])
     if store is not None and hash_files:
-        try:
-            store.put(table, layer.digest)
-        except OSError as exc:  # a read-only or full disk must not stop the analysis
-            log.warning("could not cache the file table of layer %s: %s", short(layer.digest), exc)
+        if write_behind:
+            writer = threading.Thread(
+                target=_keep, args=(store, table, layer.digest), name="imgexplore-cache-write"
+            )
+            with _WRITES_LOCK:
+                _WRITES.append(writer)
+            writer.start()
+        else:
+            _keep(store, table, layer.digest)
     return table
+
+
+# cache writes started by layer_arrow(write_behind=True) and not yet waited for; the threads
+# are not daemons, so an interpreter that exits still finishes them first
+_WRITES: list[threading.Thread] = []
+_WRITES_LOCK = threading.Lock()
+
+
+def _keep(store: TreeCache, table: pa.Table, digest: str) -> None:
+    try:
+        store.put(table, digest)
+    except OSError as exc:  # a read-only or full disk must not stop the analysis
+        log.warning("could not cache the file table of layer %s: %s", short(digest), exc)
+
+
+def wait_for_cache_writes() -> None:
+    """Return once every file table handed to the cache in the background is written (or
+    its write has failed, with a warning)."""
+    while True:
+        with _WRITES_LOCK:
+            if not _WRITES:
+                return
+            writer = _WRITES.pop()
+        writer.join()

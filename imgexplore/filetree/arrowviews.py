@@ -36,10 +36,12 @@ def layers_listing(
     layer: int | None = None,
     path: str | None = None,
     progress: bool = False,
+    write_behind: bool = False,
 ) -> pa.Table:
     """The entries of every layer (or of ``layer``), base layer first, as a ``layer`` column
     and then ``columns``; with ``path``, only that path and what is under it. Layers are
-    listed (and cached) as :func:`~imgexplore.filetree.arrowtable.layer_arrow` does."""
+    listed (and cached) as :func:`~imgexplore.filetree.arrowtable.layer_arrow` does, which
+    ``write_behind`` is handed to."""
     numbers = range(len(image.layers)) if layer is None else [layer_number(image, layer)]
     listed = [image.layers[number] for number in numbers]
     if progress:
@@ -49,7 +51,7 @@ def layers_listing(
     parts = []
     with blobs_ahead(image, listed):
         for number in numbers:
-            table = layer_arrow(image.layers[number]).select(columns)
+            table = layer_arrow(image.layers[number], write_behind=write_behind).select(columns)
             # one plain text type for every part (each layer has its own dictionaries)
             table = table.cast(pa.schema([_plain(field) for field in table.schema]))
             parts.append(table.add_column(0, "layer", int_array(np.full(table.num_rows, number))))

@@ -21,7 +21,7 @@ import struct
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 import numpy as np
 
@@ -280,6 +280,8 @@ def list_tar(
         chunk_size=chunk_size,
     )
     parts = list(batches)
+    for part in parts:
+        part.pop(CODED, None)
     columns = (
         parts[0] if len(parts) == 1 else {name: np.concatenate([p[name] for p in parts]) for name in COLUMNS}
     )
@@ -300,7 +302,8 @@ class TarBatches:
     """The entries of an uncompressed tar stream, a batch of decoded columns at a time (up to
     :data:`DECODE_BATCH` entries each; at least one batch, maybe empty): for callers that
     convert each batch at once and keep memory to the converted form. The ``sha256`` column
-    holds raw digests (see :func:`hex_digests`). Once iterated to the end, ``diff_id`` and
+    holds raw digests (see :func:`hex_digests`); a batch with entries also holds, under
+    :data:`CODED`, its ``type``, ``uname`` and ``gname`` columns as :class:`Coded`. Once iterated to the end, ``diff_id`` and
     ``size`` describe the whole stream. ``stream_digest``: the sha256 the stream itself
     checks its bytes against, raising at its end if they differ (an uncompressed blob read
     through its verifier), which is then the diff_id, without hashing the bytes again."""
@@ -692,6 +695,63 @@ def _header_extras(header, typeflag, meta, long_name, long_link, reader, size, p
 
 
 _TYPE_BY_BYTE = np.array([TYPE_NAMES.get(bytes([b]), "other") for b in range(256)], dtype=object)
+_TYPE_LIST = list(dict.fromkeys(_TYPE_BY_BYTE.tolist()))  # each type name once
+_TYPE_CODE_BY_BYTE = np.array([_TYPE_LIST.index(name) for name in _TYPE_BY_BYTE], dtype=np.int32)
+_IS_FILE_BY_BYTE = _TYPE_BY_BYTE == "file"
+
+#: the key under which a decoded batch also holds its ``type``, ``uname`` and ``gname``
+#: columns as :class:`Coded` (what a dictionary-encoded Arrow column is made of)
+CODED = "coded"
+
+
+class Coded(NamedTuple):
+    """A text column as int32 codes into its distinct values, listed in the order they
+    first occur (the order Arrow's ``dictionary_encode`` gives them)."""
+
+    codes: np.ndarray
+    values: list[str]
+
+    def decoded(self) -> np.ndarray:
+        """The column as an object array of strings."""
+        return np.array(self.values, dtype=object)[self.codes]
+
+
+def _first_seen(codes: np.ndarray, values: list[str]) -> Coded:
+    """``codes`` into ``values`` re-coded so the values used are listed in first-seen order."""
+    count = len(codes)
+    first = np.full(len(values), count, dtype=np.int64)  # the first row of each value
+    np.minimum.at(first, codes, np.arange(count))
+    used = np.flatnonzero(first < count)
+    order = used[np.argsort(first[used], kind="stable")]
+    recode = np.zeros(len(values), dtype=np.int32)
+    recode[order] = np.arange(len(order), dtype=np.int32)
+    return Coded(recode[codes], [values[code] for code in order.tolist()])
+
+
+def _coded_text(matrix: np.ndarray, start: int, width: int) -> Coded:
+    """A NUL-terminated text field of every header, coded (see :class:`Coded`): at once
+    when every header holds the same bytes there (user and group names, nearly always)."""
+    field_bytes = matrix[:, start : start + width]
+    if (field_bytes == field_bytes[0]).all():
+        return Coded(np.zeros(len(matrix), dtype=np.int32), [_cstring(bytes(field_bytes[0]))])
+    texts = _text_column(matrix, start, width)
+    index: dict[str, int] = {}
+    codes = np.fromiter(
+        (index.setdefault(text, len(index)) for text in texts), dtype=np.int32, count=len(texts)
+    )
+    return Coded(codes, list(index))
+
+
+def _overridden(column: Coded, overrides: dict[int, str]) -> Coded:
+    """``column`` with the values of some rows replaced."""
+    values = list(column.values)
+    index = {value: code for code, value in enumerate(values)}
+    codes = column.codes.copy()
+    for row, value in overrides.items():
+        codes[row] = index.setdefault(value, len(values))
+        if codes[row] == len(values):
+            values.append(value)
+    return _first_seen(codes, values)
 
 
 def _octal_fields(matrix: np.ndarray, start: int, width: int, offsets, what: str) -> np.ndarray:
@@ -744,16 +804,27 @@ def _names(matrix: np.ndarray) -> list[str]:
     return names
 
 
-# among names joined with NUL: a leading "/" or "./", a trailing "/" or "/.", "//", "/./", "."
-_ODD_PATH_MARKS = ("\0/", "\0./", "/\0", "//", "/./", "/.\0", "\0.\0")
-
-
-def _occurrences(text: str, mark: str) -> Iterator[int]:
-    """Where ``mark`` starts in ``text``, overlapping occurrences included."""
-    at = text.find(mark)
-    while at >= 0:
-        yield at
-        at = text.find(mark, at + 1)
+def _odd_path_rows(joined: bytes, count: int) -> list[int]:
+    """The rows whose name needs :func:`normalize_path`, among names joined (UTF-8) with a
+    NUL before each and after the last: a leading ``/`` or ``./``, a trailing ``/`` or
+    ``/.``, ``//`` or ``/./`` inside, or ``.`` alone. Looked for with a few whole-array
+    tests on the bytes (a ``/`` or NUL next to a ``/``, a ``.`` between two of them),
+    which costs a tenth of searching the text once for each mark."""
+    text = np.frombuffer(joined, dtype=np.uint8)
+    slash, nul = text == 0x2F, text == 0
+    edge = slash | nul
+    odd = np.zeros(len(text), dtype=bool)
+    odd[:-1] = (slash[:-1] & edge[1:]) | (nul[:-1] & slash[1:])  # "//", "/" + NUL, NUL + "/"
+    odd[1:-1] |= (text[1:-1] == 0x2E) & edge[:-2] & edge[2:]  # "/./", "./" first, "/." last, "."
+    marks = np.flatnonzero(odd)
+    if not len(marks):
+        return []
+    # the NUL before each name is where it starts; a mark belongs to the last name starting at or before it
+    starts = np.flatnonzero(nul)
+    if len(starts) != count + 1:  # a NUL inside a name (from a PAX record): look at every row
+        return list(range(count))
+    # a set, not np.unique: numpy 2's unique imports numpy.ma (~12 ms) on first use
+    return sorted(set((np.searchsorted(starts, marks, side="right") - 1).tolist()))
 
 
 def _digest_column(hashes: list[bytes] | None, n: int) -> np.ndarray:
@@ -789,15 +860,16 @@ def _decode_headers(matrix: np.ndarray, offsets, overrides, hashes) -> dict[str,
             f"tar header at byte {offsets[bad[0]]} has a bad checksum: the layer is corrupt or not a tar archive"
         )
     typeflags = matrix[:, 156]
-    types = _TYPE_BY_BYTE[typeflags]
+    types = _first_seen(_TYPE_CODE_BY_BYTE[typeflags], _TYPE_LIST)
     sizes = _octal_fields(matrix, 124, 12, offsets, "size")
     modes = _octal_fields(matrix, 100, 8, offsets, "mode") & 0o7777
     uids = _octal_fields(matrix, 108, 8, offsets, "uid")
     gids = _octal_fields(matrix, 116, 8, offsets, "gid")
     mtimes = _octal_fields(matrix, 136, 12, offsets, "mtime")
     paths = _names(matrix)
-    unames = _text_column(matrix, 265, 32)
-    gnames = _text_column(matrix, 297, 32)
+    unames = _coded_text(matrix, 265, 32)
+    gnames = _coded_text(matrix, 297, 32)
+    named: dict[str, dict[int, str]] = {"uname": {}, "gname": {}}
     is_link = (typeflags == ord("1")) | (typeflags == ord("2"))
     linknames = np.full(n, "", dtype=object)
     if is_link.any():
@@ -814,38 +886,36 @@ def _decode_headers(matrix: np.ndarray, offsets, overrides, hashes) -> dict[str,
         for key, column in (("uid", uids), ("gid", gids), ("mtime", mtimes)):
             if key in extra:
                 column[row] = extra[key]
-        if "uname" in extra:
-            unames[row] = extra["uname"]
-        if "gname" in extra:
-            gnames[row] = extra["gname"]
+        for key in ("uname", "gname"):
+            if key in extra:
+                named[key][row] = extra[key]
         xattrs[row] = extra.get("xattrs")
 
     # normalise the few names that need it (leading "/" or "./", "//", trailing "/"); one
-    # search over all names joined decides whether any row needs a look
-    joined = "\0" + "\0".join(paths) + "\0"
-    marks = [at for mark in _ODD_PATH_MARKS for at in _occurrences(joined, mark)]
-    if marks:
-        # the NUL before each name is where it starts; a mark belongs to the last name starting at or before it
-        ends = np.cumsum(np.fromiter(map(len, paths), dtype=np.int64, count=n) + 1)
-        starts = np.concatenate(([0], ends[:-1]))
-        # a set, not np.unique: numpy 2's unique imports numpy.ma (~12 ms) on first use
-        for row in sorted(set((np.searchsorted(starts, marks, side="right") - 1).tolist())):
-            paths[row] = normalize_path(paths[row])
-    whiteouts, opaque = marker_columns(paths, any_marker=WHITEOUT_PREFIX in joined)
-    sizes = np.where(types == "file", sizes, 0)
+    # look over all names joined decides which rows need it
+    joined = b"\0" + "\0".join(paths).encode("utf-8", "surrogatepass") + b"\0"
+    for row in _odd_path_rows(joined, n):
+        paths[row] = normalize_path(paths[row])
+    whiteouts, opaque = marker_columns(paths, any_marker=WHITEOUT_PREFIX.encode() in joined)
+    if named["uname"]:
+        unames = _overridden(unames, named["uname"])
+    if named["gname"]:
+        gnames = _overridden(gnames, named["gname"])
+    sizes = np.where(_IS_FILE_BY_BYTE[typeflags], sizes, 0)
     return {
         "path": np.array(paths, dtype=object),
-        "type": types,
+        "type": types.decoded(),
         "size": sizes,
         "mode": modes,
         "uid": uids,
         "gid": gids,
-        "uname": np.array(unames, dtype=object),
-        "gname": np.array(gnames, dtype=object),
+        "uname": unames.decoded(),
+        "gname": gnames.decoded(),
         "mtime": mtimes,
         "linkname": linknames,
         "whiteout": whiteouts,
         "opaque": opaque,
         "sha256": _digest_column(hashes, n),
         "xattrs": xattrs,
+        CODED: {"type": types, "uname": unames, "gname": gnames},
     }
