@@ -427,6 +427,34 @@ def test_a_table_cached_by_an_earlier_version_is_ignored_and_replaced(tmp_path, 
     assert entry.is_file() and not older.exists()
 
 
+def test_cache_files_are_lz4_and_zstd_ones_from_an_earlier_version_still_read(data_dir, cache):
+    """Tables are kept compressed with LZ4; a file an earlier version compressed with zstd
+    (same schema, same name) is read back as it is, not listed again."""
+    import pyarrow as pa
+
+    from imgexplore.filetree.arrowtable import layer_arrow
+
+    image = imgexplore.open_image(data_dir / "teaching" / "oci")
+    table = layer_arrow(image.layers[2], cache=cache)
+    entry = next(cache.root.glob("*.v2.arrow"))
+
+    def written(codec: str) -> bytes:
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_file(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression=codec)) as writer:
+            writer.write_table(table)
+        return sink.getvalue().to_pybytes()
+
+    assert entry.read_bytes() == written("lz4") != written("zstd")
+    with (
+        pa.OSFile(str(entry), "wb") as f,
+        pa.ipc.new_file(f, table.schema, options=pa.ipc.IpcWriteOptions(compression="zstd")) as writer,
+    ):
+        writer.write_table(table)
+    mtime = entry.stat().st_mtime_ns
+    again = layer_arrow(imgexplore.open_image(data_dir / "teaching" / "oci").layers[2], cache=cache)
+    assert again.equals(table) and entry.stat().st_mtime_ns == mtime
+
+
 def test_cli_tree_json_has_layer_column(data_dir, tmp_path):
     import json
     import os
