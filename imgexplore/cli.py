@@ -536,6 +536,7 @@ def cmd_corpus_scan(args: argparse.Namespace) -> str:
         workers_write=True if args.workers_write else None,
         registry=_registry_options(args),
         toc_only=args.toc_only,
+        keep_layers=not args.no_keep_layers,
     )
     lines = [
         f"images: {report.images_done} scanned, {report.images_skipped} already done; "
@@ -574,6 +575,12 @@ def _corpus_parser(p: argparse.ArgumentParser) -> None:
         "--toc-only",
         action="store_true",
         help="with --files, index eStargz, zstd:chunked and SOCI-indexed layers from their TOCs (no layer download)",
+    )
+    s.add_argument(
+        "--no-keep-layers",
+        action="store_true",
+        help="with --files, remove each layer blob the scan downloads from the local cache once it is listed "
+        "(by default they are kept, like any image pulled: a whole registry's worth of disk)",
     )
     s.add_argument("--platform", help="os/arch[/variant] for multi-platform images")
     s.add_argument("--scheduler", help="address of an existing Dask scheduler (default: a local cluster)")

@@ -148,6 +148,12 @@ class Layer:
             self._image.warnings.append(warning)
         log.warning("%s", warning)
 
+    def release_blob(self) -> bool:
+        """Drop the cached copy of this layer's blob if it was downloaded for this image (a
+        registry image's layer); True if one was removed. See
+        :meth:`~imgexplore.sources.base.Source.release_blob`."""
+        return self._source().release_blob(self.digest)
+
     def compute_diff_id(self) -> tuple[str, int]:
         """Decompress the layer and hash it: ``(diff_id, uncompressed_size)``.
 

@@ -131,6 +131,41 @@ def test_a_file_part_a_crash_cut_short_is_redone(corpus, tmp_path, isolated_cach
     assert before["sha256"].str.fullmatch("[0-9a-f]{64}").all()
 
 
+def test_a_scan_that_keeps_no_layers_leaves_only_the_blobs_cached_before(corpus, tmp_path, isolated_cache):
+    """With keep_layers=False a file index removes each layer blob it downloaded once that
+    layer is listed and caches no file table; a blob that was in the cache before the scan
+    stays. The dataset holds the same files as a scan that keeps everything (which does)."""
+    import imgexplore
+    from imgexplore.blobstore import BlobStore
+
+    specs, _, _ = corpus
+    chosen = specs[:6]
+    before = imgexplore.open_image(chosen[0])
+    cached_before = before.layers[-1].digest
+    before.source.ensure_blob(cached_before)
+
+    report = scan(
+        chosen, tmp_path / "lean", files=True, hash_files=True, workers=1, progress=False, keep_layers=False
+    )
+    assert (report.layers_indexed, report.errors) == (6 + 3 * 2, 0)
+    lean = load(tmp_path / "lean")
+    digests = set(lean["layers"]["digest"])
+    assert len(digests) == 12 and cached_before in digests
+    blobs = BlobStore()
+    assert {digest for digest in digests if blobs.has(digest)} == {cached_before}
+    assert not list((isolated_cache / "filetree").glob("*.arrow"))
+
+    scan(chosen, tmp_path / "full", files=True, hash_files=True, workers=1, progress=False)
+    assert all(blobs.has(digest) for digest in digests)
+    assert len(list((isolated_cache / "filetree").glob("*.arrow"))) == 12
+    columns = ["digest", "path", "size", "sha256"]
+    in_order = [
+        load(tmp_path / name)["files"][columns].sort_values(columns).reset_index(drop=True)
+        for name in ("lean", "full")
+    ]
+    pd.testing.assert_frame_equal(*in_order)
+
+
 def test_layers_are_indexed_from_the_manifest_the_metadata_came_from(registry, tmp_path, isolated_cache):
     """Between the metadata pass and the file indexing (or between a scan and its rerun) a tag
     can move: the layers indexed are still the ones the image's rows name."""

@@ -285,11 +285,14 @@ def index_layers(
     registry: RegistryOptions | None = None,
     toc_only: bool = False,
     pins: dict[str, str] | None = None,
+    keep_layers: bool = True,
 ) -> list[tuple[str, dict]]:
     """:func:`index_layer` for several (image spec, layer digest) pairs, each image opened
     once. ``pins`` maps a spec to the manifest digest its metadata was read from: a registry
     image is then opened by that digest, so the layers listed are the ones recorded even if
-    the tag has moved since, and its cached manifest answers without a request."""
+    the tag has moved since, and its cached manifest answers without a request. With
+    ``keep_layers`` False, a layer blob downloaded here is removed from the local cache once
+    it is listed, and its file table is not cached (the dataset keeps its rows)."""
     from ..errors import ImgExploreError
     from ..opener import open_image
 
@@ -306,7 +309,11 @@ def index_layers(
             results.append((digest, _layer_error(digest, image)))
             continue
         layer = next((layer for layer in image.layers if layer.digest == digest), None)
-        results.append((digest, _index_one(layer, digest, hash_files, out, toc_only)))
+        try:
+            results.append((digest, _index_one(layer, digest, hash_files, out, toc_only, keep_layers)))
+        finally:
+            if layer is not None and not keep_layers:
+                layer.release_blob()
     return results
 
 
@@ -335,7 +342,9 @@ def _layer_error(digest: str, exc: BaseException) -> dict:
     }
 
 
-def _index_one(layer, digest: str, hash_files: bool, out: str | None, toc_only: bool) -> dict:
+def _index_one(
+    layer, digest: str, hash_files: bool, out: str | None, toc_only: bool, keep_layers: bool = True
+) -> dict:
     from ..errors import ImgExploreError, NotInImageError
 
     try:
@@ -345,7 +354,7 @@ def _index_one(layer, digest: str, hash_files: bool, out: str | None, toc_only: 
         if listing is None:
             from ..filetree.arrowtable import layer_arrow
 
-            listing = layer_arrow(layer, hash_files=hash_files)
+            listing = layer_arrow(layer, hash_files=hash_files, cache=keep_layers)
     except ImgExploreError as exc:
         return _layer_error(digest, exc)
     from ..filetree.arrowtable import origin
@@ -509,6 +518,7 @@ def scan(
     workers_write: bool | None = None,
     registry: RegistryOptions | None = None,
     toc_only: bool = False,
+    keep_layers: bool = True,
 ) -> ScanReport:
     """Scan images into the dataset at ``out`` (see the module docstring). A Dask ``client``
     may be given; else ``scheduler`` (an address) is used, else a LocalCluster of
@@ -520,7 +530,12 @@ def scan(
     False for a given ``client`` or ``scheduler`` (pass True when they share a filesystem).
 
     ``registry`` (a :class:`~imgexplore.RegistryOptions`) travels to every worker. With
-    ``toc_only``, lazy layers (eStargz, zstd:chunked, SOCI) are indexed from their TOCs alone."""
+    ``toc_only``, lazy layers (eStargz, zstd:chunked, SOCI) are indexed from their TOCs alone.
+
+    Every layer blob a file index downloads is kept in the local cache, as for any image
+    opened from a registry: a whole registry's worth of disk. With ``keep_layers`` False each
+    one is removed once listed (blobs that were in the cache before stay), and no file table
+    is cached; the dataset holds what the scan found either way."""
     out = os.fspath(out)
     if workers_write is None:
         workers_write = client is None and not scheduler
@@ -556,6 +571,7 @@ def scan(
                 "platform": platform,
                 "registry": registry,
                 "toc_only": toc_only,
+                "keep_layers": keep_layers,
             }
             indexer = (
                 _LayerIndexer(out, dispatcher, options, workers_write, report, earlier=earlier)

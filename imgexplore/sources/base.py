@@ -90,6 +90,12 @@ class Source(ABC):
         """Whether :meth:`open_verified` can serve the blob (held, or a well-known constant)."""
         return digest in _WELL_KNOWN_BLOBS or self.has_blob(digest)
 
+    def release_blob(self, digest: str) -> bool:
+        """Drop the copy of a blob this source downloaded into the local cache; True if one
+        was removed. Blobs the source itself holds (a layout's, an archive's) and blobs that
+        were in the cache before are never touched: only a registry source downloads."""
+        return False
+
     def fetch_manifest(self, digest: str, media_type: str | None, size: int | None = None) -> Manifest:
         """A child manifest named by an index entry, verified and parsed."""
         raw = self.read_blob(digest, size, max_bytes=MAX_MANIFEST_BYTES, what="manifest")

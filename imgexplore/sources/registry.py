@@ -174,5 +174,15 @@ class RegistrySource(Source):
     def has_blob(self, digest: str) -> bool:
         return True  # a registry serves every blob its manifests name (a HEAD would cost a request)
 
+    def release_blob(self, digest: str) -> bool:
+        if digest not in self._downloaded:
+            return False
+        self._downloaded.discard(digest)
+        try:
+            self.store.path(digest).unlink()  # readers that have it open keep reading it
+        except FileNotFoundError:
+            return False
+        return True
+
     def close(self) -> None:
         self.client.close()
