@@ -298,13 +298,13 @@ def layer_arrow(
     if store is not None and hash_files:
         if write_behind:
             writer = threading.Thread(
-                target=_keep, args=(store, table, layer.digest), name="imgexplore-cache-write"
+                target=_put_in_cache, args=(store, table, layer.digest), name="imgexplore-cache-write"
             )
             with _WRITES_LOCK:
                 _WRITES.append(writer)
             writer.start()
         else:
-            _keep(store, table, layer.digest)
+            _put_in_cache(store, table, layer.digest)
     return table
 
 
@@ -314,7 +314,7 @@ _WRITES: list[threading.Thread] = []
 _WRITES_LOCK = threading.Lock()
 
 
-def _keep(store: TreeCache, table: pa.Table, digest: str) -> None:
+def _put_in_cache(store: TreeCache, table: pa.Table, digest: str) -> None:
     try:
         store.put(table, digest)
     except OSError as exc:  # a read-only or full disk must not stop the analysis

@@ -303,8 +303,8 @@ class TarBatches:
     :data:`DECODE_BATCH` entries each; at least one batch, maybe empty): for callers that
     convert each batch at once and keep memory to the converted form. The ``sha256`` column
     holds raw digests (see :func:`hex_digests`); a batch with entries also holds, under
-    :data:`CODED`, its ``type``, ``uname`` and ``gname`` columns as :class:`Coded`. Once iterated to the end, ``diff_id`` and
-    ``size`` describe the whole stream. ``stream_digest``: the sha256 the stream itself
+    :data:`CODED`, its ``type``, ``uname`` and ``gname`` columns as :class:`Coded`. Once
+    iterated to the end, ``diff_id`` and ``size`` describe the whole stream. ``stream_digest``: the sha256 the stream itself
     checks its bytes against, raising at its end if they differ (an uncompressed blob read
     through its verifier), which is then the diff_id, without hashing the bytes again."""
 
@@ -748,10 +748,11 @@ def _overridden(column: Coded, overrides: dict[int, str]) -> Coded:
     index = {value: code for code, value in enumerate(values)}
     codes = column.codes.copy()
     for row, value in overrides.items():
-        codes[row] = index.setdefault(value, len(values))
-        if codes[row] == len(values):
+        if value not in index:
+            index[value] = len(values)
             values.append(value)
-    return _first_seen(codes, values)
+        codes[row] = index[value]
+    return _first_seen(codes, values)  # a value may now be unused, or first seen elsewhere
 
 
 def _octal_fields(matrix: np.ndarray, start: int, width: int, offsets, what: str) -> np.ndarray:
