@@ -65,13 +65,7 @@ def _record_batch(columns: dict[str, np.ndarray], *, raw_digests: bool = False) 
     for field in SCHEMA:
         values = columns[field.name]
         if field.name in coded:
-            codes, distinct = coded[field.name]
-            arrays.append(
-                pa.DictionaryArray.from_arrays(
-                    pa.Array.from_buffers(pa.int32(), len(codes), [None, pa.py_buffer(codes)]),
-                    text_array(distinct),
-                )
-            )
+            arrays.append(coded_array(*coded[field.name]))
         elif field.name == "sha256" and raw_digests:
             arrays.append(digest_array(values))
         elif field.type == pa.int64():
@@ -139,9 +133,14 @@ def dictionary_array(values) -> pa.Array:
         return text_array(values).dictionary_encode()
     codes = {value: code for code, value in enumerate(distinct)}
     indices = np.fromiter(map(codes.__getitem__, values), dtype=np.int32, count=len(values))
+    return coded_array(indices, list(distinct))
+
+
+def coded_array(codes: np.ndarray, distinct: list[str]) -> pa.Array:
+    """int32 ``codes`` into the strings ``distinct`` as a dictionary-encoded Arrow array."""
+    codes = np.ascontiguousarray(codes, dtype=np.int32)
     return pa.DictionaryArray.from_arrays(
-        pa.Array.from_buffers(pa.int32(), len(values), [None, pa.py_buffer(indices)]),
-        text_array(list(distinct)),
+        pa.Array.from_buffers(pa.int32(), len(codes), [None, pa.py_buffer(codes)]), text_array(distinct)
     )
 
 

@@ -304,9 +304,10 @@ class TarBatches:
     convert each batch at once and keep memory to the converted form. The ``sha256`` column
     holds raw digests (see :func:`hex_digests`); a batch with entries also holds, under
     :data:`CODED`, its ``type``, ``uname`` and ``gname`` columns as :class:`Coded`. Once
-    iterated to the end, ``diff_id`` and ``size`` describe the whole stream. ``stream_digest``: the sha256 the stream itself
-    checks its bytes against, raising at its end if they differ (an uncompressed blob read
-    through its verifier), which is then the diff_id, without hashing the bytes again."""
+    iterated to the end, ``diff_id`` and ``size`` describe the whole stream.
+    ``stream_digest``: the sha256 the stream itself checks its bytes against, raising at its
+    end if they differ (an uncompressed blob read through its verifier), which is then the
+    diff_id, without hashing the bytes again."""
 
     def __init__(
         self,
